@@ -1,0 +1,129 @@
+# relais — build, test, demo, benchmark.
+#
+#   make                      binaries in bin/
+#   make test                 unit and end-to-end tests
+#   make SANITIZE=address,undefined test
+#   make demo | bench | fuzz | deps
+#
+# Objects go in build/<variant>/ so sanitized and plain builds never mix.
+
+CC       ?= cc
+PKGS     := libzmq msgpack libuv lmdb libsodium jansson inih
+SANITIZE ?=
+comma    := ,
+
+ifeq ($(SANITIZE),)
+VARIANT  := default
+BINDIR   := bin
+SANFLAGS :=
+else
+VARIANT  := san-$(subst $(comma),-,$(SANITIZE))
+BINDIR   := build/$(VARIANT)/bin
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+OBJDIR   := build/$(VARIANT)
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+            -Iproto -Ibroker -Iagents -MMD -MP $(PKG_CFLAGS) $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+PROTO_SRC  := $(wildcard proto/*.c)
+BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
+CLIENT_SRC := $(filter-out agents/relais_cli.c,$(wildcard agents/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+E2E_SRC    := $(wildcard tests/e2e/test_*.c)
+E2E_LIB    := $(filter-out $(E2E_SRC),$(wildcard tests/e2e/*.c))
+
+obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
+
+PROTO_OBJ  := $(call obj,$(PROTO_SRC))
+BROKER_OBJ := $(call obj,$(BROKER_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+E2E_LIBOBJ := $(call obj,$(E2E_LIB))
+
+# Static archives: a program pulls in only the modules it uses.
+PROTO_LIB  := $(OBJDIR)/libproto.a
+BROKER_LIB := $(OBJDIR)/libbroker.a
+CLIENT_LIB := $(OBJDIR)/librelais.a
+
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BINDIR)/tests/%,$(UNIT_SRC))
+E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
+PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
+
+.PHONY: all test unit e2e demo bench fuzz deps clean
+all: $(PROGRAMS)
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(PROTO_LIB): $(PROTO_OBJ)
+$(BROKER_LIB): $(BROKER_OBJ)
+$(CLIENT_LIB): $(CLIENT_OBJ)
+$(OBJDIR)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/relaisd: $(call obj,broker/main.c) $(BROKER_LIB) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/relais: $(call obj,agents/relais_cli.c) $(CLIENT_LIB) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/relais-bench: $(call obj,tests/bench/relais_bench.c) $(CLIENT_LIB) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link the broker's and the client's modules directly.
+$(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# End-to-end tests drive the real binaries through the client library.
+$(BINDIR)/tests/test_e2e_%: $(OBJDIR)/tests/e2e/test_e2e_%.o $(E2E_LIBOBJ) $(CLIENT_LIB) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN)
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN) $(E2E_BIN)
+
+unit: $(UNIT_BIN)
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN)
+
+e2e: $(PROGRAMS) $(E2E_BIN)
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(E2E_BIN)
+
+demo: $(PROGRAMS)
+	RELAIS_BIN=$(abspath $(BINDIR)) ./demo.sh
+
+bench: $(PROGRAMS)
+	RELAIS_BIN=$(abspath $(BINDIR)) $(BINDIR)/relais-bench $(BENCH_ARGS)
+
+# libFuzzer target for the protocol decoder (needs clang).
+fuzz: build/fuzz/fuzz_decode
+build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c proto/codec.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker -fsanitize=fuzzer,address,undefined \
+	    -o $@ $^ $(shell pkg-config --cflags --libs msgpack)
+
+DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev liblmdb-dev \
+               libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev
+deps:
+	@missing=$$(for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

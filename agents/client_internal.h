@@ -1,0 +1,105 @@
+/*
+ * librelais internals shared by client.c (connection, deliveries, queries)
+ * and submit.c (pipelined event submission).  Not installed, not stable.
+ */
+#ifndef RELAIS_CLIENT_INTERNAL_H
+#define RELAIS_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "relais.h"
+
+#define CLIENT_DEFAULT_TIMEOUT_MS   5000
+#define CLIENT_DEFAULT_HEARTBEAT_MS 2000
+
+struct relais_client {
+	void *ctx;
+	void *sock;                 /* DEALER to the broker */
+	void *monitor;              /* PAIR receiving the DEALER's socket events */
+	char endpoint[256];
+
+	char errmsg[512];
+	int last_code;              /* broker error code of the last failure, or 0 */
+
+	/* From the welcome. */
+	char agent[64];
+	char kind[32];
+	char name[128];
+	uint32_t max_batch;         /* events per submit */
+	size_t max_frame;           /* bytes per message */
+	int heartbeat_ms;
+
+	/* Settings. */
+	uint32_t credit;            /* 0: the broker's default */
+	int timeout_ms;             /* before a request is sent again */
+	bool send_only;             /* never says hello: takes no deliveries */
+
+	uint64_t next_ref;          /* correlation numbers, never reused */
+
+	/* Liveness, monotonic ms. */
+	int64_t last_send;
+	int64_t last_recv;
+	int64_t last_hello;
+	bool welcomed;              /* a welcome came since the last hello */
+	bool connected;             /* the CURVE handshake is complete */
+	bool hello_due;             /* reconnected: the broker may have forgotten us */
+	int handshakes;             /* completed CURVE handshakes so far; a
+	                             * request sent under an older count may
+	                             * have died with its connection */
+	int auth_status;            /* ZAP status of a refused handshake, or 0 */
+
+	/* Deliveries received but not yet handed out: a FIFO. */
+	json_t *queue;
+	size_t qhead;
+	uint64_t returned_seq;      /* highest seq handed out */
+	uint64_t acked_seq;         /* highest seq the application acknowledged */
+};
+
+int64_t client_now_ms(void);
+
+/* Set errmsg (printf-style) and last_code; always returns -1. */
+int client_fail(relais_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+uint64_t client_next_ref(relais_client *c);
+
+/*
+ * Send one frame without blocking.  Returns 0 if sent, 1 if it cannot go
+ * now (no connection yet, or the queue to the broker is full: try again
+ * later), -1 on a socket failure (errmsg set).
+ */
+int client_send(relais_client *c, const void *buf, size_t len);
+
+/* Same, for a frame packed in an sbuffer. */
+int client_send_sbuf(relais_client *c, const msgpack_sbuffer *sb);
+
+/*
+ * Wait up to timeout_ms for traffic.  Deliveries are queued, welcomes and
+ * socket events are recorded.  Returns 1 with *msg set to a reply the
+ * caller may want ("acks", "result", "error", "welcome", "pong"; a new
+ * reference) or NULL, 0 if nothing arrived, -1 on failure (errmsg set;
+ * "interrupted" with errno EINTR when a signal arrived).
+ */
+int client_pump(relais_client *c, int timeout_ms, json_t **msg);
+
+/* Ping when idle, say hello again after a silence or a reconnection. */
+void client_keepalive(relais_client *c);
+
+/* True if msg is a reply of this cmd carrying this ref. */
+bool client_msg_is(const json_t *msg, const char *cmd, uint64_t ref);
+
+/* The broker's error reply as errmsg and last_code; returns -1. */
+int client_fail_with_reply(relais_client *c, const json_t *err,
+    const char *what);
+
+/* Start a message map {"v":1, "cmd":cmd, ...} with extra entries to come. */
+int client_pack_head(msgpack_packer *pk, const char *cmd, size_t extra);
+int client_pack_str(msgpack_packer *pk, const char *s);
+int client_pack_kv_str(msgpack_packer *pk, const char *key, const char *val);
+int client_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val);
+
+#endif

@@ -1,0 +1,913 @@
+/*
+ * relais: the command-line agent.
+ *
+ *   relais keygen NAME
+ *   relais send [OPTIONS] [TYPE key=value ...]
+ *   relais listen [OPTIONS] [--count N] [--timeout-ms T]
+ *   relais help [COMMAND]
+ *
+ * Output is JSON lines on stdout, one per result or delivery, so that it
+ * can be piped into jq or another program; messages for people go to
+ * stderr as "relais: what went wrong; what to do".
+ *
+ * Exit status: 0 success, 1 some event refused (send) or output failed,
+ * 2 usage or connection error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyfile.h"
+#include "relais.h"
+#include "relais_proto.h"
+
+#define EXIT_REFUSED        1
+#define EXIT_USAGE          2
+
+#define DEFAULT_ENDPOINT    "tcp://127.0.0.1:7450"
+#define SEND_MAX_WAIT_MS    30000     /* covers a broker restart */
+#define LINE_MAX_BYTES      (1024 * 1024)
+#define READ_CHUNK          65536
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+static void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "relais: what went wrong; what to do" on stderr. */
+static void
+die_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("relais: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* The command table                                                   */
+
+struct command {
+	const char *name;
+	const char *synopsis;       /* arguments after the name */
+	const char *summary;        /* one line for the command list */
+	const char *details;        /* the rest of `relais help NAME` */
+	int (*run)(int argc, char **argv);
+};
+
+static int cmd_keygen(int argc, char **argv);
+static int cmd_send(int argc, char **argv);
+static int cmd_listen(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const char connection_help[] =
+    "Connection options:\n"
+    "  -e, --endpoint URL     the broker, e.g. tcp://127.0.0.1:7450\n"
+    "                         (env RELAIS_ENDPOINT; default " DEFAULT_ENDPOINT ")\n"
+    "      --server-key FILE  the broker's public key file (env RELAIS_SERVER_KEY)\n"
+    "      --key BASE         this agent's key pair BASE.pub and BASE.key\n"
+    "                         (env RELAIS_KEY)\n";
+
+/*
+ * Query-based commands (alerts, participant) belong here, each with its
+ * own entry and handler built on relais_query().
+ */
+static const struct command commands[] = {
+	{ "keygen", "NAME", "write a CURVE key pair to NAME.pub and NAME.key",
+	  "Writes NAME.pub (the public key, to register in the broker's\n"
+	  "configuration) and NAME.key (the secret key, mode 0600), and prints\n"
+	  "the public key.  Existing files are never overwritten.\n",
+	  cmd_keygen },
+	{ "send", "[OPTIONS] [TYPE key=value ...]",
+	  "submit one event, or JSON lines read from stdin",
+	  "With TYPE, sends one event built from the arguments: values made of\n"
+	  "digits become integers (unless they start with 0), true and false\n"
+	  "become booleans, anything else is a string.  occurred_at defaults to\n"
+	  "now; times may be written now, as RFC 3339 (2026-11-27T09:30:00Z) or\n"
+	  "as milliseconds.  Example:\n"
+	  "  relais send referral.sent participant=p-1 referral=r-1 to=ml-tours \\\n"
+	  "      purpose=cv\n"
+	  "Without TYPE, reads one JSON event per line on stdin and submits them\n"
+	  "in batches as they arrive.  Events without an event_id get a random one.\n"
+	  "Prints one JSON result per event, in order.  Exit status: 0 if every\n"
+	  "event is ok or duplicate, 1 if any was refused, 2 on usage or\n"
+	  "connection errors.\n"
+	  "  --timeout-ms T   give up if the broker has not acknowledged everything\n"
+	  "                   after T ms (default 30000); events can be sent again\n"
+	  "                   safely with the same event_id\n",
+	  cmd_send },
+	{ "listen", "[OPTIONS] [--count N] [--timeout-ms T]",
+	  "print deliveries as JSON lines and acknowledge them",
+	  "Prints each delivery (referrals, answers, alerts addressed to this\n"
+	  "agent) as one JSON line, then acknowledges it to the broker.  Stops on\n"
+	  "SIGINT or SIGTERM.\n"
+	  "  -n, --count N        exit after N deliveries\n"
+	  "  -t, --timeout-ms T   exit after T ms without a delivery\n"
+	  "      --credit N       deliveries the broker may send before they are\n"
+	  "                       acknowledged, 1..10000 (default: the broker's)\n",
+	  cmd_listen },
+	{ "help", "[COMMAND]", "show this help, or a command's", NULL, cmd_help },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: relais COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n%s\nSee `relais help COMMAND` for each command.\n",
+	    connection_help);
+}
+
+static void
+command_usage(FILE *out, const struct command *cmd)
+{
+	fprintf(out, "usage: relais %s %s\n%s.\n", cmd->name, cmd->synopsis,
+	    cmd->summary);
+	if (cmd->details != NULL)
+		fprintf(out, "\n%s", cmd->details);
+	if (cmd->run == cmd_send || cmd->run == cmd_listen)
+		fprintf(out, "\n%s", connection_help);
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	cmd = find_command(argv[1]);
+	if (cmd == NULL) {
+		die_msg("no command '%s'; the commands are listed below", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	command_usage(stdout, cmd);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+
+struct options {
+	const char *endpoint;
+	const char *server_key;     /* file */
+	const char *key;            /* base name */
+	uint32_t credit;
+	long count;                 /* listen: 0 = no limit */
+	long timeout_ms;            /* -1: not given */
+};
+
+enum { OPT_SERVER_KEY = 256, OPT_KEY, OPT_CREDIT };
+
+/* Which options a command takes. */
+enum {
+	ACCEPT_CONNECTION = 1,      /* -e, --server-key, --key */
+	ACCEPT_CREDIT = 2,
+	ACCEPT_COUNT = 4,
+	ACCEPT_TIMEOUT = 8,
+};
+
+static const struct option long_options[] = {
+	{ "endpoint", required_argument, NULL, 'e' },
+	{ "server-key", required_argument, NULL, OPT_SERVER_KEY },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "credit", required_argument, NULL, OPT_CREDIT },
+	{ "count", required_argument, NULL, 'n' },
+	{ "timeout-ms", required_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A decimal number within [min, max]; -1 and a message otherwise. */
+static int
+parse_number(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		die_msg("%s takes a whole number from %ld to %ld, not '%s'",
+		    opt, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static bool
+accepts(int ch, int accept)
+{
+	switch (ch) {
+	case 'e':
+	case OPT_SERVER_KEY:
+	case OPT_KEY:
+		return accept & ACCEPT_CONNECTION;
+	case OPT_CREDIT:
+		return accept & ACCEPT_CREDIT;
+	case 'n':
+		return accept & ACCEPT_COUNT;
+	case 't':
+		return accept & ACCEPT_TIMEOUT;
+	case 'h':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One option; 0, 1 for --help, -1 on a bad value. */
+static int
+take_option(struct options *o, int ch, const char *arg)
+{
+	long v;
+
+	switch (ch) {
+	case 'e':
+		o->endpoint = arg;
+		return 0;
+	case OPT_SERVER_KEY:
+		o->server_key = arg;
+		return 0;
+	case OPT_KEY:
+		o->key = arg;
+		return 0;
+	case OPT_CREDIT:
+		if (parse_number("--credit", arg, 1, RL_MAX_CREDIT, &v) < 0)
+			return -1;
+		o->credit = (uint32_t)v;
+		return 0;
+	case 'n':
+		return parse_number("--count", arg, 1, LONG_MAX, &o->count);
+	case 't':
+		return parse_number("--timeout-ms", arg, 0, INT_MAX, &o->timeout_ms);
+	case 'h':
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+static const char *
+env_or(const char *value, const char *env, const char *dflt)
+{
+	const char *e;
+
+	if (value != NULL)
+		return value;
+	e = getenv(env);
+	return e != NULL && e[0] != '\0' ? e : dflt;
+}
+
+/*
+ * Parse the options of a command; argv[0] is the command name and the
+ * operands are left at argv[optind..].  Returns -1 when the command
+ * should stop with *status.
+ */
+static int
+parse_options(const struct command *cmd, int argc, char **argv,
+    int accept, struct options *o, int *status)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = -1;
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "e:n:t:h", long_options, NULL)) != -1) {
+		if (!accepts(ch, accept)) {
+			die_msg("%s: unknown option, or option without its value: "
+			    "'%s'; see `relais help %s`", cmd->name, argv[optind - 1],
+			    cmd->name);
+			*status = EXIT_USAGE;
+			return -1;
+		}
+		int rc = take_option(o, ch, optarg);
+		if (rc == 0)
+			continue;
+		if (rc == 1)
+			command_usage(stdout, cmd);
+		*status = rc == 1 ? 0 : EXIT_USAGE;
+		return -1;
+	}
+	o->endpoint = env_or(o->endpoint, "RELAIS_ENDPOINT", DEFAULT_ENDPOINT);
+	o->server_key = env_or(o->server_key, "RELAIS_SERVER_KEY", NULL);
+	o->key = env_or(o->key, "RELAIS_KEY", NULL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connecting                                                          */
+
+static int
+read_keys(const struct options *o, char server[41], char pub[41],
+    char sec[41])
+{
+	char path[PATH_MAX], err[512];
+
+	if (o->server_key == NULL || o->key == NULL) {
+		die_msg("which broker and which agent? give --server-key FILE and "
+		    "--key BASE (or set RELAIS_SERVER_KEY and RELAIS_KEY)");
+		return -1;
+	}
+	if (relais_read_key(o->server_key, server, err, sizeof(err)) < 0) {
+		die_msg("%s; --server-key names the broker's .pub file", err);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s.pub", o->key);
+	if (relais_read_key(path, pub, err, sizeof(err)) < 0) {
+		die_msg("%s; --key BASE needs BASE.pub and BASE.key "
+		    "(make them with `relais keygen BASE`)", err);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s.key", o->key);
+	if (relais_read_key(path, sec, err, sizeof(err)) < 0) {
+		die_msg("%s; --key BASE needs BASE.pub and BASE.key "
+		    "(make them with `relais keygen BASE`)", err);
+		return -1;
+	}
+	return 0;
+}
+
+static relais_client *
+connect_broker(const struct options *o, bool send_only)
+{
+	char server[41], pub[41], sec[41], err[512];
+	struct relais_options ro = {
+		.endpoint = o->endpoint, .server_public_key = server,
+		.public_key = pub, .secret_key = sec, .credit = o->credit,
+		.send_only = send_only,
+	};
+	relais_client *c = NULL;
+
+	if (read_keys(o, server, pub, sec) == 0) {
+		c = relais_connect(&ro, err, sizeof(err));
+		if (c == NULL)
+			die_msg("%s", err);
+	}
+	explicit_bzero(sec, sizeof(sec));
+	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* keygen                                                              */
+
+static bool
+file_exists(const char *base, const char *ext)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s%s", base, ext);
+	return access(path, F_OK) == 0;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	const struct command *cmd = find_command("keygen");
+	char path[PATH_MAX], key[41], err[512];
+	struct options o;
+	int status;
+
+	if (parse_options(cmd, argc, argv, 0, &o, &status) < 0)
+		return status;
+	if (argc - optind != 1) {
+		die_msg("keygen takes one NAME, e.g. `relais keygen ml-tours`");
+		return EXIT_USAGE;
+	}
+	const char *base = argv[optind];
+	/* Replacing a registered key would lock the agent out of the broker. */
+	if (file_exists(base, ".pub") || file_exists(base, ".key")) {
+		die_msg("%s.pub or %s.key already exists; remove them first, or "
+		    "choose another NAME", base, base);
+		return EXIT_REFUSED;
+	}
+	if (keyfile_generate(base, err, sizeof(err)) < 0) {
+		die_msg("%s", err);
+		return EXIT_REFUSED;
+	}
+	snprintf(path, sizeof(path), "%s.pub", base);
+	if (keyfile_read(path, key, err, sizeof(err)) < 0) {
+		die_msg("%s", err);
+		return EXIT_REFUSED;
+	}
+	printf("%s\n", key);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* send                                                                */
+
+static int64_t
+wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The value of key=value: digits become an integer, true/false booleans,
+ * and "now" for a time the current time.  A leading zero keeps digits a
+ * string, since "0042" is an identifier, not the number 42.
+ */
+static json_t *
+arg_value(const char *key, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len > 0 && len <= 18 && strspn(s, "0123456789") == len &&
+	    (s[0] != '0' || len == 1))
+		return json_integer(strtoll(s, NULL, 10));
+	if (strcmp(s, "true") == 0)
+		return json_true();
+	if (strcmp(s, "false") == 0)
+		return json_false();
+	if (strcmp(s, "now") == 0 &&
+	    (strcmp(key, "occurred_at") == 0 || strcmp(key, "at") == 0))
+		return json_integer(wall_clock_ms());
+	return json_string(s);
+}
+
+/* {"type":TYPE, key: value, ...}, or NULL after a message. */
+static json_t *
+event_from_args(int argc, char **argv)
+{
+	json_t *ev = json_object();
+
+	if (strchr(argv[0], '=') != NULL) {
+		die_msg("the first argument must be the event type (e.g. "
+		    "referral.sent), not '%s'", argv[0]);
+		goto fail;
+	}
+	json_object_set_new(ev, "type", json_string(argv[0]));
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (eq == NULL || eq == argv[i]) {
+			die_msg("'%s' is not key=value; write e.g. participant=p-1",
+			    argv[i]);
+			goto fail;
+		}
+		char *key = strndup(argv[i], (size_t)(eq - argv[i]));
+		bool dup = json_object_get(ev, key) != NULL;
+		if (!dup)
+			json_object_set_new(ev, key, arg_value(key, eq + 1));
+		free(key);
+		if (dup) {
+			die_msg("'%.*s' is given twice; give each field once",
+			    (int)(eq - argv[i]), argv[i]);
+			goto fail;
+		}
+	}
+	if (json_object_get(ev, "occurred_at") == NULL)
+		json_object_set_new(ev, "occurred_at", json_integer(wall_clock_ms()));
+	return ev;
+fail:
+	json_decref(ev);
+	return NULL;
+}
+
+/* One line of JSON on stdout. */
+static int
+print_json(const json_t *j)
+{
+	if (json_dumpf(j, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF)
+		return -1;
+	return 0;
+}
+
+static bool
+result_ok(const json_t *r)
+{
+	const char *status = json_string_value(json_object_get(r, "status"));
+
+	return status != NULL && (strcmp(status, "ok") == 0 ||
+	    strcmp(status, "duplicate") == 0);
+}
+
+/*
+ * A chunk of stdin lines being submitted: events[] are the parsed lines,
+ * local[] the result of a line that is not JSON (it is not sent).
+ */
+struct chunk {
+	json_t *events[RL_MAX_BATCH];
+	json_t *local[RL_MAX_BATCH];
+	size_t n;
+};
+
+static void
+chunk_clear(struct chunk *ch)
+{
+	for (size_t i = 0; i < ch->n; i++) {
+		json_decref(ch->events[i]);
+		json_decref(ch->local[i]);
+	}
+	ch->n = 0;
+}
+
+static json_t *
+line_error(long lineno, const char *what)
+{
+	char msg[320];
+
+	snprintf(msg, sizeof(msg), "line %ld: %s; each line must be one JSON "
+	    "object", lineno, what);
+	return json_pack("{s:I, s:s, s:i, s:s, s:s, s:s}", "line",
+	    (json_int_t)lineno, "status", "error", "code", RL_E_BAD_FRAME,
+	    "error", "bad_frame", "field", "", "message", msg);
+}
+
+static void
+chunk_add_line(struct chunk *ch, const char *line, size_t len, long lineno)
+{
+	json_error_t jerr;
+	json_t *ev = json_loadb(line, len, 0, &jerr);
+
+	ch->events[ch->n] = NULL;
+	ch->local[ch->n] = NULL;
+	if (ev == NULL)
+		ch->local[ch->n] = line_error(lineno, jerr.text);
+	else if (!json_is_object(ev)) {
+		ch->local[ch->n] = line_error(lineno, "not a JSON object");
+		json_decref(ev);
+	} else
+		ch->events[ch->n] = ev;
+	ch->n++;
+}
+
+/* Submit the chunk's events and print every line's result in order. */
+static int
+chunk_submit(relais_client *c, struct chunk *ch, int max_wait_ms,
+    bool *any_error)
+{
+	json_t *events[RL_MAX_BATCH], *results[RL_MAX_BATCH];
+	size_t nev = 0, k = 0;
+
+	for (size_t i = 0; i < ch->n; i++)
+		if (ch->events[i] != NULL)
+			events[nev++] = ch->events[i];
+	if (relais_submit(c, events, nev, results, max_wait_ms) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		return -1;
+	}
+	for (size_t i = 0; i < ch->n; i++) {
+		json_t *r = ch->events[i] != NULL ? results[k++] : ch->local[i];
+		if (!result_ok(r))
+			*any_error = true;
+		print_json(r);
+	}
+	for (size_t i = 0; i < nev; i++)
+		json_decref(results[i]);
+	chunk_clear(ch);
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* stdin lines, read with read(2) so we can tell when no more are ready. */
+struct reader {
+	char *buf;
+	size_t len, cap;
+	bool eof;
+	bool skipping;              /* inside a line too long to keep */
+	long lineno;
+};
+
+static bool
+stdin_ready(void)
+{
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+static int
+reader_fill(struct reader *r)
+{
+	if (r->cap - r->len < READ_CHUNK) {
+		size_t cap = r->cap ? 2 * r->cap : 4 * READ_CHUNK;
+		char *b = realloc(r->buf, cap);
+		if (b == NULL)
+			return -1;
+		r->buf = b;
+		r->cap = cap;
+	}
+	ssize_t n;
+	do
+		n = read(0, r->buf + r->len, r->cap - r->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		r->eof = true;
+	r->len += (size_t)n;
+	return 0;
+}
+
+/*
+ * Take the next complete line into ch.  Returns 1 if one was taken, 0 if
+ * no complete line is buffered.  Blank lines are skipped; a line longer
+ * than LINE_MAX_BYTES becomes an error result.
+ */
+static int
+reader_take(struct reader *r, struct chunk *ch)
+{
+	for (;;) {
+		char *nl = memchr(r->buf, '\n', r->len);
+		size_t len = nl != NULL ? (size_t)(nl - r->buf) : r->len;
+		if (nl == NULL && !(r->eof && r->len > 0)) {
+			if (r->len > LINE_MAX_BYTES && !r->skipping) {
+				r->skipping = true;
+				r->lineno++;
+				ch->events[ch->n] = NULL;
+				ch->local[ch->n++] = line_error(r->lineno,
+				    "longer than 1 MiB");
+				r->len = 0;
+				return 1;
+			}
+			if (r->skipping)
+				r->len = 0;
+			return 0;
+		}
+		size_t used = nl != NULL ? len + 1 : len;
+		bool was_skipping = r->skipping;
+		r->skipping = false;
+		if (!was_skipping) {
+			r->lineno++;
+			if (strspn(r->buf, " \t\r") < len) {
+				chunk_add_line(ch, r->buf, len, r->lineno);
+				memmove(r->buf, r->buf + used, r->len - used);
+				r->len -= used;
+				return 1;
+			}
+		}
+		memmove(r->buf, r->buf + used, r->len - used);
+		r->len -= used;
+	}
+}
+
+/*
+ * Fill a chunk: up to RL_MAX_BATCH lines, or fewer when stdin has nothing
+ * more ready, so interactive input is sent line by line while a piped file
+ * goes in full batches.
+ */
+static int
+read_chunk(struct reader *r, struct chunk *ch)
+{
+	while (ch->n < RL_MAX_BATCH) {
+		if (reader_take(r, ch))
+			continue;
+		if (r->eof)
+			break;
+		if (ch->n > 0 && !stdin_ready())
+			break;
+		if (reader_fill(r) < 0) {
+			die_msg("cannot read stdin: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+send_stdin(relais_client *c, int max_wait_ms)
+{
+	struct reader r = { 0 };
+	struct chunk *ch = calloc(1, sizeof(*ch));
+	bool any_error = false;
+	int status = 0;
+
+	if (ch == NULL) {
+		die_msg("out of memory");
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		if (read_chunk(&r, ch) < 0) {
+			status = EXIT_USAGE;
+			break;
+		}
+		if (ch->n == 0)
+			break;
+		if (chunk_submit(c, ch, max_wait_ms, &any_error) < 0) {
+			status = EXIT_USAGE;
+			break;
+		}
+	}
+	chunk_clear(ch);
+	free(ch);
+	free(r.buf);
+	return status != 0 ? status : any_error ? EXIT_REFUSED : 0;
+}
+
+static int
+send_one(relais_client *c, int argc, char **argv, int max_wait_ms)
+{
+	json_t *ev = event_from_args(argc, argv), *result = NULL;
+	int status;
+
+	if (ev == NULL)
+		return EXIT_USAGE;
+	if (relais_submit(c, &ev, 1, &result, max_wait_ms) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		json_decref(ev);
+		return EXIT_USAGE;
+	}
+	status = result_ok(result) ? 0 : EXIT_REFUSED;
+	if (print_json(result) < 0 || fflush(stdout) != 0)
+		status = EXIT_REFUSED;
+	json_decref(result);
+	json_decref(ev);
+	return status;
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	const struct command *cmd = find_command("send");
+	struct options o;
+	relais_client *c;
+	int status;
+
+	if (parse_options(cmd, argc, argv,
+	    ACCEPT_CONNECTION | ACCEPT_TIMEOUT, &o, &status) < 0)
+		return status;
+	int max_wait = o.timeout_ms >= 0 ? (int)o.timeout_ms : SEND_MAX_WAIT_MS;
+	/* Check the arguments before making the user wait for a connection. */
+	if (optind < argc) {
+		json_t *probe = event_from_args(argc - optind, argv + optind);
+		if (probe == NULL)
+			return EXIT_USAGE;
+		json_decref(probe);
+	}
+	/* send_only: a sender must not draw the agent's deliveries to itself. */
+	c = connect_broker(&o, true);
+	if (c == NULL)
+		return EXIT_USAGE;
+	if (optind < argc)
+		status = send_one(c, argc - optind, argv + optind, max_wait);
+	else
+		status = send_stdin(c, max_wait);
+	relais_close(&c);
+	return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* listen                                                              */
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* Without SA_RESTART, so a signal wakes the library's poll at once. */
+static void
+catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static uint64_t
+delivery_seq(const json_t *d)
+{
+	return (uint64_t)json_integer_value(json_object_get(d, "seq"));
+}
+
+/*
+ * Print what is queued (up to the count), then acknowledge the last one:
+ * a delivery is acknowledged only once it is out of our hands.
+ */
+static int
+print_batch(relais_client *c, json_t *first, long *left)
+{
+	json_t *d = first;
+	uint64_t last = 0;
+
+	while (d != NULL) {
+		last = delivery_seq(d);
+		int rc = print_json(d);
+		json_decref(d);
+		if (rc < 0)
+			return -1;
+		if (*left > 0 && --*left == 0)
+			break;
+		d = relais_next_delivery(c, 0);
+	}
+	if (fflush(stdout) != 0)
+		return -1;
+	if (relais_ack(c, last) < 0)
+		die_msg("%s", relais_errmsg(c));
+	return 0;
+}
+
+static int
+listen_loop(relais_client *c, const struct options *o)
+{
+	long left = o->count > 0 ? o->count : -1;
+	int wait = o->timeout_ms >= 0 ? (int)o->timeout_ms : -1;
+
+	while (!stop_requested) {
+		json_t *d = relais_next_delivery(c, wait);
+		if (d == NULL) {
+			if (stop_requested || strcmp(relais_errmsg(c), "timeout") == 0)
+				return 0;
+			die_msg("%s", relais_errmsg(c));
+			return EXIT_USAGE;
+		}
+		if (print_batch(c, d, &left) < 0) {
+			die_msg("cannot write deliveries to stdout: %s; they were not "
+			    "acknowledged and will come again", strerror(errno));
+			return EXIT_REFUSED;
+		}
+		if (left == 0)
+			return 0;
+	}
+	return 0;
+}
+
+static int
+cmd_listen(int argc, char **argv)
+{
+	const struct command *cmd = find_command("listen");
+	struct options o;
+	relais_client *c;
+	int status;
+
+	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION |
+	    ACCEPT_CREDIT | ACCEPT_COUNT | ACCEPT_TIMEOUT, &o, &status) < 0)
+		return status;
+	if (optind < argc) {
+		die_msg("listen takes no arguments, only options; see `relais help "
+		    "listen`");
+		return EXIT_USAGE;
+	}
+	catch_stop_signals();
+	c = connect_broker(&o, false);
+	if (c == NULL)
+		return EXIT_USAGE;
+	fprintf(stderr, "relais: listening as %s (%s)\n", relais_agent_id(c),
+	    relais_agent_kind(c));
+	status = listen_loop(c, &o);
+	relais_close(&c);
+	return status;
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+main(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	cmd = find_command(argv[1]);
+	if (cmd == NULL) {
+		die_msg("no command '%s'; the commands are listed below", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,433 @@
+/*
+ * Rupture detection: deadlines, the sweep, and the alert lifecycle.
+ *
+ * After every event, pathway_due() says when each rule next falls due for
+ * the participant.  The "armed" table remembers the due times that are
+ * indexed, and "deadlines" holds one key per armed rule, ordered by due
+ * time: u64be due, rule byte, participant.  Moving a deadline is a delete
+ * and a put in the event's own transaction.
+ *
+ * The sweep reads "deadlines" from the start and stops at the first key in
+ * the future, so it costs the number of deadlines due, not the number of
+ * participants.  For each, it re-checks the rule against the stored pathway
+ * and opens an alert if none is open for that participant and rule.
+ *
+ * An open alert is resolved automatically by the first event after which
+ * its rule no longer holds, or by a coordinator.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alert.h"
+#include "log.h"
+#include "relaisd.h"
+
+#define SWEEP_MAX           2000    /* deadlines per sweep transaction */
+#define DEADLINE_KEY_MAX    (8 + 1 + PW_ID_SIZE)
+#define AUTO_RESOLVER       "relais"
+
+static size_t
+deadline_key(char *buf, int64_t due, enum rule_id rule, const char *p, size_t plen)
+{
+	store_put_be64(buf, (uint64_t)due);
+	buf[8] = (char)rule;
+	memcpy(buf + 9, p, plen);
+	return 9 + plen;
+}
+
+static size_t
+open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
+{
+	memcpy(buf, p, plen);
+	buf[plen] = '\0';
+	buf[plen + 1] = (char)rule;
+	return plen + 2;
+}
+
+static int
+load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
+    int64_t armed[RULE__COUNT])
+{
+	MDB_val k = { plen, (void *)p }, v;
+	int rc = mdb_get(txn, b->st.armed, &k, &v);
+
+	memset(armed, 0, sizeof(int64_t) * RULE__COUNT);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != sizeof(int64_t) * RULE__COUNT)
+		return MDB_CORRUPTED;
+	for (int r = 0; r < RULE__COUNT; r++)
+		armed[r] = (int64_t)store_be64((char *)v.mv_data + 8 * r);
+	return 0;
+}
+
+static int
+save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
+    const int64_t armed[RULE__COUNT])
+{
+	char buf[8 * RULE__COUNT];
+	MDB_val k = { plen, (void *)p }, v = { sizeof(buf), buf };
+	bool any = false;
+
+	for (int r = 0; r < RULE__COUNT; r++) {
+		store_put_be64(buf + 8 * r, (uint64_t)armed[r]);
+		any |= armed[r] != 0;
+	}
+	if (!any) {
+		int rc = mdb_del(txn, b->st.armed, &k, NULL);
+
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	return mdb_put(txn, b->st.armed, &k, &v, 0);
+}
+
+/* Bring the deadline index in line with the pathway's due times. */
+static int
+rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw)
+{
+	const char *p = pw->participant;
+	size_t plen = strlen(p);
+	int64_t due[RULE__COUNT], armed[RULE__COUNT];
+	char key[DEADLINE_KEY_MAX];
+	bool changed = false;
+	int rc;
+
+	pathway_due(pw, b->cfg->rules, due);
+	if ((rc = load_armed(b, txn, p, plen, armed)) != 0)
+		return rc;
+	for (int r = 0; r < RULE__COUNT; r++) {
+		MDB_val k, v = { 0, "" };
+
+		if (due[r] == armed[r])
+			continue;
+		changed = true;
+		if (armed[r] != 0) {
+			k.mv_size = deadline_key(key, armed[r], (enum rule_id)r, p, plen);
+			k.mv_data = key;
+			rc = mdb_del(txn, b->st.deadlines, &k, NULL);
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				return rc;
+		}
+		if (due[r] != 0) {
+			k.mv_size = deadline_key(key, due[r], (enum rule_id)r, p, plen);
+			k.mv_data = key;
+			if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
+				return rc;
+		}
+		armed[r] = due[r];
+	}
+	return changed ? save_armed(b, txn, p, plen, armed) : 0;
+}
+
+static int
+get_alert(struct broker *b, MDB_txn *txn, uint64_t seq, struct alert *a)
+{
+	char key[8];
+	MDB_val k = { 8, key }, v;
+	int rc;
+
+	store_put_be64(key, seq);
+	if ((rc = mdb_get(txn, b->st.alerts, &k, &v)) != 0)
+		return rc;
+	return alert_unpack(v.mv_data, v.mv_size, a) == RL_OK ? 0 : MDB_CORRUPTED;
+}
+
+/* Store the alert and deliver its change to everyone it concerns. */
+static int
+publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *change)
+{
+	char key[8];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	MDB_val k = { 8, key }, v;
+	const char *sent[64];
+	int nsent = 0, rc;
+
+	store_put_be64(key, a->seq);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	alert_pack(&pk, a, NULL);
+	v.mv_size = sb.size;
+	v.mv_data = sb.data;
+	rc = mdb_put(txn, b->st.alerts, &k, &v, 0);
+
+	msgpack_sbuffer_clear(&sb);
+	alert_pack(&pk, a, change);
+	/* Every coordinator covering the participant's QPV... */
+	for (size_t i = 0; rc == 0 && i < b->cfg->nagents; i++) {
+		const struct agent *ag = &b->cfg->agents[i];
+
+		if (ag->kind != AK_COORDINATOR ||
+		    !agent_covers_qpv(ag, a->qpv, strlen(a->qpv)))
+			continue;
+		rc = mailbox_append(b, txn, ag->id, MBOX_ALERT, sb.data, sb.size);
+		if (nsent < 64)
+			sent[nsent++] = ag->id;
+	}
+	/* ...and the agents concerned, once each. */
+	for (int i = 0; rc == 0 && i < a->nagents; i++) {
+		bool dup = false;
+
+		for (int j = 0; j < nsent && !dup; j++)
+			dup = strcmp(sent[j], a->agents[i]) == 0;
+		if (dup || config_agent_by_id(b->cfg, a->agents[i]) == NULL)
+			continue;
+		rc = mailbox_append(b, txn, a->agents[i], MBOX_ALERT, sb.data, sb.size);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+static int
+open_alert(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+    enum rule_id rule, const struct pw_alert_info *info, int64_t now)
+{
+	struct alert a;
+	char key[PW_ID_SIZE + 2];
+	MDB_val k, v;
+	uint64_t seq;
+	size_t plen = strlen(pw->participant);
+	int rc;
+
+	k.mv_size = open_key(key, pw->participant, plen, rule);
+	k.mv_data = key;
+	rc = mdb_get(txn, b->st.alert_open, &k, &v);
+	if (rc == 0)
+		return 0;               /* one open alert per participant and rule */
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = store_get_u64(txn, b->st.meta, "alert_seq", 9, &seq)) != 0 ||
+	    (rc = store_put_u64(txn, b->st.meta, "alert_seq", 9, seq + 1)) != 0 ||
+	    (rc = store_put_u64(txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0)
+		return rc;
+
+	memset(&a, 0, sizeof(a));
+	a.seq = seq + 1;
+	snprintf(a.participant, sizeof(a.participant), "%s", pw->participant);
+	snprintf(a.qpv, sizeof(a.qpv), "%s", pw->qpv);
+	a.rule = rule;
+	a.severity = info->severity;
+	a.nagents = info->nagents > 4 ? 4 : info->nagents;
+	for (int i = 0; i < a.nagents; i++)
+		snprintf(a.agents[i], sizeof(a.agents[i]), "%s", info->agents[i]);
+	snprintf(a.referral, sizeof(a.referral), "%s", info->referral);
+	a.opened_at = now;
+	a.status = ALERT_OPEN;
+	if ((rc = publish(b, txn, &a, "opened")) != 0)
+		return rc;
+	b->alerts_opened++;
+	log_info("alert.opened", "alert", LOG_U64(a.seq),
+	    "rule", LOG_STR(rule_name(rule)), "qpv", LOG_STR(a.qpv),
+	    "severity", LOG_STR(a.severity >= 2 ? "alert" : "warning"), NULL);
+	return 0;
+}
+
+static int
+resolve_alert(struct broker *b, MDB_txn *txn, struct alert *a, const char *by,
+    const struct rl_str *note, int64_t now)
+{
+	char key[PW_ID_SIZE + 2];
+	MDB_val k;
+	int rc;
+
+	a->status = ALERT_RESOLVED;
+	snprintf(a->resolved_by, sizeof(a->resolved_by), "%s", by);
+	a->resolved_at = now;
+	if (note != NULL && note->len > 0)
+		snprintf(a->note, sizeof(a->note), "%.*s", (int)note->len, note->p);
+	k.mv_size = open_key(key, a->participant, strlen(a->participant), a->rule);
+	k.mv_data = key;
+	rc = mdb_del(txn, b->st.alert_open, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = publish(b, txn, a, "resolved")) != 0)
+		return rc;
+	b->alerts_resolved++;
+	log_info("alert.resolved", "alert", LOG_U64(a->seq),
+	    "rule", LOG_STR(rule_name(a->rule)), "by", LOG_STR(by),
+	    "automatic", LOG_BOOL(strcmp(by, AUTO_RESOLVER) == 0), NULL);
+	return 0;
+}
+
+int
+alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
+    size_t plen, const void *pathway, int64_t now)
+{
+	const struct pathway *pw = pathway;
+	char key[PW_ID_SIZE + 2];
+	int rc;
+
+	if ((rc = rearm(b, txn, pw)) != 0)
+		return rc;
+	for (int r = 0; r < RULE__COUNT; r++) {
+		struct pw_alert_info info;
+		struct alert a;
+		uint64_t seq;
+
+		open_key(key, participant, plen, (enum rule_id)r);
+		if ((rc = store_get_u64(txn, b->st.alert_open, key, plen + 2, &seq)) != 0)
+			return rc;
+		if (seq == 0 || pathway_rule_holds(pw, (enum rule_id)r,
+		    b->cfg->rules, now, &info))
+			continue;
+		if ((rc = get_alert(b, txn, seq, &a)) != 0)
+			return rc;
+		if ((rc = resolve_alert(b, txn, &a, AUTO_RESOLVER, NULL, now)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* One due deadline: re-check the rule on the stored pathway. */
+static int
+fire(struct broker *b, MDB_txn *txn, enum rule_id rule, const char *p,
+    size_t plen, int64_t now, unsigned *fired)
+{
+	MDB_val k = { plen, (void *)p }, v;
+	struct pw_alert_info info;
+	struct rl_error err;
+	int rc;
+
+	if ((rc = mdb_get(txn, b->st.participants, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK)
+		return MDB_CORRUPTED;
+	memset(&info, 0, sizeof(info));
+	if (!pathway_rule_holds(b->pw, rule, b->cfg->rules, now, &info))
+		return 0;
+	(*fired)++;
+	return open_alert(b, txn, b->pw, rule, &info, now);
+}
+
+static int64_t
+monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n);
+
+/* Runs every tick; its cost is measured and kept for health queries. */
+int
+alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
+{
+	int64_t t0 = monotonic_us();
+	unsigned n = 0;
+	int rc = sweep(b, now, fired, &n);
+
+	b->last_sweep_us = monotonic_us() - t0;
+	b->last_sweep_due = n;
+	if (b->last_sweep_us > b->max_sweep_us)
+		b->max_sweep_us = b->last_sweep_us;
+	if (n > 0)
+		log_debug("alerts.swept", "deadlines", LOG_U64(n),
+		    "fired", LOG_U64(*fired), "sweep_us", LOG_I64(b->last_sweep_us), NULL);
+	return rc;
+}
+
+static int
+sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned n = 0;
+	int rc;
+
+	*fired = 0;
+	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, b->st.deadlines, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	/* After mdb_cursor_del, MDB_NEXT moves to the following key. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < SWEEP_MAX;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char p[PW_ID_SIZE];
+		size_t plen;
+		enum rule_id rule;
+
+		if (k.mv_size < 10 || k.mv_size > DEADLINE_KEY_MAX) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if ((int64_t)store_be64(k.mv_data) > now)
+			break;
+		rule = (enum rule_id)((unsigned char *)k.mv_data)[8];
+		plen = k.mv_size - 9;
+		memcpy(p, (char *)k.mv_data + 9, plen);
+		p[plen] = '\0';
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		n++;
+		if (rule >= RULE__COUNT)
+			continue;
+		if ((rc = fire(b, txn, rule, p, plen, now, fired)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+		return rc;
+	}
+	*np = n;
+	if (n == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+		return rc;
+	}
+	b->commits++;
+	return 0;
+}
+
+/* alert.acknowledged / alert.resolved from a coordinator. */
+int
+alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, int64_t now, struct rl_error *err)
+{
+	struct alert a;
+	uint64_t seq = alert_id_parse(ev->alert.p, ev->alert.len);
+	int rc;
+
+	if (seq == 0 || (rc = get_alert(b, txn, seq, &a)) == MDB_NOTFOUND)
+		return rl_error_set(err, RL_E_UNKNOWN_ALERT, "alert",
+		    "no alert %.*s exists", (int)ev->alert.len, ev->alert.p);
+	if (rc != 0)
+		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+	if (!agent_covers_qpv(sender, a.qpv, strlen(a.qpv)))
+		return rl_error_set(err, RL_E_FORBIDDEN, "alert",
+		    "alert %.*s is outside your territory", (int)ev->alert.len,
+		    ev->alert.p);
+	if (a.status == ALERT_RESOLVED ||
+	    (ev->type == EV_ALERT_ACKNOWLEDGED && a.status != ALERT_OPEN))
+		return rl_error_set(err, RL_E_BAD_TRANSITION, "alert",
+		    "alert %.*s is already %s", (int)ev->alert.len, ev->alert.p,
+		    alert_status_name(a.status));
+	if (ev->type == EV_ALERT_RESOLVED) {
+		rc = resolve_alert(b, txn, &a, sender->id, &ev->note, now);
+	} else {
+		a.status = ALERT_ACKNOWLEDGED;
+		snprintf(a.acknowledged_by, sizeof(a.acknowledged_by), "%s", sender->id);
+		a.acknowledged_at = now;
+		if (ev->note.len > 0)
+			snprintf(a.note, sizeof(a.note), "%.*s", (int)ev->note.len,
+			    ev->note.p);
+		rc = publish(b, txn, &a, "acknowledged");
+		log_info("alert.acknowledged", "alert", LOG_U64(a.seq),
+		    "by", LOG_STR(sender->id), NULL);
+	}
+	if (rc != 0)
+		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+	return RL_OK;
+}

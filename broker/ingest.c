@@ -1,0 +1,300 @@
+/*
+ * One event, inside the pass's write transaction: validate it field by
+ * field, check who sent it, deduplicate, apply it to the participant's
+ * pathway, record it in the log and put the deliveries it causes in the
+ * recipients' mailboxes.  All of it commits together or not at all.
+ *
+ * The order matters: every check that can refuse the event comes before
+ * the first write, so a refused event changes nothing even though it shares
+ * its transaction with accepted ones.
+ */
+#include <string.h>
+#include <sodium.h>
+
+#include "log.h"
+#include "pathway.h"
+#include "record.h"
+#include "relaisd.h"
+
+static int
+refuse_sender(const struct agent *sender, const struct rl_event *ev,
+    struct rl_error *err)
+{
+	enum ev_sender_rule rule = ev_type_sender_rule(ev->type);
+
+	if (sender->kind == AK_OPERATOR)
+		return rl_error_set(err, RL_E_FORBIDDEN, "type",
+		    "operators see counts only and may not send events");
+	if (rule == EV_COORDINATOR && sender->kind != AK_COORDINATOR)
+		return rl_error_set(err, RL_E_FORBIDDEN, "type",
+		    "only coordinators may send %s", ev_type_name(ev->type));
+	return RL_OK;
+}
+
+static size_t
+dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
+{
+	size_t alen = strlen(sender->id);
+
+	memcpy(buf, sender->id, alen);
+	buf[alen] = '\0';
+	memcpy(buf + alen + 1, ev->event_id.p, ev->event_id.len);
+	return alen + 1 + ev->event_id.len;
+}
+
+/*
+ * Registry and bus-wide checks a pathway cannot make on its own: the
+ * target of a referral must be registered, a referral id is used once on
+ * the whole bus, and an answer must name the referral's participant.
+ */
+static int
+check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
+    struct rl_error *err, int *mdb_rc)
+{
+	MDB_val k = { ev->referral.len, (void *)ev->referral.p }, v;
+	int rc;
+
+	if (!event_has(ev, EF_REFERRAL))
+		return RL_OK;
+	rc = mdb_get(txn, b->st.referrals, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		*mdb_rc = rc;
+		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+	}
+	if (ev->type == EV_REFERRAL_SENT) {
+		char to[RL_MAX_AGENT_ID_BYTES + 1];
+
+		if (rc == 0)
+			return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
+			    "referral %.*s already exists; choose a new id",
+			    (int)ev->referral.len, ev->referral.p);
+		memcpy(to, ev->to.p, ev->to.len);
+		to[ev->to.len] = '\0';
+		if (config_agent_by_id(b->cfg, to) == NULL)
+			return rl_error_set(err, RL_E_UNKNOWN_AGENT, "to",
+			    "no agent %s is registered", to);
+		return RL_OK;
+	}
+	if (rc == MDB_NOTFOUND)
+		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
+		    "no referral %.*s exists", (int)ev->referral.len,
+		    ev->referral.p);
+	if (v.mv_size != ev->participant.len ||
+	    memcmp(v.mv_data, ev->participant.p, v.mv_size) != 0)
+		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
+		    "referral %.*s is not about this participant",
+		    (int)ev->referral.len, ev->referral.p);
+	return RL_OK;
+}
+
+static int
+load_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
+    struct pathway *pw, struct rl_error *err, int *mdb_rc)
+{
+	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
+	int rc = mdb_get(txn, b->st.participants, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		pathway_init(pw, ev->participant.p, ev->participant.len);
+		return RL_OK;
+	}
+	if (rc != 0) {
+		*mdb_rc = rc;
+		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+	}
+	return pathway_decode(v.mv_data, v.mv_size, pw, err);
+}
+
+static int
+save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+    const struct rl_event *ev)
+{
+	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	pathway_encode(pw, &pk);
+	v.mv_size = sb.size;
+	v.mv_data = sb.data;
+	rc = mdb_put(txn, b->st.participants, &k, &v, 0);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+static int
+next_log_seq(struct broker *b, MDB_txn *txn, uint64_t *seq)
+{
+	int rc = store_get_u64(txn, b->st.meta, "log_seq", 7, seq);
+
+	if (rc != 0)
+		return rc;
+	(*seq)++;
+	return store_put_u64(txn, b->st.meta, "log_seq", 7, *seq);
+}
+
+/* The writes, once every check has passed. */
+static int
+record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, const unsigned char hash[16],
+    const struct pw_effects *fx, int64_t now, uint64_t *seq)
+{
+	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES + 9];
+	struct dedup_rec dr;
+	msgpack_sbuffer *sb = &b->record;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = next_log_seq(b, txn, seq)) != 0)
+		return rc;
+	msgpack_sbuffer_clear(sb);
+	record_pack(sb, ev, sender->id, now, *seq);
+
+	store_put_be64(key, *seq);
+	k.mv_size = 8;
+	k.mv_data = key;
+	v.mv_size = sb->size;
+	v.mv_data = sb->data;
+	/* Log keys only grow: MDB_APPEND keeps the log's pages packed. */
+	if ((rc = mdb_put(txn, b->st.log, &k, &v, MDB_APPEND)) != 0)
+		return rc;
+
+	memset(&dr, 0, sizeof(dr));
+	dr.seq = *seq;
+	dr.recorded_at = now;
+	memcpy(dr.hash, hash, sizeof(dr.hash));
+	k.mv_size = dedup_key(key, sender, ev);
+	k.mv_data = key;
+	v.mv_size = sizeof(dr);
+	v.mv_data = &dr;
+	if ((rc = mdb_put(txn, b->st.dedup, &k, &v, 0)) != 0)
+		return rc;
+
+	if (event_has(ev, EF_PARTICIPANT)) {
+		k.mv_size = store_key_seq(key, ev->participant.p,
+		    ev->participant.len, *seq);
+		k.mv_data = key;
+		v.mv_size = 0;
+		v.mv_data = "";
+		if ((rc = mdb_put(txn, b->st.timeline, &k, &v, 0)) != 0)
+			return rc;
+	}
+	if (ev->type == EV_REFERRAL_SENT) {
+		k.mv_size = ev->referral.len;
+		k.mv_data = (void *)ev->referral.p;
+		v.mv_size = ev->participant.len;
+		v.mv_data = (void *)ev->participant.p;
+		if ((rc = mdb_put(txn, b->st.referrals, &k, &v, 0)) != 0)
+			return rc;
+	}
+	for (int i = 0; fx != NULL && i < fx->ndeliver; i++)
+		if ((rc = mailbox_append(b, txn, fx->deliver_to[i], MBOX_EVENT,
+		    sb->data, sb->size)) != 0)
+			return rc;
+	return 0;
+}
+
+static int
+storage_error(struct rl_error *err, int rc)
+{
+	return rl_error_set(err, store_code(rc), "",
+	    "%s (%s)", rl_code_text(store_code(rc)), mdb_strerror(rc));
+}
+
+int
+ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const msgpack_object *obj, int64_t now, struct ingest_result *res,
+    struct rl_error *err)
+{
+	struct rl_event ev;
+	struct pw_effects fx;
+	struct pw_actor actor = { sender->id, sender->kind };
+	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES];
+	unsigned char hash[16];
+	msgpack_sbuffer *canon = &b->canon;
+	msgpack_packer pk;
+	MDB_val k, v;
+	int code, rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&fx, 0, sizeof(fx));
+	if ((code = event_parse(obj, &ev, err)) != RL_OK)
+		return code;
+	if ((code = refuse_sender(sender, &ev, err)) != RL_OK)
+		return code;
+
+	/* Deduplication compares the canonical encoding's hash. */
+	msgpack_sbuffer_clear(canon);
+	msgpack_packer_init(&pk, canon, msgpack_sbuffer_write);
+	event_pack(&ev, &pk);
+	if (canon->size > RL_MAX_EVENT_BYTES)
+		return rl_error_set(err, RL_E_EVENT_TOO_LARGE, "",
+		    "the event is %zu bytes; at most %d are allowed",
+		    canon->size, RL_MAX_EVENT_BYTES);
+	crypto_generichash(hash, sizeof(hash), (const unsigned char *)canon->data,
+	    canon->size, NULL, 0);
+
+	k.mv_size = dedup_key(key, sender, &ev);
+	k.mv_data = key;
+	rc = mdb_get(txn, b->st.dedup, &k, &v);
+	if (rc == 0) {
+		struct dedup_rec dr;
+
+		if (v.mv_size != sizeof(dr))
+			return storage_error(err, MDB_CORRUPTED);
+		memcpy(&dr, v.mv_data, sizeof(dr));
+		if (memcmp(dr.hash, hash, sizeof(hash)) != 0)
+			return rl_error_set(err, RL_E_CONFLICT, "event_id",
+			    "event_id %.*s was already used for another event; "
+			    "use a new event_id", (int)ev.event_id.len,
+			    ev.event_id.p);
+		res->duplicate = true;
+		res->seq = dr.seq;
+		res->recorded_at = dr.recorded_at;
+		log_info("event.duplicate", "agent", LOG_STR(sender->id),
+		    "seq", LOG_U64(dr.seq), NULL);
+		return RL_OK;
+	}
+	if (rc != MDB_NOTFOUND)
+		return storage_error(err, rc);
+	rc = 0;
+
+	if ((code = check_referral(b, txn, &ev, err, &rc)) != RL_OK)
+		return code;
+
+	int64_t at = ev.occurred_at < now ? ev.occurred_at : now;
+	switch (ev.type) {
+	case EV_ALERT_ACKNOWLEDGED:
+	case EV_ALERT_RESOLVED:
+		if ((code = alerts_event(b, txn, sender, &ev, now, err)) != RL_OK)
+			return code;
+		break;
+	case EV_OUTREACH_INTERVENTION:
+		break;
+	default:
+		if ((code = load_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
+			return code;
+		if ((code = pathway_apply(b->pw, &ev, &actor, at, b->cfg->rules, &fx, err)) != RL_OK)
+			return code;
+		if (fx.changed && (rc = save_pathway(b, txn, b->pw, &ev)) != 0)
+			return storage_error(err, rc);
+		break;
+	}
+
+	if ((rc = record_event(b, txn, sender, &ev, hash, &fx, now, &res->seq)) != 0)
+		return storage_error(err, rc);
+	if (event_has(&ev, EF_PARTICIPANT) && ev.type != EV_ALERT_ACKNOWLEDGED &&
+	    ev.type != EV_ALERT_RESOLVED &&
+	    (rc = alerts_after_event(b, txn, ev.participant.p, ev.participant.len,
+	    b->pw, now)) != 0)
+		return storage_error(err, rc);
+	res->recorded_at = now;
+	log_info("event.accepted", "agent", LOG_STR(sender->id),
+	    "type", LOG_STR(ev_type_name(ev.type)), "seq", LOG_U64(res->seq), NULL);
+	for (int i = 0; i < fx.ndeliver; i++)
+		log_debug("delivery.queued", "agent", LOG_STR(fx.deliver_to[i]),
+		    "log_seq", LOG_U64(res->seq), NULL);
+	return RL_OK;
+}

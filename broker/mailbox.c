@@ -1,0 +1,381 @@
+/*
+ * Durable mailboxes: every delivery waits in LMDB until its recipient
+ * acknowledges it.
+ *
+ * An item is appended in the same transaction as the event that causes it,
+ * sent (after that commit) while the recipient has credit, and deleted by
+ * the recipient's cumulative dack.  Only counters live in memory, never the
+ * items, so an absent or slow agent costs disk, not heap.
+ *
+ * Item value: u32be redeliveries, u8 kind, then the msgpack payload.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "relaisd.h"
+
+#define ITEM_HDR            5
+#define DELIVER_MAX_ITEMS   256
+#define DELIVER_MAX_BYTES   (256u << 10)
+
+static uint32_t
+item_attempts(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool
+key_in_mailbox(const MDB_val *k, const char *id, size_t alen)
+{
+	return k->mv_size == alen + 9 && memcmp(k->mv_data, id, alen + 1) == 0;
+}
+
+static uint64_t
+key_seq(const MDB_val *k, size_t alen)
+{
+	return store_be64((const char *)k->mv_data + alen + 1);
+}
+
+int
+mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
+    enum mbox_kind kind, const char *payload, size_t len)
+{
+	size_t alen = strlen(agent_id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	uint64_t next;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = store_get_u64(txn, b->st.mbox_next, agent_id, alen, &next)) != 0)
+		return rc;
+	if (next == 0)
+		next = 1;
+	k.mv_size = store_key_seq(key, agent_id, alen, next);
+	k.mv_data = key;
+	v.mv_size = ITEM_HDR + len;
+	/* MDB_RESERVE: write the value in place, no staging copy. */
+	if ((rc = mdb_put(txn, b->st.mbox, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	memset(v.mv_data, 0, 4);
+	((unsigned char *)v.mv_data)[4] = (unsigned char)kind;
+	memcpy((char *)v.mv_data + ITEM_HDR, payload, len);
+	if ((rc = store_put_u64(txn, b->st.mbox_next, agent_id, alen, next + 1)) != 0)
+		return rc;
+	struct session *s = broker_session(b, agent_id);
+	if (s != NULL)
+		s->pending = true;
+	return 0;
+}
+
+/* Delete items (acked, min(upto, sent)]; *acked is the new mark. */
+int
+mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
+    uint64_t *acked)
+{
+	const char *id = s->agent->id;
+	size_t alen = strlen(id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*acked = s->acked;
+	/* An agent cannot acknowledge what it was not sent. */
+	if (upto > s->sent)
+		upto = s->sent;
+	if (upto <= s->acked)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+		return rc;
+	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
+	k.mv_data = key;
+	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (!key_in_mailbox(&k, id, alen) || key_seq(&k, alen) > upto)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		b->delivered++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	*acked = upto;
+	return 0;
+}
+
+void
+mailbox_session_reset(struct broker *b, struct session *s)
+{
+	s->sent = s->acked;
+	s->inflight = 0;
+	s->retry_at = 0;
+	s->backoff_ms = b->cfg->redeliver_ms;
+	s->pending = true;
+}
+
+static const char *
+kind_name(unsigned char kind)
+{
+	return kind == MBOX_ALERT ? "alert" : "event";
+}
+
+/*
+ * Send what the session's credit allows, from the first unsent item.
+ * Returns false when the socket would not take more.
+ */
+static bool
+flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t now)
+{
+	const char *id = s->agent->id;
+	size_t alen = strlen(id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint32_t room = s->credit > s->inflight ? s->credit - s->inflight : 0;
+	bool more = true, ok = true;
+	int rc;
+
+	if (room == 0)
+		return true;
+	if (mdb_cursor_open(txn, b->st.mbox, &cur) != 0)
+		return true;
+	msgpack_sbuffer_init(&sb);
+	k.mv_size = store_key_seq(key, id, alen, s->sent + 1);
+	k.mv_data = key;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (room > 0 && more) {
+		/* Collect up to one message's worth of items. */
+		uint64_t seqs[DELIVER_MAX_ITEMS];
+		const unsigned char *vals[DELIVER_MAX_ITEMS];
+		size_t lens[DELIVER_MAX_ITEMS];
+		uint32_t n = 0;
+		size_t bytes = 0;
+
+		while (rc == 0 && n < DELIVER_MAX_ITEMS && n < room &&
+		    bytes < DELIVER_MAX_BYTES) {
+			if (!key_in_mailbox(&k, id, alen) || v.mv_size < ITEM_HDR) {
+				rc = MDB_NOTFOUND;
+				break;
+			}
+			seqs[n] = key_seq(&k, alen);
+			vals[n] = v.mv_data;
+			lens[n] = v.mv_size;
+			bytes += v.mv_size;
+			n++;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		if (n == 0) {
+			more = false;
+			break;
+		}
+		msgpack_sbuffer_clear(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		codec_begin_reply(&pk, "deliver", 1);
+		codec_pack_str(&pk, "items");
+		msgpack_pack_array(&pk, n);
+		for (uint32_t i = 0; i < n; i++) {
+			const char *kn = kind_name(vals[i][4]);
+
+			msgpack_pack_map(&pk, 4);
+			codec_pack_kv_u64(&pk, "seq", seqs[i]);
+			codec_pack_kv_str(&pk, "kind", kn);
+			codec_pack_kv_u64(&pk, "attempt",
+			    (uint64_t)item_attempts(vals[i]) + 1);
+			codec_pack_str(&pk, kn);
+			/* The payload is already msgpack: append it as is. */
+			msgpack_sbuffer_write(&sb, (const char *)vals[i] + ITEM_HDR,
+			    lens[i] - ITEM_HDR);
+		}
+		if (zmq_send(b->router, s->rid, s->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+		    zmq_send(b->router, sb.data, sb.size, ZMQ_DONTWAIT) == -1) {
+			if (zmq_errno() == EHOSTUNREACH) {
+				s->online = false;
+				log_info("agent.unreachable", "agent", LOG_STR(id), NULL);
+			}
+			ok = false;
+			break;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			log_debug("delivery.sent", "agent", LOG_STR(id),
+			    "seq", LOG_U64(seqs[i]), NULL);
+		s->sent = seqs[n - 1];
+		s->inflight += n;
+		room -= n;
+		if (s->retry_at == 0)
+			s->retry_at = now + s->backoff_ms;
+		if (rc != 0)
+			more = false;
+	}
+	if (!more && ok)
+		s->pending = false;
+	msgpack_sbuffer_destroy(&sb);
+	mdb_cursor_close(cur);
+	return ok;
+}
+
+void
+mailbox_flush(struct broker *b)
+{
+	MDB_txn *txn;
+	int64_t now = clock_now(&b->clock);
+	bool any = false;
+
+	for (size_t i = 0; i < b->nsessions && !any; i++)
+		any = b->sessions[i].online && b->sessions[i].pending;
+	if (!any || mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (s->online && s->pending)
+			flush_session(b, txn, s, now);
+	}
+	mdb_txn_abort(txn);
+}
+
+/*
+ * The in-flight items of s were not acknowledged in time: count one more
+ * attempt on each, move the oldest to the dead-letter list if it has had
+ * its max_attempts, and rewind so that they are sent again.
+ */
+static int
+dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
+    MDB_val *v, const char *id, size_t alen, uint32_t attempts)
+{
+	uint64_t seq = key_seq(k, alen);
+	int rc;
+
+	if ((rc = mdb_put(txn, b->st.dead, k, v, 0)) != 0 ||
+	    (rc = mdb_cursor_del(cur, 0)) != 0)
+		return rc;
+	b->dead_lettered++;
+	log_error("delivery.dead_lettered", "agent", LOG_STR(id),
+	    "seq", LOG_U64(seq), "attempts", LOG_U64(attempts),
+	    "hint", LOG_STR("the agent never acknowledged this item; "
+	    "it is kept in the dead-letter list"), NULL);
+	return 0;
+}
+
+static int
+bump_attempts(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
+{
+	/* LMDB's pages are read-only: write a modified copy. */
+	unsigned char *copy = malloc(v->mv_size);
+	MDB_val nv = { v->mv_size, copy };
+	int rc;
+
+	if (copy == NULL)
+		return ENOMEM;
+	memcpy(copy, v->mv_data, v->mv_size);
+	copy[0] = attempts >> 24;
+	copy[1] = attempts >> 16;
+	copy[2] = attempts >> 8;
+	copy[3] = attempts;
+	rc = mdb_cursor_put(cur, k, &nv, MDB_CURRENT);
+	free(copy);
+	return rc;
+}
+
+/*
+ * The in-flight items of s were not acknowledged in time: the oldest goes
+ * to the dead-letter list if it has had max_attempts, and every other item
+ * in flight counts one more attempt; the caller then rewinds the session
+ * so that they are sent again.
+ */
+static int
+redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
+{
+	const char *id = s->agent->id;
+	size_t alen = strlen(id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+		return rc;
+	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
+	k.mv_data = key;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && key_in_mailbox(&k, id, alen) && v.mv_size >= ITEM_HDR &&
+	    key_seq(&k, alen) <= s->sent &&
+	    item_attempts(v.mv_data) + 1 >= b->cfg->max_attempts) {
+		if ((rc = dead_letter(b, txn, cur, &k, &v, id, alen,
+		    item_attempts(v.mv_data) + 1)) != 0)
+			goto out;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint32_t attempts;
+
+		if (!key_in_mailbox(&k, id, alen) || v.mv_size < ITEM_HDR ||
+		    key_seq(&k, alen) > s->sent)
+			break;
+		uint64_t seq = key_seq(&k, alen);
+
+		attempts = item_attempts(v.mv_data) + 1;
+		if ((rc = bump_attempts(cur, &k, &v, attempts)) != 0)
+			break;
+		b->redelivered++;
+		log_info("delivery.redelivered", "agent", LOG_STR(id),
+		    "seq", LOG_U64(seq),
+		    "attempt", LOG_U64((uint64_t)attempts + 1), NULL);
+	}
+out:
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+void
+mailbox_redeliver(struct broker *b, int64_t now)
+{
+	MDB_txn *txn;
+	bool due = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->nsessions && !due; i++) {
+		struct session *s = &b->sessions[i];
+
+		due = s->online && s->inflight > 0 && s->retry_at != 0 &&
+		    now >= s->retry_at;
+	}
+	if (!due || mdb_txn_begin(b->st.env, NULL, 0, &txn) != 0)
+		return;
+	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
+		    now >= s->retry_at))
+			continue;
+		rc = redeliver_session(b, txn, s);
+	}
+	if (rc != 0 || mdb_txn_commit(txn) != 0) {
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		log_error("delivery.redeliver_failed", "error",
+		    LOG_STR(mdb_strerror(rc)), NULL);
+		return;
+	}
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
+		    now >= s->retry_at))
+			continue;
+		s->sent = s->acked;
+		s->inflight = 0;
+		s->pending = true;
+		s->backoff_ms *= 2;
+		if (s->backoff_ms > b->cfg->redeliver_max_ms)
+			s->backoff_ms = b->cfg->redeliver_max_ms;
+		s->retry_at = 0;
+	}
+}

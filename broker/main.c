@@ -1,0 +1,106 @@
+/*
+ * relaisd: the relais broker.
+ *
+ *   relaisd [-c FILE] [--ready-file FILE]   run
+ *   relaisd --check-config FILE             check a config and exit
+ *   relaisd -c FILE --verify                replay the log against the state
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "relaisd.h"
+
+#define DEFAULT_CONFIG "config/relais.conf"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: relaisd [-c FILE] [--ready-file FILE]\n"
+	    "       relaisd --check-config FILE\n"
+	    "       relaisd [-c FILE] --verify\n"
+	    "\n"
+	    "  -c, --config FILE     configuration (default %s)\n"
+	    "  --ready-file FILE     write the bound endpoint there once ready\n"
+	    "  --check-config FILE   print 'configuration OK' or every error\n"
+	    "  --verify              rebuild every pathway from the event log and\n"
+	    "                        report any difference from the stored state\n",
+	    DEFAULT_CONFIG);
+}
+
+static struct config *
+load(const char *path)
+{
+	char errs[8192];
+	struct config *cfg = config_load(path, errs, sizeof(errs));
+
+	if (cfg == NULL)
+		fprintf(stderr, "%s", errs);
+	return cfg;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "check-config", required_argument, NULL, 'k' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG, *ready = NULL, *check = NULL;
+	bool verify = false;
+	struct config *cfg;
+	struct broker b;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'r': ready = optarg; break;
+		case 'k': check = optarg; break;
+		case 'v': verify = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check != NULL) {
+		if ((cfg = load(check)) == NULL)
+			return 1;
+		printf("configuration OK\n");
+		config_free(&cfg);
+		return 0;
+	}
+	if ((cfg = load(path)) == NULL)
+		return 1;
+	if (verify) {
+		rc = verify_store(cfg, stdout);
+		config_free(&cfg);
+		return rc == 0 ? 0 : 1;
+	}
+
+	log_init(stderr, (enum log_level)log_level_from_name(cfg->log_level));
+	b.pw = NULL;
+	if (broker_init(&b, cfg, ready) == -1 ||
+	    (b.pw = malloc(sizeof(*b.pw))) == NULL) {
+		log_flush();
+		broker_free(&b);
+		config_free(&b.cfg);
+		return 1;
+	}
+	rc = broker_run(&b);
+	free(b.pw);
+	cfg = b.cfg;            /* a reload may have replaced it */
+	broker_free(&b);
+	config_free(&cfg);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,301 @@
+/*
+ * Read-only queries (cmd "query"), each with its own authorisation:
+ *
+ *   health       anyone: counters and backlogs, never participant data
+ *   alerts       coordinators: alerts of their territory
+ *   participant  coordinators, and agents that sent an event about the
+ *                participant: the pathway and its timeline
+ *   clock        operators, only with manual_clock: move the clock forward
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "log.h"
+#include "record.h"
+#include "relaisd.h"
+
+#define TIMELINE_MAX 1000
+
+static void
+begin_result(msgpack_packer *pk, const struct rl_request *req, const char *what)
+{
+	codec_begin_reply(pk, "result", 2 + req->has_ref);
+	if (req->has_ref)
+		codec_pack_kv_u64(pk, "ref", req->ref);
+	codec_pack_kv_str(pk, "what", what);
+	codec_pack_str(pk, "data");
+}
+
+static void
+refuse(msgpack_packer *pk, const struct rl_request *req, int code,
+    const char *field, const char *msg)
+{
+	struct rl_error err;
+
+	rl_error_set(&err, code, field, "%s", msg);
+	codec_pack_error(pk, &err, req->has_ref, req->ref);
+}
+
+static void
+query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
+    msgpack_packer *pk)
+{
+	begin_result(pk, req, "health");
+	msgpack_pack_map(pk, 13);
+	codec_pack_kv_str(pk, "status", "ok");
+	codec_pack_kv_i64(pk, "time", clock_now(&b->clock));
+	codec_pack_kv_u64(pk, "events", store_count(txn, b->st.log));
+	codec_pack_kv_u64(pk, "participants", store_count(txn, b->st.participants));
+	codec_pack_kv_u64(pk, "open_alerts", store_count(txn, b->st.alert_open));
+	codec_pack_kv_u64(pk, "deadlines", store_count(txn, b->st.deadlines));
+	codec_pack_kv_u64(pk, "dead_letters", store_count(txn, b->st.dead));
+	codec_pack_kv_u64(pk, "accepted", b->accepted);
+	codec_pack_kv_u64(pk, "refused", b->refused);
+	codec_pack_kv_i64(pk, "last_sweep_us", b->last_sweep_us);
+	codec_pack_kv_i64(pk, "max_sweep_us", b->max_sweep_us);
+	codec_pack_kv_u64(pk, "last_sweep_due", b->last_sweep_due);
+	codec_pack_str(pk, "agents");
+	msgpack_pack_array(pk, b->nsessions);
+	for (size_t i = 0; i < b->nsessions; i++) {
+		const struct session *s = &b->sessions[i];
+		const char *id = s->agent->id;
+
+		msgpack_pack_map(pk, 4);
+		codec_pack_kv_str(pk, "id", id);
+		codec_pack_kv_str(pk, "online", s->online ? "yes" : "no");
+		codec_pack_kv_u64(pk, "backlog", store_count_prefix(txn, b->st.mbox,
+		    id, strlen(id) + 1));
+		codec_pack_kv_u64(pk, "inflight", s->inflight);
+	}
+}
+
+static bool
+arg_str(const struct rl_request *req, const char *key, struct rl_str *out)
+{
+	const msgpack_object *o = req->args != NULL ?
+	    codec_map_get(req->args, key) : NULL;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
+	    o->via.str.size > RL_MAX_ID_BYTES)
+		return false;
+	out->p = o->via.str.ptr;
+	out->len = o->via.str.size;
+	return true;
+}
+
+static void
+query_alerts(struct broker *b, MDB_txn *txn, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct rl_str status = { "open", 4 };
+	bool all;
+	struct alert *list = NULL;
+	size_t n = 0, cap = 0;
+
+	if (who->kind != AK_COORDINATOR) {
+		refuse(pk, req, RL_E_FORBIDDEN, "what",
+		    "only coordinators may list alerts");
+		return;
+	}
+	arg_str(req, "status", &status);
+	all = status.len == 3 && memcmp(status.p, "all", 3) == 0;
+	if (mdb_cursor_open(txn, b->st.alerts, &cur) != 0) {
+		refuse(pk, req, RL_E_STORAGE, "", "cannot read the alerts");
+		return;
+	}
+	/* Newest last; at most the 1000 latest. */
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < 1000;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+		struct alert a;
+
+		if (alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK)
+			continue;
+		if ((!all && a.status == ALERT_RESOLVED) ||
+		    !agent_covers_qpv(who, a.qpv, strlen(a.qpv)))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct alert *nl = realloc(list, ncap * sizeof(*nl));
+
+			if (nl == NULL)
+				break;
+			list = nl;
+			cap = ncap;
+		}
+		list[n++] = a;
+	}
+	mdb_cursor_close(cur);
+	begin_result(pk, req, "alerts");
+	msgpack_pack_array(pk, n);
+	for (size_t i = n; i > 0; i--)
+		alert_pack(pk, &list[i - 1], NULL);
+	free(list);
+}
+
+/* Has this agent sent an event about the participant? */
+static bool
+has_written_about(struct broker *b, MDB_txn *txn, const struct agent *who,
+    const struct rl_str *p)
+{
+	char key[RL_MAX_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool found = false;
+	size_t alen = strlen(who->id);
+
+	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0)
+		return false;
+	k.mv_size = store_key_seq(key, p->p, p->len, 0);
+	k.mv_data = key;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val lk, lv;
+		msgpack_unpacked up;
+		size_t off = 0;
+
+		if (k.mv_size != p->len + 9 || memcmp(k.mv_data, key, p->len + 1) != 0)
+			break;
+		lk.mv_size = 8;
+		lk.mv_data = (char *)k.mv_data + p->len + 1;
+		if (mdb_get(txn, b->st.log, &lk, &lv) != 0)
+			continue;
+		msgpack_unpacked_init(&up);
+		if (msgpack_unpack_next(&up, lv.mv_data, lv.mv_size, &off) ==
+		    MSGPACK_UNPACK_SUCCESS) {
+			const msgpack_object *s = codec_map_get(&up.data, "sender");
+
+			found = s != NULL && s->type == MSGPACK_OBJECT_STR &&
+			    s->via.str.size == alen &&
+			    memcmp(s->via.str.ptr, who->id, alen) == 0;
+		}
+		msgpack_unpacked_destroy(&up);
+	}
+	mdb_cursor_close(cur);
+	return found;
+}
+
+static void
+query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk)
+{
+	struct rl_str p;
+	char key[RL_MAX_ID_BYTES + 9];
+	MDB_val k, v;
+	MDB_cursor *cur;
+	uint32_t n = 0;
+
+	if (!arg_str(req, "id", &p)) {
+		refuse(pk, req, RL_E_MISSING_FIELD, "id",
+		    "give the participant's id in args.id");
+		return;
+	}
+	if (who->kind == AK_OPERATOR ||
+	    (who->kind != AK_COORDINATOR && !has_written_about(b, txn, who, &p))) {
+		refuse(pk, req, RL_E_FORBIDDEN, "id", "only coordinators and agents "
+		    "that sent an event about this participant may read it");
+		return;
+	}
+	k.mv_size = p.len;
+	k.mv_data = (void *)p.p;
+	if (mdb_get(txn, b->st.participants, &k, &v) != 0) {
+		refuse(pk, req, RL_E_UNKNOWN_PARTICIPANT, "id",
+		    "no pathway exists for this participant");
+		return;
+	}
+	begin_result(pk, req, "participant");
+	msgpack_pack_map(pk, 2);
+	codec_pack_str(pk, "state");
+	msgpack_sbuffer_write(pk->data, v.mv_data, v.mv_size);
+	codec_pack_str(pk, "timeline");
+	/* Count first: msgpack arrays carry their length up front. */
+	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0) {
+		msgpack_pack_array(pk, 0);
+		return;
+	}
+	k.mv_size = store_key_seq(key, p.p, p.len, 0);
+	k.mv_data = key;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	    rc == 0 && n < TIMELINE_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != p.len + 9 || memcmp(k.mv_data, p.p, p.len) != 0 ||
+		    ((char *)k.mv_data)[p.len] != '\0')
+			break;
+		n++;
+	}
+	msgpack_pack_array(pk, n);
+	k.mv_size = store_key_seq(key, p.p, p.len, 0);
+	k.mv_data = key;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	    rc == 0 && n > 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n--) {
+		MDB_val lk = { 8, (char *)k.mv_data + p.len + 1 }, lv;
+
+		if (mdb_get(txn, b->st.log, &lk, &lv) == 0)
+			msgpack_sbuffer_write(pk->data, lv.mv_data, lv.mv_size);
+		else
+			msgpack_pack_nil(pk);
+	}
+	mdb_cursor_close(cur);
+}
+
+static void
+query_clock(struct broker *b, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk)
+{
+	const msgpack_object *o = req->args != NULL ?
+	    codec_map_get(req->args, "advance_ms") : NULL;
+
+	if (!b->clock.manual) {
+		refuse(pk, req, RL_E_FORBIDDEN, "what", "the clock is the system's: "
+		    "only a broker started with manual_clock = yes lets it move");
+		return;
+	}
+	if (who->kind != AK_OPERATOR) {
+		refuse(pk, req, RL_E_FORBIDDEN, "what", "only operators may move the clock");
+		return;
+	}
+	if (o != NULL && (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.u64 > (uint64_t)3650 * 86400000)) {
+		refuse(pk, req, RL_E_BAD_FIELD, "advance_ms",
+		    "advance_ms must be a whole number of ms, at most ten years");
+		return;
+	}
+	if (o != NULL) {
+		b->clock.offset_ms += (int64_t)o->via.u64;
+		log_info("clock.advanced", "by", LOG_STR(who->id),
+		    "advance_ms", LOG_U64(o->via.u64),
+		    "offset_ms", LOG_I64(b->clock.offset_ms), NULL);
+	}
+	begin_result(pk, req, "clock");
+	msgpack_pack_map(pk, 2);
+	codec_pack_kv_i64(pk, "now", clock_now(&b->clock));
+	codec_pack_kv_i64(pk, "offset_ms", b->clock.offset_ms);
+}
+
+void
+query_handle(struct broker *b, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk)
+{
+	MDB_txn *txn;
+	const struct rl_str *w = &req->what;
+
+	if (w->len == 5 && memcmp(w->p, "clock", 5) == 0) {
+		query_clock(b, who, req, pk);
+		return;
+	}
+	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0) {
+		refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; retry later");
+		return;
+	}
+	if (w->len == 6 && memcmp(w->p, "health", 6) == 0)
+		query_health(b, txn, req, pk);
+	else if (w->len == 6 && memcmp(w->p, "alerts", 6) == 0)
+		query_alerts(b, txn, who, req, pk);
+	else if (w->len == 11 && memcmp(w->p, "participant", 11) == 0)
+		query_participant(b, txn, who, req, pk);
+	else
+		refuse(pk, req, RL_E_BAD_FIELD, "what",
+		    "what must be one of health, alerts, participant, clock");
+	mdb_txn_abort(txn);
+}

@@ -1,0 +1,72 @@
+/*
+ * Log records: the event's canonical fields plus what the broker adds.
+ */
+#include <string.h>
+
+#include "codec.h"
+#include "record.h"
+
+#define RECORD_EXTRA 3      /* sender, recorded_at, log_seq */
+
+void
+record_pack(msgpack_sbuffer *sb, const struct rl_event *ev,
+    const char *sender, int64_t recorded_at, uint64_t log_seq)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, event_field_count(ev) + RECORD_EXTRA);
+	event_pack_fields(ev, &pk);
+	codec_pack_kv_str(&pk, "sender", sender);
+	codec_pack_kv_i64(&pk, "recorded_at", recorded_at);
+	codec_pack_kv_u64(&pk, "log_seq", log_seq);
+}
+
+static bool
+is_extra(const msgpack_object *key)
+{
+	return codec_str_eq(key, "sender") || codec_str_eq(key, "recorded_at") ||
+	    codec_str_eq(key, "log_seq");
+}
+
+int
+record_parse(const char *buf, size_t len, msgpack_unpacked *up,
+    struct rl_event *ev, struct record_meta *meta, struct rl_error *err)
+{
+	const msgpack_object *root, *o;
+	msgpack_object view;
+	msgpack_object_kv kv[EF__COUNT];
+	size_t off = 0;
+	uint32_t n = 0;
+
+	memset(meta, 0, sizeof(*meta));
+	if (msgpack_unpack_next(up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || up->data.type != MSGPACK_OBJECT_MAP)
+		return rl_error_set(err, RL_E_STORAGE, "", "a log record is damaged");
+	root = &up->data;
+	if ((o = codec_map_get(root, "sender")) == NULL ||
+	    o->type != MSGPACK_OBJECT_STR)
+		return rl_error_set(err, RL_E_STORAGE, "sender", "a log record has no sender");
+	meta->sender.p = o->via.str.ptr;
+	meta->sender.len = o->via.str.size;
+	if ((o = codec_map_get(root, "recorded_at")) != NULL &&
+	    (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER))
+		meta->recorded_at = o->via.i64;
+	if ((o = codec_map_get(root, "log_seq")) != NULL &&
+	    o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		meta->log_seq = o->via.u64;
+
+	/* A view of the map without the broker's fields, for event_parse. */
+	for (uint32_t i = 0; i < root->via.map.size; i++) {
+		if (is_extra(&root->via.map.ptr[i].key))
+			continue;
+		if (n == EF__COUNT)
+			return rl_error_set(err, RL_E_STORAGE, "", "a log record is damaged");
+		kv[n++] = root->via.map.ptr[i];
+	}
+	view.type = MSGPACK_OBJECT_MAP;
+	view.via.map.size = n;
+	view.via.map.ptr = kv;
+	return event_parse(&view, ev, err);
+}

@@ -1,0 +1,32 @@
+/*
+ * An event as the broker records it in its log and delivers it: one flat
+ * msgpack map with the event's own fields (canonical order) followed by
+ * "sender", "recorded_at" and "log_seq", which the broker adds.  The
+ * payload never carries a sender the broker did not authenticate.
+ */
+#ifndef RELAIS_RECORD_H
+#define RELAIS_RECORD_H
+
+#include <stdint.h>
+#include <msgpack.h>
+
+#include "event.h"
+
+void record_pack(msgpack_sbuffer *sb, const struct rl_event *ev,
+    const char *sender, int64_t recorded_at, uint64_t log_seq);
+
+/* What record_parse() finds besides the event itself. */
+struct record_meta {
+	struct rl_str sender;
+	int64_t recorded_at;
+	uint64_t log_seq;
+};
+
+/*
+ * Parse a stored record back into an event (for replay and timelines).
+ * up must be initialised; the event points into it.  RL_OK or an error.
+ */
+int record_parse(const char *buf, size_t len, msgpack_unpacked *up,
+    struct rl_event *ev, struct record_meta *meta, struct rl_error *err);
+
+#endif

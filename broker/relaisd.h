@@ -1,0 +1,139 @@
+/*
+ * relaisd internals: the broker object and the prototypes of its modules,
+ * grouped by source file.
+ *
+ *   server.c    the libuv loop, ZeroMQ sockets, one pass = one commit
+ *   zap.c       the ZAP handler: only registered keys get in
+ *   ingest.c    one event: validate, deduplicate, apply, record, route
+ *   mailbox.c   durable mailboxes: append, acknowledge, send, redeliver
+ *   alerts.c    rupture deadlines, the sweep, alert lifecycle
+ *   query.c     read-only queries: health, alerts, participant
+ *   verify.c    replay the log and compare with the stored state
+ *   clock.c     the broker's clock, which tests may drive
+ */
+#ifndef RELAISD_H
+#define RELAISD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <lmdb.h>
+#include <msgpack.h>
+#include <uv.h>
+
+#include "codec.h"
+#include "config.h"
+#include "event.h"
+#include "pathway.h"
+#include "store.h"
+
+#define ROUTING_ID_MAX 256
+
+/* clock.c */
+struct rclock {
+	bool manual;                /* only when the config says manual_clock */
+	int64_t offset_ms;          /* added to the real time */
+};
+int64_t clock_now(const struct rclock *c);
+
+/* What the broker knows of one registered agent's connection. */
+struct session {
+	const struct agent *agent;  /* in the current config */
+	bool online;                /* said hello and heard from recently */
+	unsigned char rid[ROUTING_ID_MAX];
+	size_t rid_len;
+	uint32_t credit;
+	uint64_t sent;              /* highest mailbox seq sent since hello */
+	uint64_t acked;             /* highest mailbox seq acknowledged */
+	uint32_t inflight;          /* items sent and not yet acknowledged */
+	int64_t last_heard;
+	int64_t retry_at;           /* when in-flight items go again, 0: none */
+	uint32_t backoff_ms;
+	bool pending;               /* its mailbox may hold unsent items */
+};
+
+struct broker {
+	struct config *cfg;
+	struct store st;
+	struct rclock clock;
+	void *zctx;
+	void *router;
+	void *zap;
+	char endpoint[256];         /* the bound endpoint, port resolved */
+	const char *ready_file;
+
+	uv_loop_t *loop;
+	uv_poll_t router_poll, zap_poll;
+	uv_idle_t idle;             /* keeps passes going while input waits */
+	uv_timer_t tick;            /* redelivery, liveness, rupture sweep */
+	uv_signal_t sig_term, sig_int, sig_hup;
+	bool stopping;
+	bool reload_requested;
+
+	struct session *sessions;   /* parallel to cfg->agents */
+	size_t nsessions;
+
+	unsigned char server_secret[32];
+	unsigned char server_public[32];
+	char server_public_z85[41];
+
+	/* Scratch reused across passes, so a pass allocates little. */
+	msgpack_sbuffer scratch;    /* replies */
+	msgpack_sbuffer canon;      /* an event's canonical encoding */
+	msgpack_sbuffer record;     /* an event's log record */
+	struct pathway *pw;         /* the pathway being changed */
+
+	/* Counters for health queries. */
+	uint64_t accepted, duplicates, refused, delivered, redelivered;
+	uint64_t dead_lettered, alerts_opened, alerts_resolved, auth_failures;
+	uint64_t passes, commits;
+	int64_t last_sweep_us, max_sweep_us;   /* cost of the rupture sweep */
+	unsigned last_sweep_due;
+};
+
+/* server.c */
+int broker_init(struct broker *b, struct config *cfg, const char *ready_file);
+int broker_run(struct broker *b);
+void broker_free(struct broker *b);
+struct session *broker_session(struct broker *b, const char *agent_id);
+
+/* zap.c */
+int zap_start(struct broker *b);
+void zap_handle(struct broker *b);
+
+/* ingest.c: runs inside the pass's write transaction. */
+struct ingest_result {
+	int code;                   /* RL_OK, or the refusal */
+	bool duplicate;
+	uint64_t seq;
+	int64_t recorded_at;
+};
+int ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const msgpack_object *obj, int64_t now, struct ingest_result *res,
+    struct rl_error *err);
+
+/* mailbox.c */
+enum mbox_kind { MBOX_EVENT = 1, MBOX_ALERT = 2 };
+int mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
+    enum mbox_kind kind, const char *payload, size_t len);
+int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
+    uint64_t upto, uint64_t *acked);
+void mailbox_flush(struct broker *b);
+void mailbox_redeliver(struct broker *b, int64_t now);
+void mailbox_session_reset(struct broker *b, struct session *s);
+
+/* alerts.c */
+int alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
+    size_t plen, const void *pathway, int64_t now);
+int alerts_sweep(struct broker *b, int64_t now, unsigned *fired);
+int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, int64_t now, struct rl_error *err);
+
+/* query.c */
+void query_handle(struct broker *b, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk);
+
+/* verify.c: 0 if the store is consistent, 1 if not, -1 if unreadable. */
+int verify_store(const struct config *cfg, FILE *out);
+
+#endif

@@ -1,0 +1,851 @@
+/*
+ * The broker's loop: one libuv loop drives the ROUTER socket, the ZAP
+ * handler, a tick timer and the signals.
+ *
+ * Ordering rules of a pass (pass()), which the durability guarantee rests on:
+ *   1. read up to max_batch messages without blocking;
+ *   2. apply every event of all of them in ONE write transaction;
+ *   3. commit it: mdb_txn_commit() returns after fsync;
+ *   4. only then send the acknowledgements;
+ *   5. then send mailbox items, which are durable since step 3.
+ * So no acknowledgement ever leaves before its event is on disk, and many
+ * events share one fsync (group commit).
+ *
+ * ZMQ_FD is edge-triggered: it signals only when the socket's state changes,
+ * and every zmq_send/zmq_recv may consume that edge.  So after any send or
+ * receive we re-read ZMQ_EVENTS (router_rearm()); while messages are still
+ * waiting, an idle handle runs more passes, letting timers and signals in
+ * between.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "keyfile.h"
+#include "log.h"
+#include "relaisd.h"
+
+#define TICK_MS         100
+#define PASS_MAX_BYTES  (16u << 20)  /* bounds a pass's memory */
+
+/* One message read in a pass, kept until its reply is sent. */
+struct inbound {
+	zmq_msg_t rid;
+	msgpack_unpacked up;
+	struct rl_request req;
+	int code;                   /* decode result */
+	struct rl_error err;
+	struct session *s;
+	struct ingest_result *results;  /* submit: one per event */
+	struct rl_error *errors;        /* submit: one per event, if refused */
+	uint64_t upto;              /* dack: acknowledged up to, after commit */
+};
+
+static void router_rearm(struct broker *b);
+
+struct session *
+broker_session(struct broker *b, const char *agent_id)
+{
+	const struct agent *a = config_agent_by_id(b->cfg, agent_id);
+
+	if (a == NULL)
+		return NULL;
+	return &b->sessions[a - b->cfg->agents];
+}
+
+/*
+ * Send one reply frame to a routing id.  A peer that has gone away
+ * (EHOSTUNREACH, thanks to ROUTER_MANDATORY) or whose queue is full
+ * (EAGAIN) does not get it; agents resend what was not acknowledged.
+ */
+static int
+send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
+    size_t len)
+{
+	if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+		return -1;
+	if (zmq_send(b->router, buf, len, ZMQ_DONTWAIT) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+reply(struct broker *b, struct inbound *in, msgpack_sbuffer *sb)
+{
+	if (send_to(b, zmq_msg_data(&in->rid), zmq_msg_size(&in->rid),
+	    sb->data, sb->size) == -1 && in->s != NULL && errno == EHOSTUNREACH)
+		in->s->online = false;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void
+handle_hello(struct broker *b, struct inbound *in, int64_t now)
+{
+	struct session *s = in->s;
+	size_t len = zmq_msg_size(&in->rid);
+
+	if (len > sizeof(s->rid))
+		len = sizeof(s->rid);
+	memcpy(s->rid, zmq_msg_data(&in->rid), len);
+	s->rid_len = len;
+	s->online = true;
+	s->last_heard = now;
+	s->credit = in->req.has_credit ? in->req.credit : b->cfg->default_credit;
+	mailbox_session_reset(b, s);
+	log_info("agent.hello", "agent", LOG_STR(s->agent->id),
+	    "kind", LOG_STR(agent_kind_name(s->agent->kind)),
+	    "credit", LOG_U64(s->credit), NULL);
+}
+
+static void
+pack_welcome(struct broker *b, struct inbound *in, msgpack_packer *pk)
+{
+	const struct agent *a = in->s->agent;
+
+	codec_begin_reply(pk, "welcome", 7 + in->req.has_ref);
+	if (in->req.has_ref)
+		codec_pack_kv_u64(pk, "ref", in->req.ref);
+	codec_pack_kv_str(pk, "agent", a->id);
+	codec_pack_kv_str(pk, "kind", agent_kind_name(a->kind));
+	codec_pack_kv_str(pk, "name", a->name);
+	codec_pack_kv_u64(pk, "credit", in->s->credit);
+	codec_pack_kv_u64(pk, "heartbeat_ms", b->cfg->heartbeat_ms);
+	codec_pack_kv_u64(pk, "max_batch", RL_MAX_BATCH);
+	codec_pack_kv_u64(pk, "max_frame", RL_MAX_FRAME_BYTES);
+}
+
+static void
+handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now)
+{
+	uint32_t n = in->req.nevents;
+
+	in->results = calloc(n, sizeof(*in->results));
+	in->errors = calloc(n, sizeof(*in->errors));
+	if (in->results == NULL || in->errors == NULL) {
+		rl_error_set(&in->err, RL_E_STORAGE, "", "the broker is out of memory; retry later");
+		in->code = RL_E_STORAGE;
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct ingest_result *r = &in->results[i];
+
+		r->code = ingest_event(b, txn, in->s->agent, &in->req.events[i],
+		    now, r, &in->errors[i]);
+		if (r->code == RL_OK && r->duplicate)
+			b->duplicates++;
+		else if (r->code == RL_OK)
+			b->accepted++;
+		else
+			b->refused++;
+	}
+}
+
+static void
+pack_event_id(msgpack_packer *pk, const msgpack_object *ev)
+{
+	const msgpack_object *id = codec_map_get(ev, "event_id");
+
+	if (id != NULL && id->type == MSGPACK_OBJECT_STR &&
+	    id->via.str.size <= RL_MAX_ID_BYTES) {
+		codec_pack_str(pk, "event_id");
+		codec_pack_strn(pk, id->via.str.ptr, id->via.str.size);
+	}
+}
+
+static bool
+has_event_id(const msgpack_object *ev)
+{
+	const msgpack_object *id = codec_map_get(ev, "event_id");
+
+	return id != NULL && id->type == MSGPACK_OBJECT_STR &&
+	    id->via.str.size <= RL_MAX_ID_BYTES;
+}
+
+/* The acks of a submit, after the commit (or its failure, commit_code). */
+static void
+pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
+{
+	uint32_t n = in->req.nevents;
+
+	codec_begin_reply(pk, "acks", 1 + in->req.has_ref);
+	if (in->req.has_ref)
+		codec_pack_kv_u64(pk, "ref", in->req.ref);
+	codec_pack_str(pk, "results");
+	msgpack_pack_array(pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ingest_result *r = &in->results[i];
+		const msgpack_object *ev = &in->req.events[i];
+		const struct rl_error *e = &in->errors[i];
+		struct rl_error storage;
+		int code = r->code;
+		bool idp = has_event_id(ev);
+
+		if (code == RL_OK && commit_code != RL_OK) {
+			code = commit_code;
+			rl_error_set(&storage, code, "",
+			    "%s", rl_code_text(code));
+			e = &storage;
+		}
+		if (code == RL_OK) {
+			msgpack_pack_map(pk, 4 + idp);
+			codec_pack_kv_u64(pk, "i", i);
+			if (idp)
+				pack_event_id(pk, ev);
+			codec_pack_kv_str(pk, "status", r->duplicate ? "duplicate" : "ok");
+			codec_pack_kv_u64(pk, "seq", r->seq);
+			codec_pack_kv_i64(pk, "recorded_at", r->recorded_at);
+		} else {
+			msgpack_pack_map(pk, 6 + idp);
+			codec_pack_kv_u64(pk, "i", i);
+			if (idp)
+				pack_event_id(pk, ev);
+			codec_pack_kv_str(pk, "status", "error");
+			codec_pack_kv_u64(pk, "code", (uint64_t)code);
+			codec_pack_kv_str(pk, "error", rl_code_name(code));
+			codec_pack_kv_str(pk, "field", e->field);
+			codec_pack_kv_str(pk, "message", e->message);
+		}
+	}
+}
+
+static void
+log_refusals(struct inbound *in)
+{
+	for (uint32_t i = 0; i < in->req.nevents; i++) {
+		const struct ingest_result *r = &in->results[i];
+
+		if (r->code == RL_OK)
+			continue;
+		log_info("event.refused", "agent", LOG_STR(in->s->agent->id),
+		    "index", LOG_U64(i), "code", LOG_U64((uint64_t)r->code),
+		    "error", LOG_STR(rl_code_name(r->code)),
+		    "field", LOG_STR(in->errors[i].field), NULL);
+	}
+}
+
+/* Read one message; 1 if read, 0 if none waiting. */
+static int
+read_one(struct broker *b, struct inbound *in, size_t *bytes)
+{
+	zmq_msg_t body;
+	const char *user;
+	int more = 0;
+	size_t ml = sizeof(more);
+
+	zmq_msg_init(&in->rid);
+	if (zmq_msg_recv(&in->rid, b->router, ZMQ_DONTWAIT) == -1) {
+		zmq_msg_close(&in->rid);
+		return 0;
+	}
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&body, b->router, 0) == -1) {
+		zmq_msg_close(&body);
+		zmq_msg_close(&in->rid);
+		return 0;
+	}
+	msgpack_unpacked_init(&in->up);
+	*bytes += zmq_msg_size(&body);
+
+	/* Identity comes from the CURVE key, via the ZAP handler's User-Id. */
+	user = zmq_msg_gets(&body, "User-Id");
+	in->s = user != NULL ? broker_session(b, user) : NULL;
+
+	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
+	if (more) {
+		/* Drain the rest: a relais message is exactly one frame. */
+		while (more) {
+			zmq_msg_t extra;
+
+			zmq_msg_init(&extra);
+			zmq_msg_recv(&extra, b->router, 0);
+			zmq_msg_close(&extra);
+			zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
+		}
+		in->code = rl_error_set(&in->err, RL_E_MULTIPART, "",
+		    "a relais message is exactly one frame");
+	} else if (in->s == NULL) {
+		in->code = rl_error_set(&in->err, RL_E_FORBIDDEN, "",
+		    "this key is no longer in the agent registry");
+	} else {
+		in->code = codec_decode_request(zmq_msg_data(&body),
+		    zmq_msg_size(&body), &in->up, &in->req, &in->err);
+	}
+	/*
+	 * The decoded request points into in->up, which copied what it needed
+	 * (msgpack_unpack_next allocates its zone), so the frame can go now.
+	 */
+	zmq_msg_close(&body);
+	if (in->code != RL_OK) {
+		log_warn("message.refused",
+		    "agent", LOG_STR(in->s != NULL ? in->s->agent->id : "?"),
+		    "code", LOG_U64((uint64_t)in->code),
+		    "error", LOG_STR(rl_code_name(in->code)),
+		    "field", LOG_STR(in->err.field), NULL);
+		b->refused++;
+	}
+	return 1;
+}
+
+/* Work done inside the pass's transaction, before the commit. */
+static void
+handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
+    int *txn_rc)
+{
+	if (in->code != RL_OK)
+		return;
+	in->s->last_heard = now;
+	switch (in->req.cmd) {
+	case RL_CMD_SUBMIT:
+		handle_submit(b, txn, in, now);
+		break;
+	case RL_CMD_DACK:
+		if (*txn_rc == 0)
+			*txn_rc = mailbox_ack(b, txn, in->s, in->req.upto, &in->upto);
+		break;
+	case RL_CMD_HELLO:
+	case RL_CMD_PING:
+	case RL_CMD_QUERY:
+		break;
+	}
+}
+
+/* Work done after the commit: state changes that must not precede it. */
+static void
+handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
+    int64_t now)
+{
+	msgpack_packer pk;
+
+	msgpack_sbuffer_clear(&b->scratch);
+	msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
+
+	if (in->code != RL_OK) {
+		codec_pack_error(&pk, &in->err, in->req.has_ref, in->req.ref);
+		reply(b, in, &b->scratch);
+		return;
+	}
+	switch (in->req.cmd) {
+	case RL_CMD_HELLO:
+		handle_hello(b, in, now);
+		pack_welcome(b, in, &pk);
+		reply(b, in, &b->scratch);
+		break;
+	case RL_CMD_SUBMIT:
+		if (in->results == NULL) {
+			codec_pack_error(&pk, &in->err, in->req.has_ref, in->req.ref);
+		} else {
+			pack_acks(in, commit_code, &pk);
+			log_refusals(in);
+		}
+		reply(b, in, &b->scratch);
+		break;
+	case RL_CMD_DACK:
+		if (commit_code == RL_OK && in->upto > in->s->acked) {
+			uint64_t n = in->upto - in->s->acked;
+
+			in->s->inflight = n >= in->s->inflight ? 0 :
+			    in->s->inflight - (uint32_t)n;
+			in->s->acked = in->upto;
+			in->s->pending = true;
+			in->s->backoff_ms = b->cfg->redeliver_ms;
+			in->s->retry_at = in->s->inflight > 0 ?
+			    now + b->cfg->redeliver_ms : 0;
+			log_debug("delivery.acknowledged",
+			    "agent", LOG_STR(in->s->agent->id),
+			    "upto", LOG_U64(in->upto), NULL);
+		}
+		if (in->req.has_credit) {
+			in->s->credit = in->req.credit;
+			in->s->pending = true;
+		}
+		break;
+	case RL_CMD_PING:
+		codec_begin_reply(&pk, "pong", 1 + in->req.has_ref);
+		if (in->req.has_ref)
+			codec_pack_kv_u64(&pk, "ref", in->req.ref);
+		codec_pack_kv_i64(&pk, "time", now);
+		reply(b, in, &b->scratch);
+		break;
+	case RL_CMD_QUERY:
+		query_handle(b, in->s->agent, &in->req, &pk);
+		reply(b, in, &b->scratch);
+		break;
+	}
+}
+
+static void
+inbound_free(struct inbound *in)
+{
+	zmq_msg_close(&in->rid);
+	msgpack_unpacked_destroy(&in->up);
+	free(in->results);
+	free(in->errors);
+}
+
+/*
+ * One pass: read, apply in one transaction, commit with sync, reply.
+ * See the ordering rules at the top of this file.
+ */
+static void
+pass(struct broker *b)
+{
+	struct inbound *ins;
+	MDB_txn *txn = NULL;
+	size_t n = 0, bytes = 0;
+	int64_t now = clock_now(&b->clock);
+	int rc, txn_rc = 0, commit_code = RL_OK;
+	bool writes = false;
+
+	if (b->stopping)
+		return;
+	ins = calloc(b->cfg->max_batch, sizeof(*ins));
+	if (ins == NULL)
+		return;
+	rc = mdb_txn_begin(b->st.env, NULL, 0, &txn);
+	if (rc != 0) {
+		log_error("store.txn_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+		txn = NULL;
+		txn_rc = rc;
+	}
+	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES) {
+		struct inbound *in = &ins[n];
+
+		if (!read_one(b, in, &bytes))
+			break;
+		n++;
+		if (in->code == RL_OK && (in->req.cmd == RL_CMD_SUBMIT ||
+		    in->req.cmd == RL_CMD_DACK))
+			writes = true;
+		if (txn != NULL)
+			handle_in_txn(b, txn, in, now, &txn_rc);
+		else if (in->code == RL_OK && in->req.cmd == RL_CMD_SUBMIT)
+			in->code = rl_error_set(&in->err, store_code(txn_rc), "",
+			    "%s", rl_code_text(store_code(txn_rc)));
+	}
+	b->passes++;
+
+	if (txn != NULL) {
+		/*
+		 * A failed put (map full) leaves LMDB's transaction unusable:
+		 * abort it whole, and every event of the pass is refused
+		 * without anything recorded.
+		 */
+		if (txn_rc == 0 && writes) {
+			for (size_t i = 0; i < n && txn_rc == 0; i++)
+				if (ins[i].results != NULL)
+					for (uint32_t j = 0; j < ins[i].req.nevents; j++)
+						if (ins[i].results[j].code == RL_E_STORAGE ||
+						    ins[i].results[j].code == RL_E_STORAGE_FULL)
+							txn_rc = ins[i].results[j].code ==
+							    RL_E_STORAGE_FULL ? MDB_MAP_FULL : EIO;
+		}
+		if (txn_rc == 0 && writes) {
+			rc = mdb_txn_commit(txn);
+			if (rc != 0) {
+				commit_code = store_code(rc);
+				log_error("store.commit_failed",
+				    "error", LOG_STR(mdb_strerror(rc)), NULL);
+			} else {
+				b->commits++;
+			}
+		} else {
+			mdb_txn_abort(txn);
+			if (txn_rc != 0) {
+				commit_code = store_code(txn_rc);
+				log_error("store.write_failed",
+				    "error", LOG_STR(mdb_strerror(txn_rc)),
+				    "hint", LOG_STR(commit_code == RL_E_STORAGE_FULL ?
+				    "raise map_size_mb in the config and restart" :
+				    "check the data_dir's disk"), NULL);
+			}
+		}
+	}
+	if (commit_code != RL_OK) {
+		/* Nothing of this pass exists: undo what counted it. */
+		for (size_t i = 0; i < n; i++)
+			if (ins[i].results != NULL)
+				for (uint32_t j = 0; j < ins[i].req.nevents; j++)
+					if (ins[i].results[j].code == RL_OK)
+						ins[i].results[j].code = commit_code;
+	}
+	for (size_t i = 0; i < n; i++) {
+		handle_after_commit(b, &ins[i], commit_code, now);
+		inbound_free(&ins[i]);
+	}
+	free(ins);
+	if (n > 0)
+		mailbox_flush(b);
+	log_flush();
+	router_rearm(b);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static void
+on_idle(uv_idle_t *h)
+{
+	pass(h->data);
+}
+
+static void
+router_rearm(struct broker *b)
+{
+	uint32_t events = 0;
+	size_t len = sizeof(events);
+
+	if (b->stopping)
+		return;
+	if (zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len) == 0 &&
+	    (events & ZMQ_POLLIN))
+		uv_idle_start(&b->idle, on_idle);
+	else
+		uv_idle_stop(&b->idle);
+}
+
+static void
+on_router(uv_poll_t *h, int status, int events)
+{
+	pass(h->data);
+}
+
+static void
+on_zap(uv_poll_t *h, int status, int events)
+{
+	struct broker *b = h->data;
+
+	zap_handle(b);
+	/* Accepting a peer may have queued messages on the router. */
+	router_rearm(b);
+}
+
+static void
+check_liveness(struct broker *b, int64_t now)
+{
+	int64_t limit = 3 * (int64_t)b->cfg->heartbeat_ms;
+
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (s->online && now - s->last_heard > limit) {
+			s->online = false;
+			log_info("agent.gone", "agent", LOG_STR(s->agent->id),
+			    "silent_ms", LOG_I64(now - s->last_heard), NULL);
+		}
+	}
+}
+
+static void reload_config(struct broker *b);
+
+static void
+on_tick(uv_timer_t *h)
+{
+	struct broker *b = h->data;
+	int64_t now = clock_now(&b->clock);
+	unsigned fired = 0;
+
+	if (b->stopping)
+		return;
+	if (b->reload_requested)
+		reload_config(b);
+	check_liveness(b, now);
+	mailbox_redeliver(b, now);
+	alerts_sweep(b, now, &fired);
+	mailbox_flush(b);
+	log_flush();
+	router_rearm(b);
+	zap_handle(b);
+}
+
+static void
+close_all(struct broker *b)
+{
+	uv_poll_stop(&b->router_poll);
+	uv_poll_stop(&b->zap_poll);
+	uv_idle_stop(&b->idle);
+	uv_timer_stop(&b->tick);
+	uv_signal_stop(&b->sig_term);
+	uv_signal_stop(&b->sig_int);
+	uv_signal_stop(&b->sig_hup);
+	uv_close((uv_handle_t *)&b->router_poll, NULL);
+	uv_close((uv_handle_t *)&b->zap_poll, NULL);
+	uv_close((uv_handle_t *)&b->idle, NULL);
+	uv_close((uv_handle_t *)&b->tick, NULL);
+	uv_close((uv_handle_t *)&b->sig_term, NULL);
+	uv_close((uv_handle_t *)&b->sig_int, NULL);
+	uv_close((uv_handle_t *)&b->sig_hup, NULL);
+}
+
+/*
+ * Signals only set flags or stop the loop: the callback runs from the loop,
+ * between passes, so the pass in progress has committed and replied.
+ */
+static void
+on_stop_signal(uv_signal_t *h, int signum)
+{
+	struct broker *b = h->data;
+
+	log_info("broker.stopping", "signal", LOG_STR(strsignal(signum)), NULL);
+	b->stopping = true;
+	close_all(b);
+}
+
+static void
+on_hup(uv_signal_t *h, int signum)
+{
+	struct broker *b = h->data;
+
+	b->reload_requested = true;
+}
+
+/* ---- sessions and config ----------------------------------------------- */
+
+static struct session *
+sessions_for(struct config *cfg, struct broker *old)
+{
+	struct session *ss = calloc(cfg->nagents ? cfg->nagents : 1, sizeof(*ss));
+
+	if (ss == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->nagents; i++) {
+		struct session *prev = old != NULL && old->cfg != NULL ?
+		    broker_session(old, cfg->agents[i].id) : NULL;
+
+		if (prev != NULL && strcmp(prev->agent->public_key,
+		    cfg->agents[i].public_key) == 0)
+			ss[i] = *prev;
+		else
+			ss[i].credit = cfg->default_credit;
+		ss[i].agent = &cfg->agents[i];
+		if (ss[i].backoff_ms == 0)
+			ss[i].backoff_ms = cfg->redeliver_ms;
+	}
+	return ss;
+}
+
+static void
+reload_config(struct broker *b)
+{
+	char errs[4096];
+	struct config *cfg;
+	struct session *ss;
+
+	b->reload_requested = false;
+	cfg = config_load(b->cfg->path, errs, sizeof(errs));
+	if (cfg == NULL) {
+		log_error("config.reload_refused", "file", LOG_STR(b->cfg->path),
+		    "errors", LOG_STR(errs),
+		    "hint", LOG_STR("fix the file; the running config is kept"), NULL);
+		return;
+	}
+	if ((ss = sessions_for(cfg, b)) == NULL) {
+		config_free(&cfg);
+		return;
+	}
+	/* Only the registry and the rules are reloaded; sockets stay. */
+	cfg->manual_clock = b->cfg->manual_clock;
+	free(b->sessions);
+	config_free(&b->cfg);
+	b->cfg = cfg;
+	b->sessions = ss;
+	b->nsessions = cfg->nagents;
+	log_info("config.reloaded", "file", LOG_STR(cfg->path),
+	    "agents", LOG_U64(cfg->nagents), NULL);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static int
+load_server_keys(struct broker *b, char *err, size_t errlen)
+{
+	char secret[41], public[41];
+
+	if (keyfile_read(b->cfg->secret_key_file, secret, err, errlen) == -1 ||
+	    keyfile_read(b->cfg->public_key_file, public, err, errlen) == -1)
+		return -1;
+	zmq_z85_decode(b->server_secret, secret);
+	zmq_z85_decode(b->server_public, public);
+	memcpy(b->server_public_z85, public, sizeof(public));
+	memset(secret, 0, sizeof(secret));
+	return 0;
+}
+
+static int
+open_router(struct broker *b)
+{
+	int one = 1, zero = 0, hwm = 10000;
+	size_t len = sizeof(b->endpoint);
+
+	b->router = zmq_socket(b->zctx, ZMQ_ROUTER);
+	if (b->router == NULL)
+		return -1;
+	zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero));
+	/* Nothing is dropped silently: sending to a gone peer is an error. */
+	zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+	zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->server_secret, 32);
+	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, RL_ZAP_DOMAIN,
+	    strlen(RL_ZAP_DOMAIN));
+	int hb = (int)b->cfg->heartbeat_ms, hbt = 3 * hb;
+	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
+	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
+	int maxmsg = RL_MAX_FRAME_BYTES + 1024;
+	int64_t maxmsg64 = maxmsg;
+	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof(maxmsg64));
+	if (zmq_bind(b->router, b->cfg->listen) == -1)
+		return -1;
+	if (zmq_getsockopt(b->router, ZMQ_LAST_ENDPOINT, b->endpoint, &len) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+write_ready_file(struct broker *b)
+{
+	char tmp[1024];
+	FILE *f;
+
+	if (b->ready_file == NULL)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", b->ready_file);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%s\n", b->endpoint);
+	if (fclose(f) != 0)
+		return -1;
+	/* rename: a reader never sees a half-written file. */
+	return rename(tmp, b->ready_file);
+}
+
+static int
+load_counters(struct broker *b)
+{
+	/* Nothing kept in memory needs loading: counters live in LMDB. */
+	return 0;
+}
+
+int
+broker_init(struct broker *b, struct config *cfg, const char *ready_file)
+{
+	char err[512];
+	int fd;
+	size_t fdlen = sizeof(fd);
+
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->ready_file = ready_file;
+	b->clock.manual = cfg->manual_clock;
+	msgpack_sbuffer_init(&b->scratch);
+	msgpack_sbuffer_init(&b->canon);
+	msgpack_sbuffer_init(&b->record);
+
+	if (load_server_keys(b, err, sizeof(err)) == -1) {
+		log_error("broker.keys", "error", LOG_STR(err),
+		    "hint", LOG_STR("create them with: relais keygen PATH"), NULL);
+		return -1;
+	}
+	if (store_open(&b->st, cfg->data_dir, cfg->map_size_mb, false, err,
+	    sizeof(err)) == -1) {
+		log_error("store.open_failed", "error", LOG_STR(err), NULL);
+		return -1;
+	}
+	if (load_counters(b) == -1)
+		return -1;
+	if ((b->sessions = sessions_for(cfg, NULL)) == NULL)
+		return -1;
+	b->nsessions = cfg->nagents;
+
+	b->zctx = zmq_ctx_new();
+	/* The ZAP handler must be bound before the router accepts anyone. */
+	if (zap_start(b) == -1) {
+		log_error("zap.start_failed", "error", LOG_STR(zmq_strerror(errno)), NULL);
+		return -1;
+	}
+	if (open_router(b) == -1) {
+		log_error("broker.bind_failed", "endpoint", LOG_STR(cfg->listen),
+		    "error", LOG_STR(zmq_strerror(errno)),
+		    "hint", LOG_STR("is another broker using this address? "
+		    "use port * for any free port"), NULL);
+		return -1;
+	}
+
+	b->loop = uv_default_loop();
+	zmq_getsockopt(b->router, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->loop, &b->router_poll, fd);
+	b->router_poll.data = b;
+	uv_poll_start(&b->router_poll, UV_READABLE, on_router);
+	fdlen = sizeof(fd);
+	zmq_getsockopt(b->zap, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->loop, &b->zap_poll, fd);
+	b->zap_poll.data = b;
+	uv_poll_start(&b->zap_poll, UV_READABLE, on_zap);
+	uv_idle_init(b->loop, &b->idle);
+	b->idle.data = b;
+	uv_timer_init(b->loop, &b->tick);
+	b->tick.data = b;
+	uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
+	uv_signal_init(b->loop, &b->sig_term);
+	uv_signal_init(b->loop, &b->sig_int);
+	uv_signal_init(b->loop, &b->sig_hup);
+	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
+	uv_signal_start(&b->sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&b->sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&b->sig_hup, on_hup, SIGHUP);
+	return 0;
+}
+
+int
+broker_run(struct broker *b)
+{
+	unsigned fired = 0;
+
+	/* Deadlines that passed while the broker was down fire now. */
+	alerts_sweep(b, clock_now(&b->clock), &fired);
+	if (write_ready_file(b) == -1) {
+		log_error("broker.ready_file", "file", LOG_STR(b->ready_file),
+		    "error", LOG_STR(strerror(errno)), NULL);
+		return -1;
+	}
+	log_info("broker.ready", "endpoint", LOG_STR(b->endpoint),
+	    "agents", LOG_U64(b->cfg->nagents),
+	    "public_key", LOG_STR(b->server_public_z85),
+	    "manual_clock", LOG_BOOL(b->clock.manual), NULL);
+	log_flush();
+	router_rearm(b);
+	uv_run(b->loop, UV_RUN_DEFAULT);
+	log_info("broker.stopped", "accepted", LOG_U64(b->accepted),
+	    "commits", LOG_U64(b->commits), NULL);
+	log_flush();
+	return 0;
+}
+
+void
+broker_free(struct broker *b)
+{
+	if (b->loop != NULL && !b->stopping) {
+		close_all(b);
+		uv_run(b->loop, UV_RUN_DEFAULT);
+	} else if (b->loop != NULL) {
+		uv_run(b->loop, UV_RUN_NOWAIT);
+	}
+	if (b->loop != NULL)
+		uv_loop_close(b->loop);
+	if (b->router != NULL)
+		zmq_close(b->router);
+	if (b->zap != NULL)
+		zmq_close(b->zap);
+	if (b->zctx != NULL)
+		zmq_ctx_term(b->zctx);
+	store_close(&b->st);
+	free(b->sessions);
+	msgpack_sbuffer_destroy(&b->scratch);
+	msgpack_sbuffer_destroy(&b->canon);
+	msgpack_sbuffer_destroy(&b->record);
+	memset(b->server_secret, 0, sizeof(b->server_secret));
+}

@@ -1,0 +1,186 @@
+/*
+ * LMDB environment and the small helpers every table uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "relais_proto.h"
+#include "store.h"
+
+#define STORE_MAX_DBS 16
+
+static int
+open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
+{
+	return mdb_dbi_open(txn, name, flags, dbi);
+}
+
+int
+store_open(struct store *st, const char *dir, uint64_t map_size_mb,
+    bool read_only, char *errbuf, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	int rc, dead = 0;
+	unsigned dbflags = read_only ? 0 : MDB_CREATE;
+
+	memset(st, 0, sizeof(*st));
+	if (!read_only && mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(errbuf, errlen, "cannot create data_dir %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((rc = mdb_env_create(&st->env)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_mapsize(st->env, map_size_mb << 20)) != 0)
+		goto fail;
+	/*
+	 * MDB_NOTLS: the read transactions of queries are short and never
+	 * cross threads, but this keeps reader slots tied to transactions,
+	 * not threads.  No MDB_NOSYNC / MDB_NOMETASYNC: durability first.
+	 */
+	if ((rc = mdb_env_open(st->env, dir,
+	    MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0600)) != 0)
+		goto fail;
+	/* A crashed broker or tool may have left reader slots behind. */
+	mdb_reader_check(st->env, &dead);
+
+	if ((rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn)) != 0)
+		goto fail;
+	if ((rc = open_db(txn, "meta", dbflags, &st->meta)) != 0 ||
+	    (rc = open_db(txn, "log", dbflags, &st->log)) != 0 ||
+	    (rc = open_db(txn, "dedup", dbflags, &st->dedup)) != 0 ||
+	    (rc = open_db(txn, "referrals", dbflags, &st->referrals)) != 0 ||
+	    (rc = open_db(txn, "participants", dbflags, &st->participants)) != 0 ||
+	    (rc = open_db(txn, "timeline", dbflags, &st->timeline)) != 0 ||
+	    (rc = open_db(txn, "armed", dbflags, &st->armed)) != 0 ||
+	    (rc = open_db(txn, "deadlines", dbflags, &st->deadlines)) != 0 ||
+	    (rc = open_db(txn, "alerts", dbflags, &st->alerts)) != 0 ||
+	    (rc = open_db(txn, "alert_open", dbflags, &st->alert_open)) != 0 ||
+	    (rc = open_db(txn, "mbox", dbflags, &st->mbox)) != 0 ||
+	    (rc = open_db(txn, "mbox_next", dbflags, &st->mbox_next)) != 0 ||
+	    (rc = open_db(txn, "dead", dbflags, &st->dead)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	snprintf(errbuf, errlen, "cannot open the store in %s: %s%s", dir,
+	    mdb_strerror(rc), rc == MDB_NOTFOUND && read_only ?
+	    " (no store there yet: start the broker once)" : "");
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	st->env = NULL;
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	st->env = NULL;
+}
+
+int
+store_code(int mdb_rc)
+{
+	return mdb_rc == MDB_MAP_FULL || mdb_rc == ENOSPC ?
+	    RL_E_STORAGE_FULL : RL_E_STORAGE;
+}
+
+void
+store_put_be64(void *p, uint64_t v)
+{
+	unsigned char *b = p;
+
+	for (int i = 7; i >= 0; i--) {
+		b[i] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+uint64_t
+store_be64(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+size_t
+store_key_seq(char *buf, const char *prefix, size_t plen, uint64_t seq)
+{
+	memcpy(buf, prefix, plen);
+	buf[plen] = '\0';
+	store_put_be64(buf + plen + 1, seq);
+	return plen + 1 + 8;
+}
+
+int
+store_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    uint64_t *out)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	int rc;
+
+	*out = 0;
+	if ((rc = mdb_get(txn, dbi, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	*out = store_be64(v.mv_data);
+	return 0;
+}
+
+int
+store_put_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    uint64_t val)
+{
+	unsigned char b[8];
+	MDB_val k = { klen, (void *)key }, v = { 8, b };
+
+	store_put_be64(b, val);
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+uint64_t
+store_count(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat ms;
+
+	if (mdb_stat(txn, dbi, &ms) != 0)
+		return 0;
+	return ms.ms_entries;
+}
+
+uint64_t
+store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen)
+{
+	MDB_cursor *cur;
+	MDB_val k = { plen, (void *)prefix }, v;
+	uint64_t n = 0;
+	int rc;
+
+	if (mdb_cursor_open(txn, dbi, &cur) != 0)
+		return 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	return n;
+}

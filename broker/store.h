@@ -1,0 +1,76 @@
+/*
+ * The broker's durable state in one LMDB environment.
+ *
+ * Tables (named databases) and their keys:
+ *   meta          "log_seq", "alert_seq"        -> u64
+ *   log           u64be log seq                 -> event record (msgpack)
+ *   dedup         sender \0 event_id            -> struct dedup_rec
+ *   referrals     referral id                   -> participant id
+ *   participants  participant id                -> pathway (msgpack)
+ *   timeline      participant \0 u64be log seq  -> ""
+ *   armed         participant                   -> int64 due[RULE__COUNT]
+ *   deadlines     u64be due \0 rule \0 participant -> ""
+ *   alerts        u64be alert seq               -> alert record (msgpack)
+ *   alert_open    participant \0 rule           -> u64 alert seq
+ *   mbox          agent \0 u64be seq            -> u32 attempts + delivery item
+ *   mbox_next     agent                         -> u64 next mailbox seq
+ *   dead          agent \0 u64be seq            -> as mbox
+ *
+ * Big-endian integers in keys make LMDB's byte order the numeric order, so
+ * the log, mailboxes and deadlines are read in order with a cursor.
+ *
+ * The environment is opened without MDB_NOSYNC: mdb_txn_commit() returns
+ * only after the data and the meta page are on disk.  That is what lets the
+ * broker acknowledge right after a commit.
+ */
+#ifndef RELAIS_STORE_H
+#define RELAIS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, log, dedup, referrals, participants, timeline, armed;
+	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead;
+};
+
+struct dedup_rec {
+	uint64_t seq;
+	int64_t recorded_at;
+	unsigned char hash[16];     /* BLAKE2b-128 of the canonical event */
+};
+
+/*
+ * Open (creating if needed) the store in dir with the given map size, clear
+ * stale reader slots left by a crashed process (mdb_reader_check).
+ * Returns 0, or -1 with a sentence in errbuf.
+ */
+int store_open(struct store *st, const char *dir, uint64_t map_size_mb,
+    bool read_only, char *errbuf, size_t errlen);
+void store_close(struct store *st);
+
+/* Maps an LMDB error to a protocol code: storage_full or storage. */
+int store_code(int mdb_rc);
+
+/* Keys with a big-endian number; buf must hold prefix + 1 + 8 bytes. */
+size_t store_key_seq(char *buf, const char *prefix, size_t plen, uint64_t seq);
+uint64_t store_be64(const void *p);
+void store_put_be64(void *p, uint64_t v);
+
+/* meta counters. */
+int store_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    uint64_t *out);
+int store_put_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    uint64_t v);
+
+/* Total entries of a table, for health and backlog queries. */
+uint64_t store_count(MDB_txn *txn, MDB_dbi dbi);
+
+/* Entries whose key starts with prefix (a mailbox's backlog). */
+uint64_t store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+    size_t plen);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * The ZAP handler (ZeroMQ RFC 27): libzmq asks it about every CURVE
+ * handshake, and only public keys in the agent registry are admitted.
+ *
+ * It is bound before the router, so no connection is ever accepted without
+ * it: with no handler, libzmq would let every CURVE client in.  Anything
+ * unexpected (wrong domain, wrong mechanism, malformed request, unknown key)
+ * is refused.  The admitted agent's id becomes the connection's User-Id,
+ * which the broker reads on every message: identity comes from the key.
+ */
+#include <errno.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "keyfile.h"
+#include "log.h"
+#include "relaisd.h"
+
+#define ZAP_FRAMES 7    /* version, id, domain, address, identity, mechanism, key */
+
+int
+zap_start(struct broker *b)
+{
+	int zero = 0;
+
+	b->zap = zmq_socket(b->zctx, ZMQ_REP);
+	if (b->zap == NULL)
+		return -1;
+	zmq_setsockopt(b->zap, ZMQ_LINGER, &zero, sizeof(zero));
+	return zmq_bind(b->zap, "inproc://zeromq.zap.01");
+}
+
+static void
+zap_reply(struct broker *b, const zmq_msg_t *reqid, const char *status,
+    const char *text, const char *user)
+{
+	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(b->zap, zmq_msg_data((zmq_msg_t *)reqid),
+	    zmq_msg_size((zmq_msg_t *)reqid), ZMQ_SNDMORE);
+	zmq_send(b->zap, status, strlen(status), ZMQ_SNDMORE);
+	zmq_send(b->zap, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(b->zap, user, strlen(user), ZMQ_SNDMORE);
+	zmq_send(b->zap, "", 0, 0);
+}
+
+static bool
+frame_is(zmq_msg_t *m, const char *s)
+{
+	size_t n = strlen(s);
+
+	return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
+}
+
+/* Handle one request; returns 0 if none was waiting. */
+static int
+zap_one(struct broker *b)
+{
+	zmq_msg_t f[ZAP_FRAMES + 8];
+	int n = 0, more = 1;
+	size_t ml = sizeof(more);
+	const struct agent *a = NULL;
+	char z85[41] = "", fp[17] = "", addr[64] = "";
+	const char *why = NULL;
+
+	zmq_msg_init(&f[0]);
+	if (zmq_msg_recv(&f[0], b->zap, ZMQ_DONTWAIT) == -1) {
+		zmq_msg_close(&f[0]);
+		return 0;
+	}
+	n = 1;
+	zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+	while (more && n < (int)(sizeof(f) / sizeof(f[0]))) {
+		zmq_msg_init(&f[n]);
+		zmq_msg_recv(&f[n], b->zap, 0);
+		n++;
+		zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+	}
+	while (more) {                  /* never from libzmq; be safe anyway */
+		zmq_msg_t extra;
+
+		zmq_msg_init(&extra);
+		zmq_msg_recv(&extra, b->zap, 0);
+		zmq_msg_close(&extra);
+		zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+	}
+
+	if (n < ZAP_FRAMES || !frame_is(&f[0], "1.0"))
+		why = "malformed ZAP request";
+	else if (!frame_is(&f[2], RL_ZAP_DOMAIN))
+		why = "wrong ZAP domain";
+	else if (!frame_is(&f[5], "CURVE") || zmq_msg_size(&f[6]) != 32)
+		why = "not a CURVE handshake";
+	if (n >= 4 && zmq_msg_size(&f[3]) < sizeof(addr))
+		memcpy(addr, zmq_msg_data(&f[3]), zmq_msg_size(&f[3]));
+	if (why == NULL) {
+		zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
+		keyfile_fingerprint(zmq_msg_data(&f[6]), fp);
+		if ((a = config_agent_by_key(b->cfg, z85)) == NULL)
+			why = "key not in the agent registry";
+	}
+
+	if (n >= 2) {
+		if (a != NULL) {
+			zap_reply(b, &f[1], "200", "OK", a->id);
+			log_info("auth.accepted", "agent", LOG_STR(a->id),
+			    "key", LOG_STR(fp), "address", LOG_STR(addr), NULL);
+		} else {
+			zap_reply(b, &f[1], "400", why, "");
+			b->auth_failures++;
+			log_warn("auth.refused", "reason", LOG_STR(why),
+			    "key", LOG_STR(fp), "address", LOG_STR(addr),
+			    "hint", LOG_STR("register the agent's public key in "
+			    "the config, then send SIGHUP"), NULL);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+	return 1;
+}
+
+void
+zap_handle(struct broker *b)
+{
+	uint32_t events = 0;
+	size_t len = sizeof(events);
+
+	do {
+		while (zap_one(b))
+			;
+		/* Edge-triggered: re-read the state after our own sends. */
+		if (zmq_getsockopt(b->zap, ZMQ_EVENTS, &events, &len) == -1)
+			return;
+	} while (events & ZMQ_POLLIN);
+}
