@@ -37,6 +37,7 @@ PROTO_SRC  := $(wildcard proto/*.c)
 BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
 CLIENT_SRC := $(filter-out agents/relais_cli.c,$(wildcard agents/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_LIB   := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 E2E_SRC    := $(wildcard tests/e2e/test_*.c)
 E2E_LIB    := $(filter-out $(E2E_SRC),$(wildcard tests/e2e/*.c))
 
@@ -46,6 +47,7 @@ PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 E2E_LIBOBJ := $(call obj,$(E2E_LIB))
+UNIT_LIBOBJ := $(call obj,$(UNIT_LIB))
 
 # Static archives: a program pulls in only the modules it uses.
 PROTO_LIB  := $(OBJDIR)/libproto.a
@@ -83,7 +85,7 @@ $(BINDIR)/relais-bench: $(call obj,tests/bench/relais_bench.c) $(CLIENT_LIB) $(P
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link the broker's and the client's modules directly.
-$(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
+$(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(UNIT_LIBOBJ) $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -493,7 +493,8 @@ wait_first_answer(relais_client *c)
 
 	for (;;) {
 		int64_t now = client_now_ms();
-		if (now >= deadline) {
+		/* A ZAP refusal is final: waiting longer cannot change it. */
+		if (now >= deadline || c->auth_status != 0) {
 			explain_no_answer(c, c->timeout_ms, want);
 			return -1;
 		}

@@ -263,6 +263,19 @@ pack_array(struct encoder *e, const json_t *j, int depth)
 }
 
 static int
+refuse_real(struct encoder *e, double v)
+{
+	char num[40];
+
+	/* Show 3.0 as "3.0", not "3", or the message would look absurd. */
+	snprintf(num, sizeof(num), "%g", v);
+	if (strspn(num, "-0123456789") == strlen(num))
+		strcat(num, ".0");
+	return enc_fail(e, "%s is a real number, and the relais protocol has "
+	    "only integers (times in milliseconds); send an integer", num);
+}
+
+static int
 pack_value(struct encoder *e, const json_t *j, int depth, bool time_key)
 {
 	int rc = 0;
@@ -284,9 +297,7 @@ pack_value(struct encoder *e, const json_t *j, int depth, bool time_key)
 		rc = msgpack_pack_int64(e->pk, json_integer_value(j));
 		break;
 	case JSON_REAL:
-		return enc_fail(e, "%g is a real number, and the relais protocol "
-		    "has only integers (times in milliseconds); send an integer",
-		    json_real_value(j));
+		return refuse_real(e, json_real_value(j));
 	case JSON_TRUE:
 		rc = msgpack_pack_true(e->pk);
 		break;

@@ -223,6 +223,21 @@ parse_number(const char *opt, const char *s, long min, long max, long *out)
 	return 0;
 }
 
+/* "--endpoint" for 'e'; NULL if ch is no option of ours. */
+static const char *
+option_name(int ch)
+{
+	static char name[32];
+
+	for (const struct option *o = long_options; o->name != NULL; o++) {
+		if (o->val == ch) {
+			snprintf(name, sizeof(name), "--%s", o->name);
+			return name;
+		}
+	}
+	return NULL;
+}
+
 static bool
 accepts(int ch, int accept)
 {
@@ -303,10 +318,16 @@ parse_options(const struct command *cmd, int argc, char **argv,
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "e:n:t:h", long_options, NULL)) != -1) {
+		if (ch == '?' && option_name(optopt) != NULL) {
+			die_msg("%s needs a value; see `relais help %s`",
+			    option_name(optopt), cmd->name);
+			*status = EXIT_USAGE;
+			return -1;
+		}
 		if (!accepts(ch, accept)) {
-			die_msg("%s: unknown option, or option without its value: "
-			    "'%s'; see `relais help %s`", cmd->name, argv[optind - 1],
-			    cmd->name);
+			die_msg("%s takes no option %s; see `relais help %s`",
+			    cmd->name, ch == '?' ? argv[optind - 1] :
+			    option_name(ch), cmd->name);
 			*status = EXIT_USAGE;
 			return -1;
 		}
@@ -591,10 +612,14 @@ chunk_submit(relais_client *c, struct chunk *ch, int max_wait_ms,
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
-/* stdin lines, read with read(2) so we can tell when no more are ready. */
+/*
+ * stdin lines, read with read(2) rather than stdio so we can tell when no
+ * more input is ready.  Lines are taken from buf[start..end); the buffer
+ * is compacted only before a read, so taking a line never copies.
+ */
 struct reader {
 	char *buf;
-	size_t len, cap;
+	size_t start, end, cap;
 	bool eof;
 	bool skipping;              /* inside a line too long to keep */
 	long lineno;
@@ -611,7 +636,14 @@ stdin_ready(void)
 static int
 reader_fill(struct reader *r)
 {
-	if (r->cap - r->len < READ_CHUNK) {
+	ssize_t n;
+
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
+	if (r->cap - r->end < READ_CHUNK) {
 		size_t cap = r->cap ? 2 * r->cap : 4 * READ_CHUNK;
 		char *b = realloc(r->buf, cap);
 		if (b == NULL)
@@ -619,16 +651,48 @@ reader_fill(struct reader *r)
 		r->buf = b;
 		r->cap = cap;
 	}
-	ssize_t n;
 	do
-		n = read(0, r->buf + r->len, r->cap - r->len);
+		n = read(0, r->buf + r->end, r->cap - r->end);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
 	if (n == 0)
 		r->eof = true;
-	r->len += (size_t)n;
+	r->end += (size_t)n;
 	return 0;
+}
+
+static bool
+is_blank(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return false;
+	return true;
+}
+
+static void
+chunk_add_error(struct chunk *ch, long lineno, const char *what)
+{
+	ch->events[ch->n] = NULL;
+	ch->local[ch->n++] = line_error(lineno, what);
+}
+
+/*
+ * An unfinished line longer than LINE_MAX_BYTES: report it once, then
+ * drop its bytes until its newline.  Returns 1 if it added a result.
+ */
+static int
+reader_overflow(struct reader *r, struct chunk *ch)
+{
+	bool report = !r->skipping;
+
+	r->start = r->end;
+	if (!report)
+		return 0;
+	r->skipping = true;
+	chunk_add_error(ch, ++r->lineno, "longer than 1 MiB");
+	return 1;
 }
 
 /*
@@ -640,36 +704,30 @@ static int
 reader_take(struct reader *r, struct chunk *ch)
 {
 	for (;;) {
-		char *nl = memchr(r->buf, '\n', r->len);
-		size_t len = nl != NULL ? (size_t)(nl - r->buf) : r->len;
-		if (nl == NULL && !(r->eof && r->len > 0)) {
-			if (r->len > LINE_MAX_BYTES && !r->skipping) {
-				r->skipping = true;
-				r->lineno++;
-				ch->events[ch->n] = NULL;
-				ch->local[ch->n++] = line_error(r->lineno,
-				    "longer than 1 MiB");
-				r->len = 0;
-				return 1;
-			}
-			if (r->skipping)
-				r->len = 0;
+		char *line = r->buf + r->start;
+		size_t avail = r->end - r->start;
+		char *nl = avail > 0 ? memchr(line, '\n', avail) : NULL;
+
+		if (nl == NULL && !(r->eof && avail > 0)) {
+			if (avail > LINE_MAX_BYTES || (r->skipping && avail > 0))
+				return reader_overflow(r, ch);
 			return 0;
 		}
-		size_t used = nl != NULL ? len + 1 : len;
-		bool was_skipping = r->skipping;
-		r->skipping = false;
-		if (!was_skipping) {
-			r->lineno++;
-			if (strspn(r->buf, " \t\r") < len) {
-				chunk_add_line(ch, r->buf, len, r->lineno);
-				memmove(r->buf, r->buf + used, r->len - used);
-				r->len -= used;
-				return 1;
-			}
+		size_t len = nl != NULL ? (size_t)(nl - line) : avail;
+		r->start += nl != NULL ? len + 1 : len;
+		if (r->skipping) {
+			r->skipping = false;    /* the end of an overlong line */
+			continue;
 		}
-		memmove(r->buf, r->buf + used, r->len - used);
-		r->len -= used;
+		r->lineno++;
+		if (len > LINE_MAX_BYTES) {
+			chunk_add_error(ch, r->lineno, "longer than 1 MiB");
+			return 1;
+		}
+		if (!is_blank(line, len)) {
+			chunk_add_line(ch, line, len, r->lineno);
+			return 1;
+		}
 	}
 }
 
@@ -881,8 +939,9 @@ cmd_listen(int argc, char **argv)
 	c = connect_broker(&o, false);
 	if (c == NULL)
 		return EXIT_USAGE;
-	fprintf(stderr, "relais: listening as %s (%s)\n", relais_agent_id(c),
-	    relais_agent_kind(c));
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "relais: listening as %s (%s)\n",
+		    relais_agent_id(c), relais_agent_kind(c));
 	status = listen_loop(c, &o);
 	relais_close(&c);
 	return status;

@@ -722,8 +722,10 @@ static bool next_line(struct parser *p, char **line, size_t *len)
 	ssize_t n = getline(&p->buf, &p->bufcap, p->file);
 
 	if (n < 0) {
-		if (ferror(p->file))
-			fail(p, p->lineno + 1, "read error: %s", strerror(errno));
+		/* Not the end of the file: a read error or no memory.  Stopping
+		 * silently would load half a file. */
+		if (!feof(p->file))
+			fail(p, p->lineno + 1, "cannot read: %s", strerror(errno));
 		return false;
 	}
 	p->lineno++;
@@ -771,8 +773,8 @@ static char *read_line(char *out, int size, void *stream)
 		return out;
 	}
 	if (len >= (size_t)size) {
-		fail(p, p->lineno, "line too long: %zu bytes, at most %d; "
-		     "split a long qpv list over several qpv lines", len, size - 1);
+		fail(p, p->lineno, "line too long: %zu bytes, at most %d (a long qpv "
+		     "list can be split over several qpv lines)", len, size - 1);
 		return out;
 	}
 	memcpy(out, line, len + 1);
@@ -900,7 +902,7 @@ static void check_agents(struct parser *p)
 		qsort(p->drafts, p->ndrafts, sizeof *p->drafts, draft_cmp_id);
 	for (size_t i = 1; i < p->ndrafts; i++) {
 		const struct draft *d = &p->drafts[i], *prev = &p->drafts[i - 1];
-		if (!d->bad_id && strcmp(d->a.id, prev->a.id) == 0)
+		if (!d->bad_id && !prev->bad_id && strcmp(d->a.id, prev->a.id) == 0)
 			fail(p, d->line, "[agent %s] appears twice (first at line %d): "
 			     "agent ids must be unique", d->a.id, prev->line);
 	}
@@ -934,8 +936,11 @@ static void report(struct parser *p, char *errbuf, size_t errlen)
 	for (size_t i = 0; i < p->nerrors; i++) {
 		size_t len = strlen(p->errors[i].text);
 		if (used + len + 2 > errlen) {
-			snprintf(errbuf + used, errlen - used, "... %zu more errors\n",
-				 p->nerrors - i);
+			if (i == 0)     /* better a cut message than none */
+				snprintf(errbuf, errlen, "%s", p->errors[0].text);
+			else
+				snprintf(errbuf + used, errlen - used, "... %zu more errors\n",
+					 p->nerrors - i);
 			return;
 		}
 		memcpy(errbuf + used, p->errors[i].text, len);

@@ -10,9 +10,12 @@
  *
  * "Followed" (no_reorientation, support_dropped) compares times, not log
  * positions: a referral or support that happened after the closure or the
- * drop-out follows it, even when it was recorded first.  A reopening
- * participant.identified counts as a fresh start, so nothing from a closed
- * episode fires into a new one.
+ * drop-out follows it, even when it was recorded first.
+ *
+ * A reopening participant.identified starts a new episode, and nothing from
+ * the closed one fires into it: referrals sent, closures, drop-outs, misses
+ * and employments before the reopening arm no rule.  Only what is still
+ * true of the person counts: a referral still pending is still open.
  */
 #include <string.h>
 
@@ -75,18 +78,30 @@ expiry(const struct pw_referral *r, const struct rule_config rules[RULE__COUNT])
 	return r->sent_at + days(rc);
 }
 
-/* The latest referral, support or reopening: what "follows" a closure. */
+/*
+ * The latest referral, support or reopening: what "follows" a closure.
+ * "except" is the closed referral itself, which cannot follow its own
+ * closure even when both carry the same time (NULL: none excluded).
+ */
 static int64_t
-last_fresh_start(const struct pathway *pw)
+last_fresh_start_except(const struct pathway *pw, const struct pw_referral *except)
 {
 	int64_t t = max64(pw->last_support_at, pw->reopened_at);
 
 	for (int i = 0; i < pw->nreferrals; i++)
-		t = max64(t, pw->referrals[i].sent_at);
+		if (&pw->referrals[i] != except)
+			t = max64(t, pw->referrals[i].sent_at);
 	return t;
 }
 
-/* The requested referral sent first: the one waiting longest. */
+static int64_t
+last_fresh_start(const struct pathway *pw)
+{
+	return last_fresh_start_except(pw, NULL);
+}
+
+/* The requested referral of this episode sent first: the one waiting
+ * longest. */
 static const struct pw_referral *
 oldest_requested(const struct pathway *pw)
 {
@@ -96,6 +111,7 @@ oldest_requested(const struct pathway *pw)
 		const struct pw_referral *r = &pw->referrals[i];
 
 		if (r->state == PW_REF_REQUESTED &&
+		    r->sent_at >= pw->reopened_at &&
 		    (best == NULL || r->sent_at < best->sent_at))
 			best = r;
 	}
@@ -149,7 +165,6 @@ static int64_t
 no_reorientation(const struct pathway *pw,
     const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
 {
-	int64_t fresh = last_fresh_start(pw);
 	int64_t n = days(&rules[RULE_NO_REORIENTATION]);
 	const struct pw_referral *fault = NULL;
 	int64_t due = 0;
@@ -158,7 +173,8 @@ no_reorientation(const struct pathway *pw,
 		const struct pw_referral *r = &pw->referrals[i];
 		int64_t c = closure(r, rules);
 
-		if (c == 0 || c <= fresh || (due != 0 && c + n >= due))
+		if (c == 0 || c <= last_fresh_start_except(pw, r) ||
+		    (due != 0 && c + n >= due))
 			continue;
 		due = c + n;
 		fault = r;
@@ -236,11 +252,13 @@ missed_appointments(const struct pathway *pw,
 	return n <= PW_MISS_RUN_KEEP ? pw->miss_times[n - 1] : pw->last_miss_at;
 }
 
+/* A support or referral after the drop-out follows it; the support that
+ * ended may have started in the same millisecond, so "after" is strict. */
 static int64_t
 support_dropped(const struct pathway *pw,
     const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
 {
-	if (pw->dropped_out_at == 0 || last_fresh_start(pw) >= pw->dropped_out_at)
+	if (pw->dropped_out_at == 0 || last_fresh_start(pw) > pw->dropped_out_at)
 		return 0;
 	add_agent(info, pw->dropped_by);
 	add_referents(info, pw);
@@ -253,7 +271,8 @@ static int64_t
 contract_ending(const struct pathway *pw,
     const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
 {
-	if (pw->employment.ends_on == 0 || pw->nreferents > 0)
+	if (pw->employment.ends_on == 0 || pw->nreferents > 0 ||
+	    pw->employment.started_at < pw->reopened_at)
 		return 0;
 	add_agent(info, pw->employment.by);
 	return pw->employment.ends_on - days(&rules[RULE_CONTRACT_ENDING]);

@@ -102,7 +102,7 @@ struct pw_referent {
 struct pw_barrier {
 	char code[PW_CODE_SIZE];
 	enum pw_barrier_state state;
-	int64_t identified_at;      /* latest identification */
+	int64_t identified_at;      /* when it was last opened */
 	int64_t lifted_at;          /* 0 while open */
 };
 

@@ -45,7 +45,9 @@ struct rl_request {
 /*
  * Decode one frame.  Returns RL_OK with *req filled, or an error code with
  * *err filled; in both cases the caller destroys *up afterwards (it must
- * have been initialised with msgpack_unpacked_init()).
+ * have been initialised with msgpack_unpacked_init()).  On error,
+ * req->has_ref and req->ref are still set when the frame was a map with a
+ * readable "ref", so the error reply can echo it.
  */
 int codec_decode_request(const char *buf, size_t len, msgpack_unpacked *up,
     struct rl_request *req, struct rl_error *err);

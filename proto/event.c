@@ -408,9 +408,7 @@ looks_like_nir(const char *p, size_t len)
 		if (is_digit(p[i])) {
 			if (++digits >= NIR_MIN_DIGITS)
 				return true;
-		} else if (digits > 0 && (p[i] == ' ' || p[i] == '.')) {
-			continue;
-		} else {
+		} else if (p[i] != ' ' && p[i] != '.') {
 			digits = 0;
 		}
 	}
@@ -471,13 +469,18 @@ describe_allowed(const struct value_rule *rule, char *buf, size_t size)
 	return buf;
 }
 
-/* "<field> must be <what is allowed>[; got <what came>]". */
+/*
+ * "<field> must be <what is allowed>[; got <what came>]".  A list of
+ * choices says it all and can be long, so it goes without the "got".
+ */
 static int
 bad_value(struct rl_error *err, const char *name, const struct value_rule *rule,
     const char *got)
 {
 	char allowed[sizeof(err->message)];
 
+	if (rule->choices != NULL)
+		got = NULL;
 	return rl_error_set(err, RL_E_BAD_FIELD, name, "%s must be %s%s%s", name,
 	    describe_allowed(rule, allowed, sizeof(allowed)),
 	    got != NULL ? "; got " : "", got != NULL ? got : "");
@@ -510,7 +513,7 @@ check_string(const msgpack_object *v, const struct value_rule *rule,
 	n = v->via.str.size;
 	if (n < rule->min_len || n > rule->max_len) {
 		snprintf(got, sizeof(got), "%" PRIu32 " bytes", n);
-		return bad_value(err, name, rule, rule->choices ? NULL : got);
+		return bad_value(err, name, rule, got);
 	}
 	for (uint32_t i = 0; rule->byte_ok != NULL && i < n; i++)
 		if (!rule->byte_ok((unsigned char)p[i]))

@@ -137,7 +137,10 @@ int event_pack_fields(const struct rl_event *ev, msgpack_packer *pk);
 /* Number of fields event_pack() writes (the map size). */
 uint32_t event_field_count(const struct rl_event *ev);
 
-/* True if the bytes look like a NIR: 13 to 15 digits, spaces ignored. */
+/*
+ * True if the bytes look like a NIR: a run of 13 or more digits (so one
+ * that holds 13 to 15), spaces and dots inside the run ignored.
+ */
 bool looks_like_nir(const char *p, size_t len);
 
 #endif

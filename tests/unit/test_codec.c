@@ -619,6 +619,9 @@ test_announced_sizes_are_not_trusted(void **state)
 		int rc = decode_bytes(frames[i].bytes, frames[i].len);
 		if (rc != RL_E_BAD_FRAME)
 			fail_msg("frame %zu: expected %d, got %d", i, RL_E_BAD_FRAME, rc);
+		if (i < 3 && strstr(err.message, "more entries than the frame holds") == NULL)
+			fail_msg("frame %zu: expected the announced size to be the "
+			    "reason, got \"%s\"", i, err.message);
 	}
 }
 
@@ -636,43 +639,84 @@ test_deep_nesting(void **state)
 	expect_refused(RL_E_BAD_FRAME, "");
 }
 
+/*
+ * Every msgpack format, each at the size that makes the packer choose it,
+ * can travel in a query's args: the frame check must measure them all.
+ */
 static void
-test_every_msgpack_type_in_args(void **state)
+test_every_msgpack_format_in_args(void **state)
 {
-	/* Every kind of value can travel in a query's args. */
+	static const size_t sizes[] = { 1, 2, 4, 8, 16, 3, 300, 70000 };
+	static char blob[70000];
+	uint32_t n = 0;
+
 	begin_cmd("query", 2);
 	kv_str("what", "x");
 	key("args");
-	msgpack_pack_map(&pk, 12);
-	kv_int("neg", -70000);
-	kv_uint("big", UINT64_MAX);
-	key("f32");
+	msgpack_pack_map(&pk, 5);
+
+	key("ints");
+	msgpack_pack_array(&pk, 12);
+	msgpack_pack_uint64(&pk, 5);
+	msgpack_pack_uint64(&pk, 200);
+	msgpack_pack_uint64(&pk, 300);
+	msgpack_pack_uint64(&pk, 70000);
+	msgpack_pack_uint64(&pk, UINT64_C(1) << 40);
+	msgpack_pack_int64(&pk, -5);
+	msgpack_pack_int64(&pk, -100);
+	msgpack_pack_int64(&pk, -300);
+	msgpack_pack_int64(&pk, -70000);
+	msgpack_pack_int64(&pk, -(INT64_C(1) << 40));
 	msgpack_pack_float(&pk, 1.5f);
-	key("f64");
 	msgpack_pack_double(&pk, 2.5);
-	key("bin");
-	msgpack_pack_bin_with_body(&pk, "\x00\x01", 2);
-	key("ext");
-	msgpack_pack_ext_with_body(&pk, "abc", 3, 5);
-	key("fixext");
-	msgpack_pack_ext_with_body(&pk, "abcd", 4, 5);
-	key("t");
-	msgpack_pack_true(&pk);
-	key("nil");
+
+	key("ext");         /* fixext 1, 2, 4, 8, 16; ext 8, 16, 32 */
+	msgpack_pack_array(&pk, 8);
+	for (size_t i = 0; i < 8; i++)
+		msgpack_pack_ext_with_body(&pk, blob, sizes[i], 7);
+
+	key("bytes");       /* bin 8, 16, 32; fixstr short and long; str 8, 16, 32 */
+	msgpack_pack_array(&pk, 9);
+	for (size_t i = 5; i < 8; i++)
+		msgpack_pack_bin_with_body(&pk, blob, sizes[i]);
+	msgpack_pack_str_with_body(&pk, blob, 3);
+	msgpack_pack_str_with_body(&pk, blob, 31);
+	msgpack_pack_str_with_body(&pk, blob, 40);
+	msgpack_pack_str_with_body(&pk, blob, 300);
+	msgpack_pack_str_with_body(&pk, blob, 70000);
 	msgpack_pack_nil(&pk);
-	key("arr");
-	msgpack_pack_array(&pk, 2);
-	msgpack_pack_int8(&pk, -1);
-	msgpack_pack_uint16(&pk, 300);
-	kv_str("long", "0123456789012345678901234567890123456789");
-	key("str16");
-	{
-		char s[300];
-		memset(s, 'x', sizeof(s));
-		msgpack_pack_str_with_body(&pk, s, sizeof(s));
+
+	key("array32");     /* and nil, true, false inside */
+	msgpack_pack_array(&pk, 65536);
+	for (uint32_t i = 0; i < 65536; i++) {
+		if (i % 3 == 0)
+			msgpack_pack_nil(&pk);
+		else if (i % 3 == 1)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
 	}
+
+	key("maps");        /* fixmap, map 16, map 32, array 16 */
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_map(&pk, 1);
+	kv_uint("a", 1);
+	msgpack_pack_map(&pk, 16);
+	for (uint32_t i = 0; i < 16; i++, n++) {
+		msgpack_pack_uint32(&pk, n);
+		msgpack_pack_nil(&pk);
+	}
+	msgpack_pack_map(&pk, 65536);
+	for (uint32_t i = 0; i < 65536; i++, n++) {
+		msgpack_pack_uint32(&pk, n);
+		msgpack_pack_int8(&pk, -1);
+	}
+	msgpack_pack_array(&pk, 16);
+	for (uint32_t i = 0; i < 16; i++)
+		msgpack_pack_uint16(&pk, 300);
+
 	expect_ok();
-	assert_int_equal(req.args->via.map.size, 12);
+	assert_int_equal(req.args->via.map.size, 5);
 }
 
 static void
@@ -927,7 +971,7 @@ main(void)
 		cmocka_unit_test(test_invalid_byte),
 		cmocka_unit_test(test_announced_sizes_are_not_trusted),
 		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_every_msgpack_type_in_args),
+		cmocka_unit_test(test_every_msgpack_format_in_args),
 		cmocka_unit_test(test_frame_size_limit),
 		cmocka_unit_test(test_pack_error),
 		cmocka_unit_test(test_reply_helpers),

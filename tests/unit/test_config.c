@@ -416,6 +416,10 @@ static void test_open_error(void **state)
 	snprintf(path, sizeof path, "%s/none.conf", dir);
 	assert_null(config_load(path, err, sizeof err));
 	assert_non_null(strstr(err, "/none.conf: cannot open: No such file or directory"));
+
+	/* A folder opens but cannot be read: never taken for an empty file. */
+	assert_null(config_load(dir, err, sizeof err));
+	assert_non_null(strstr(err, ":1: cannot read: Is a directory"));
 }
 
 static void test_all_or_nothing(void **state)

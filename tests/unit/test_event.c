@@ -877,6 +877,10 @@ test_free_text(void **state)
 		expect_refused(e, RL_E_BAD_FIELD, f);
 		e = with(e, f, S("\xc0\xaf"));
 		expect_refused(e, RL_E_BAD_FIELD, f);
+		e = with(e, f, S("\xe0\x80\xaf"));     /* overlong in 3 bytes */
+		expect_refused(e, RL_E_BAD_FIELD, f);
+		e = with(e, f, S("\xf4\x90\x80\x80"));  /* past U+10FFFF */
+		expect_refused(e, RL_E_BAD_FIELD, f);
 		e = with(e, f, S("\xed\xa0\x80"));     /* a UTF-16 surrogate */
 		expect_refused(e, RL_E_BAD_FIELD, f);
 		/* Control characters would break logs and terminals. */
@@ -1092,6 +1096,37 @@ test_short_numbers_allowed(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The longest value descriptions fit in rl_error.message, whatever the field. */
+static void
+test_messages_are_never_cut(void **state)
+{
+	const struct val wrong[] = {
+		NIL, ARRAY, BIN("x"), FLOAT(1), B(true), I(INT64_MIN), U(UINT64_MAX),
+		RAW("\xd4\x01\x00"), S(repeat('x', 300)), S("not a valid value"),
+	};
+
+	for (size_t i = 0; i < NEXAMPLES; i++) {
+		for (int k = 0; k < examples[i].n; k++) {
+			for (size_t w = 0; w < sizeof(wrong) / sizeof(wrong[0]); w++) {
+				struct spec e = with(examples[i], examples[i].kv[k].key, wrong[w]);
+				struct rl_event ev;
+				struct rl_error err;
+
+				if (parse(&e, &ev, &err) == RL_OK)
+					continue;
+				if (strlen(err.message) >= sizeof(err.message) - 1)
+					fail_msg("%s.%s: message cut: \"%s\"",
+					    examples[i].kv[1].v.s, examples[i].kv[k].key,
+					    err.message);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* Canonical encoding                                                  */
 /* ------------------------------------------------------------------ */
 
@@ -1257,6 +1292,33 @@ test_pack_exact_bytes(void **state)
 	msgpack_sbuffer_destroy(&out);
 }
 
+/* The entries alone, for a record that embeds them in a larger map. */
+static void
+test_pack_fields_without_header(void **state)
+{
+	msgpack_sbuffer whole, entries;
+	msgpack_packer pk;
+	struct rl_event ev;
+	struct rl_error err;
+	struct spec e = example("referral.sent");
+
+	assert_int_equal(parse(&e, &ev, &err), RL_OK);
+	msgpack_sbuffer_init(&whole);
+	msgpack_packer_init(&pk, &whole, msgpack_sbuffer_write);
+	assert_int_equal(event_pack(&ev, &pk), 0);
+	msgpack_sbuffer_init(&entries);
+	msgpack_packer_init(&pk, &entries, msgpack_sbuffer_write);
+	assert_int_equal(event_pack_fields(&ev, &pk), 0);
+
+	/* 7 entries: a fixmap header of one byte is all that differs. */
+	assert_int_equal(event_field_count(&ev), 7);
+	assert_int_equal((unsigned char)whole.data[0], 0x87);
+	assert_int_equal(entries.size + 1, whole.size);
+	assert_memory_equal(entries.data, whole.data + 1, entries.size);
+	msgpack_sbuffer_destroy(&whole);
+	msgpack_sbuffer_destroy(&entries);
+}
+
 int
 main(void)
 {
@@ -1294,12 +1356,14 @@ main(void)
 		cmocka_unit_test(test_looks_like_nir),
 		cmocka_unit_test(test_nir_refused_everywhere),
 		cmocka_unit_test(test_short_numbers_allowed),
+		cmocka_unit_test(test_messages_are_never_cut),
 		cmocka_unit_test(test_canonical_ignores_key_order),
 		cmocka_unit_test(test_canonical_ignores_integer_encoding),
 		cmocka_unit_test(test_canonical_differs_with_content),
 		cmocka_unit_test(test_canonical_excused_only_when_present),
 		cmocka_unit_test(test_canonical_layout_and_round_trip),
 		cmocka_unit_test(test_pack_exact_bytes),
+		cmocka_unit_test(test_pack_fields_without_header),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,180 @@
+/*
+ * A broker without sockets, around a fresh store in a temp folder, for unit
+ * tests of ingest, mailboxes and alerts.  Events go in one per transaction.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "keyfile.h"
+
+static void
+agent_section(FILE *f, const char *dir, const char *id, const char *kind)
+{
+	char base[128], err[256], key[41];
+
+	snprintf(base, sizeof(base), "%s/%s", dir, id);
+	assert_int_equal(keyfile_generate(base, err, sizeof(err)), 0);
+	snprintf(base, sizeof(base), "%s/%s.pub", dir, id);
+	assert_int_equal(keyfile_read(base, key, err, sizeof(err)), 0);
+	fprintf(f, "[agent %s]\nname = %s\nkind = %s\npublic_key = %s\n", id, id,
+	    kind, key);
+}
+
+struct fixture *
+fixture_new(uint64_t map_size_mb)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char path[128], err[4096];
+	FILE *f;
+	struct config *cfg;
+
+	assert_non_null(fx);
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/relais-store-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(path, sizeof(path), "%s/broker", fx->dir);
+	assert_int_equal(keyfile_generate(path, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/relais.conf", fx->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[broker]\nlisten = tcp://127.0.0.1:*\ndata_dir = data\n"
+	    "secret_key_file = broker.key\npublic_key_file = broker.pub\n");
+	agent_section(f, fx->dir, "med", "mediator");
+	agent_section(f, fx->dir, "ml", "mission_locale");
+	agent_section(f, fx->dir, "ops", "operator");
+	agent_section(f, fx->dir, "coord", "coordinator");
+	fclose(f);
+	cfg = config_load(path, err, sizeof(err));
+	if (cfg == NULL)
+		fail_msg("config: %s", err);
+
+	fx->b.cfg = cfg;
+	/* The map size is the test's, below what a config may set. */
+	assert_int_equal(store_open(&fx->b.st, cfg->data_dir, map_size_mb,
+	    false, err, sizeof(err)), 0);
+	fx->b.sessions = calloc(cfg->nagents, sizeof(*fx->b.sessions));
+	for (size_t i = 0; i < cfg->nagents; i++)
+		fx->b.sessions[i].agent = &cfg->agents[i];
+	fx->b.nsessions = cfg->nagents;
+	fx->b.pw = malloc(sizeof(*fx->b.pw));
+	msgpack_sbuffer_init(&fx->b.canon);
+	msgpack_sbuffer_init(&fx->b.record);
+	return fx;
+}
+
+void
+fixture_free(struct fixture *fx)
+{
+	char cmd[128];
+
+	store_close(&fx->b.st);
+	msgpack_sbuffer_destroy(&fx->b.canon);
+	msgpack_sbuffer_destroy(&fx->b.record);
+	free(fx->b.pw);
+	free(fx->b.sessions);
+	config_free(&fx->b.cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+}
+
+int
+fixture_setup(void **state)
+{
+	*state = fixture_new(16);
+	return 0;
+}
+
+int
+fixture_teardown(void **state)
+{
+	fixture_free(*state);
+	return 0;
+}
+
+/* Pack a JSON-like event from key/value string pairs (ints if all digits). */
+void
+pack_event(msgpack_sbuffer *sb, int n, ...)
+{
+	msgpack_packer pk;
+	va_list ap;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, (size_t)n);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++) {
+		const char *k = va_arg(ap, const char *);
+		const char *v = va_arg(ap, const char *);
+
+		msgpack_pack_str(&pk, strlen(k));
+		msgpack_pack_str_body(&pk, k, strlen(k));
+		if (strcmp(k, "occurred_at") == 0 || strcmp(k, "at") == 0) {
+			msgpack_pack_int64(&pk, atoll(v));
+		} else {
+			msgpack_pack_str(&pk, strlen(v));
+			msgpack_pack_str_body(&pk, v, strlen(v));
+		}
+	}
+	va_end(ap);
+}
+
+int
+ingest(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
+    struct ingest_result *res, struct rl_error *err)
+{
+	return ingest_at(fx, sender, sb, FIXTURE_NOW, res, err);
+}
+
+int
+ingest_at(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
+    int64_t now, struct ingest_result *res, struct rl_error *err)
+{
+	msgpack_unpacked up;
+	MDB_txn *txn;
+	size_t off = 0;
+	int code, rc;
+
+	msgpack_unpacked_init(&up);
+	assert_int_equal(msgpack_unpack_next(&up, sb->data, sb->size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	code = ingest_event(&fx->b, txn, config_agent_by_id(fx->b.cfg, sender),
+	    &up.data, now, res, err);
+	if (code != RL_OK)
+		mdb_txn_abort(txn);
+	else if ((rc = mdb_txn_commit(txn)) != 0)
+		code = store_code(rc);
+	msgpack_unpacked_destroy(&up);
+	return code;
+}
+
+uint64_t
+count(struct fixture *fx, MDB_dbi dbi)
+{
+	MDB_txn *txn;
+	uint64_t n;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	n = store_count(txn, dbi);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+
+uint64_t
+mailbox_count(struct fixture *fx, const char *agent)
+{
+	MDB_txn *txn;
+	uint64_t n;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	n = store_count_prefix(txn, fx->b.st.mbox, agent, strlen(agent) + 1);
+	mdb_txn_abort(txn);
+	return n;
+}

@@ -1,0 +1,39 @@
+/*
+ * Test fixture: a broker object with a config of three agents (med: a
+ * mediator, ml: the Mission locale, ops: an operator, plus coord: a
+ * coordinator) and a fresh store, but no sockets and no loop.
+ */
+#ifndef RELAIS_TEST_FIXTURE_H
+#define RELAIS_TEST_FIXTURE_H
+
+#include "relaisd.h"
+
+#define FIXTURE_NOW INT64_C(1796000000000)
+
+struct fixture {
+	char dir[64];
+	struct broker b;
+};
+
+/* map_size_mb may be below what a config allows, to fill the store. */
+struct fixture *fixture_new(uint64_t map_size_mb);
+void fixture_free(struct fixture *fx);
+
+/* cmocka setup/teardown making a 16 MiB fixture in *state. */
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
+
+/* Pack a map of n string pairs; "occurred_at" and "at" become integers. */
+void pack_event(msgpack_sbuffer *sb, int n, ...);
+
+/* Ingest one event at time "now" in its own transaction; its code. */
+int ingest_at(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
+    int64_t now, struct ingest_result *res, struct rl_error *err);
+int ingest(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
+    struct ingest_result *res, struct rl_error *err);
+
+/* Entries in a table; entries of one agent's mailbox. */
+uint64_t count(struct fixture *fx, MDB_dbi dbi);
+uint64_t mailbox_count(struct fixture *fx, const char *agent);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * Unit tests of the store (broker/store.c) and of one event's path through
+ * it (broker/ingest.c, broker/mailbox.c): deduplication, conflicts, the
+ * referral index, mailboxes, and a full map refused without damage.
+ * No sockets: the broker object is built by hand around a temp store.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "fixture.h"
+#include "log.h"
+
+static void
+test_be64_orders_keys(void **state)
+{
+	char a[8], b[8];
+
+	store_put_be64(a, 255);
+	store_put_be64(b, 256);
+	assert_true(memcmp(a, b, 8) < 0);
+	assert_int_equal(store_be64(a), 255);
+	assert_int_equal(store_be64(b), 256);
+}
+
+static void
+test_counters_and_prefix_counts(void **state)
+{
+	struct fixture *fx = *state;
+	MDB_txn *txn;
+	char key[32];
+	MDB_val k, v = { 0, "" };
+	uint64_t val;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "x", 1, &val), 0);
+	assert_int_equal(val, 0);
+	assert_int_equal(store_put_u64(txn, fx->b.st.meta, "x", 1, 42), 0);
+	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "x", 1, &val), 0);
+	assert_int_equal(val, 42);
+	for (uint64_t s = 1; s <= 3; s++) {
+		k.mv_size = store_key_seq(key, "ab", 2, s);
+		k.mv_data = key;
+		assert_int_equal(mdb_put(txn, fx->b.st.mbox, &k, &v, 0), 0);
+	}
+	k.mv_size = store_key_seq(key, "abc", 3, 1);
+	k.mv_data = key;
+	assert_int_equal(mdb_put(txn, fx->b.st.mbox, &k, &v, 0), 0);
+	/* "ab\0" must not count "abc\0...": the NUL ends the agent id. */
+	assert_int_equal(store_count_prefix(txn, fx->b.st.mbox, "ab", 3), 3);
+	assert_int_equal(store_count_prefix(txn, fx->b.st.mbox, "abc", 4), 1);
+	mdb_txn_abort(txn);
+}
+
+static void
+test_read_only_open_of_missing_store_fails_clearly(void **state)
+{
+	struct store st;
+	char err[256];
+
+	assert_int_equal(store_open(&st, "/tmp/relais-no-such-store", 16, true,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/tmp/relais-no-such-store"));
+}
+
+static void
+test_event_recorded_once_and_duplicate_returns_original(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r1, r2;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 6, "event_id", "e1", "type", "participant.identified",
+	    "occurred_at", "1795000000000", "participant", "p-1", "qpv", "sanitas",
+	    "source", "outreach");
+	assert_int_equal(ingest(fx, "med", &sb, &r1, &err), RL_OK);
+	assert_false(r1.duplicate);
+	assert_int_equal(r1.seq, 1);
+	assert_int_equal(ingest(fx, "med", &sb, &r2, &err), RL_OK);
+	assert_true(r2.duplicate);
+	assert_int_equal(r2.seq, r1.seq);
+	assert_int_equal(r2.recorded_at, r1.recorded_at);
+	assert_int_equal(count(fx, fx->b.st.log), 1);
+	assert_int_equal(count(fx, fx->b.st.dedup), 1);
+
+	/* Same id from another agent is another event. */
+	assert_int_equal(ingest(fx, "ml", &sb, &r2, &err), RL_OK);
+	assert_false(r2.duplicate);
+	assert_int_equal(r2.seq, 2);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_same_id_other_content_is_a_conflict(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", "e1", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "phone");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_OK);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e1", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "message");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_E_CONFLICT);
+	assert_string_equal(err.field, "event_id");
+	assert_int_equal(count(fx, fx->b.st.log), 1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_referral_goes_to_target_mailbox(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+	MDB_txn *txn;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
+	    "to", "ml", "purpose", "cv");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_OK);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(store_count_prefix(txn, fx->b.st.mbox, "ml", 3), 1);
+	assert_int_equal(store_count_prefix(txn, fx->b.st.mbox, "med", 4), 0);
+	mdb_txn_abort(txn);
+
+	/* The same referral id again, even from the same sender, is refused. */
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 7, "event_id", "e2", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-2", "referral", "r-1",
+	    "to", "ml", "purpose", "cv");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_E_REFERRAL_EXISTS);
+
+	/* An unregistered target is refused and nothing is recorded. */
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 7, "event_id", "e3", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-2", "referral", "r-2",
+	    "to", "nobody", "purpose", "cv");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_E_UNKNOWN_AGENT);
+	assert_string_equal(err.field, "to");
+	assert_int_equal(count(fx, fx->b.st.log), 1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_answer_must_name_the_referrals_participant(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
+	    "to", "ml", "purpose", "cv");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_OK);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "a1", "type", "referral.accepted",
+	    "occurred_at", "1795000000000", "participant", "p-9", "referral", "r-1");
+	assert_int_equal(ingest(fx, "ml", &sb, &r, &err), RL_E_UNKNOWN_REFERRAL);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "a2", "type", "referral.accepted",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1");
+	assert_int_equal(ingest(fx, "ml", &sb, &r, &err), RL_OK);
+	/* The acceptance is routed back to the referral's sender. */
+	MDB_txn *txn;
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(store_count_prefix(txn, fx->b.st.mbox, "med", 4), 1);
+	mdb_txn_abort(txn);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_operators_may_not_send_events(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", "e1", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "phone");
+	assert_int_equal(ingest(fx, "ops", &sb, &r, &err), RL_E_FORBIDDEN);
+	assert_int_equal(count(fx, fx->b.st.log), 0);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* A full map is refused with storage_full, and what was there survives. */
+static void
+test_full_map_is_refused_not_fatal(void **state)
+{
+	struct fixture *fx = fixture_new(1);
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+	char id[32], p[32];
+	int code = RL_OK, i;
+	uint64_t before;
+
+	(void)state;
+	msgpack_sbuffer_init(&sb);
+	for (i = 0; i < 100000 && code == RL_OK; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		snprintf(p, sizeof(p), "p-%d", i);
+		msgpack_sbuffer_clear(&sb);
+		pack_event(&sb, 6, "event_id", id, "type", "participant.identified",
+		    "occurred_at", "1795000000000", "participant", p, "qpv", "sanitas",
+		    "source", "outreach");
+		code = ingest(fx, "med", &sb, &r, &err);
+	}
+	assert_int_equal(code, RL_E_STORAGE_FULL);
+	assert_true(i > 10);
+	before = count(fx, fx->b.st.log);
+	assert_int_equal(before, (uint64_t)(i - 1));
+	/* The store still reads and still refuses cleanly. */
+	code = ingest(fx, "med", &sb, &r, &err);
+	assert_int_equal(code, RL_E_STORAGE_FULL);
+	assert_int_equal(count(fx, fx->b.st.log), before);
+	msgpack_sbuffer_destroy(&sb);
+	fixture_free(fx);
+}
+
+int
+main(void)
+{
+	static FILE *devnull;
+
+	devnull = fopen("/dev/null", "w");
+	log_init(devnull, LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_be64_orders_keys),
+		cmocka_unit_test_setup_teardown(test_counters_and_prefix_counts, fixture_setup, fixture_teardown),
+		cmocka_unit_test(test_read_only_open_of_missing_store_fails_clearly),
+		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_same_id_other_content_is_a_conflict, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_referral_goes_to_target_mailbox, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_answer_must_name_the_referrals_participant, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_operators_may_not_send_events, fixture_setup, fixture_teardown),
+		cmocka_unit_test(test_full_map_is_refused_not_fatal),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
