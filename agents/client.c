@@ -28,7 +28,7 @@
 #define LINGER_MS           500   /* lets a last dack leave on close */
 #define RECONNECT_IVL_MS    100
 #define HELLO_RETRY_MS      1000  /* while waiting for the first welcome */
-#define QUEUE_COMPACT_AT    1024  /* handed-out entries kept before compacting */
+#define QUEUE_COMPACT_AT    1024  /* handed-out entries kept, then compact */
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -115,14 +115,17 @@ client_pack_str(msgpack_packer *pk, const char *s)
 int
 client_pack_kv_str(msgpack_packer *pk, const char *key, const char *val)
 {
-	return client_pack_str(pk, key) != 0 || client_pack_str(pk, val) != 0 ? -1 : 0;
+	if (client_pack_str(pk, key) != 0 || client_pack_str(pk, val) != 0)
+		return -1;
+	return 0;
 }
 
 int
 client_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
 {
-	return client_pack_str(pk, key) != 0 || msgpack_pack_uint64(pk, val) != 0 ?
-	    -1 : 0;
+	if (client_pack_str(pk, key) != 0 || msgpack_pack_uint64(pk, val) != 0)
+		return -1;
+	return 0;
 }
 
 int
@@ -187,14 +190,9 @@ send_simple(relais_client *c, const char *cmd, const char *ukey,
 static int
 send_hello(relais_client *c)
 {
-	int rc;
-
 	c->last_hello = client_now_ms();
-	rc = send_simple(c, "hello", c->credit > 0 ? "credit" : NULL,
+	return send_simple(c, "hello", c->credit > 0 ? "credit" : NULL,
 	    c->credit, true);
-	if (rc == 0)
-		c->welcomed = false;
-	return rc;
 }
 
 static int
@@ -284,7 +282,6 @@ handle_welcome(relais_client *c, const json_t *msg)
 	    RL_MAX_BATCH;
 	c->max_frame = frame >= 4096 && frame <= RL_MAX_FRAME_BYTES ?
 	    (size_t)frame : RL_MAX_FRAME_BYTES;
-	c->welcomed = true;
 }
 
 /* Keep the items of a "deliver"; those without a usable seq are dropped. */
@@ -366,6 +363,8 @@ client_pump(relais_client *c, int timeout_ms, json_t **msg)
 	};
 
 	*msg = NULL;
+	/* Socket events first: a busy socket must not hide a reconnection. */
+	read_monitor_events(c);
 	/* A message may already be waiting: poll only when there is none. */
 	int rc = recv_one(c, msg);
 	if (rc != 0)

@@ -44,7 +44,6 @@ struct relais_client {
 	int64_t last_send;
 	int64_t last_recv;
 	int64_t last_hello;
-	bool welcomed;              /* a welcome came since the last hello */
 	bool connected;             /* the CURVE handshake is complete */
 	bool hello_due;             /* reconnected: the broker may have forgotten us */
 	int handshakes;             /* completed CURVE handshakes so far; a

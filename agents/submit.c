@@ -24,7 +24,7 @@
 #define FRAME_HEAD_BYTES    64    /* v, cmd, ref and the events array header */
 #define RETRY_STOPPING_MS   500   /* after "shutting_down", before resending */
 #define IDLE_WAIT_MS        100   /* longest sleep between bookkeeping rounds */
-#define EVENT_ID_HEX        24    /* 96 random bits: collisions are not a worry */
+#define EVENT_ID_CHARS      20    /* 5 random bits each: 100 bits */
 
 struct batch {
 	uint64_t ref;
@@ -88,13 +88,18 @@ error_result(const json_t *event, int code, const char *name,
 /* ------------------------------------------------------------------ */
 /* Preparing: ids, encoding, batches                                   */
 
-/* Give a random event_id to every object that has none. */
+/*
+ * Give a random event_id to every object that has none: "ev-" and 20
+ * letters, 100 random bits, so collisions are not a worry.  Letters only,
+ * because the broker refuses any string with a run of 13 digits as a
+ * possible social-security number, and hex ids would have such runs.
+ */
 static int
 assign_event_ids(struct submission *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[EVENT_ID_HEX / 2];
-	char id[4 + EVENT_ID_HEX];
+	static const char alphabet[32] = "abcdefghijklmnopqrstuvwxyzABCDEF";
+	unsigned char rnd[EVENT_ID_CHARS];
+	char id[3 + EVENT_ID_CHARS + 1];
 
 	for (size_t i = 0; i < s->n; i++) {
 		json_t *ev = s->events[i];
@@ -104,10 +109,8 @@ assign_event_ids(struct submission *s)
 			return client_fail(s->c, 0, "cannot draw a random event_id: %s",
 			    strerror(errno));
 		memcpy(id, "ev-", 3);
-		for (size_t k = 0; k < sizeof(rnd); k++) {
-			id[3 + 2 * k] = hex[rnd[k] >> 4];
-			id[4 + 2 * k] = hex[rnd[k] & 15];
-		}
+		for (size_t k = 0; k < sizeof(rnd); k++)
+			id[3 + k] = alphabet[rnd[k] & 31];
 		id[sizeof(id) - 1] = '\0';
 		if (json_object_set_new(ev, "event_id", json_string(id)) != 0)
 			return client_fail(s->c, 0, "out of memory");

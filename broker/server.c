@@ -35,6 +35,7 @@
 /* One message read in a pass, kept until its reply is sent. */
 struct inbound {
 	zmq_msg_t rid;
+	zmq_msg_t body;             /* msgpack objects point into it */
 	msgpack_unpacked up;
 	struct rl_request req;
 	int code;                   /* decode result */
@@ -232,7 +233,7 @@ log_refusals(struct inbound *in)
 static int
 read_one(struct broker *b, struct inbound *in, size_t *bytes)
 {
-	zmq_msg_t body;
+	zmq_msg_t *body = &in->body;
 	const char *user;
 	int more = 0;
 	size_t ml = sizeof(more);
@@ -242,17 +243,17 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 		zmq_msg_close(&in->rid);
 		return 0;
 	}
-	zmq_msg_init(&body);
-	if (zmq_msg_recv(&body, b->router, 0) == -1) {
-		zmq_msg_close(&body);
+	zmq_msg_init(body);
+	if (zmq_msg_recv(body, b->router, 0) == -1) {
+		zmq_msg_close(body);
 		zmq_msg_close(&in->rid);
 		return 0;
 	}
 	msgpack_unpacked_init(&in->up);
-	*bytes += zmq_msg_size(&body);
+	*bytes += zmq_msg_size(body);
 
 	/* Identity comes from the CURVE key, via the ZAP handler's User-Id. */
-	user = zmq_msg_gets(&body, "User-Id");
+	user = zmq_msg_gets(body, "User-Id");
 	in->s = user != NULL ? broker_session(b, user) : NULL;
 
 	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
@@ -272,14 +273,13 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 		in->code = rl_error_set(&in->err, RL_E_FORBIDDEN, "",
 		    "this key is no longer in the agent registry");
 	} else {
-		in->code = codec_decode_request(zmq_msg_data(&body),
-		    zmq_msg_size(&body), &in->up, &in->req, &in->err);
+		in->code = codec_decode_request(zmq_msg_data(body),
+		    zmq_msg_size(body), &in->up, &in->req, &in->err);
 	}
 	/*
-	 * The decoded request points into in->up, which copied what it needed
-	 * (msgpack_unpack_next allocates its zone), so the frame can go now.
+	 * The frame stays open until inbound_free(): msgpack_unpack_next does
+	 * not copy strings, the decoded request points into the frame.
 	 */
-	zmq_msg_close(&body);
 	if (in->code != RL_OK) {
 		log_warn("message.refused",
 		    "agent", LOG_STR(in->s != NULL ? in->s->agent->id : "?"),
@@ -382,6 +382,7 @@ static void
 inbound_free(struct inbound *in)
 {
 	zmq_msg_close(&in->rid);
+	zmq_msg_close(&in->body);
 	msgpack_unpacked_destroy(&in->up);
 	free(in->results);
 	free(in->errors);
