@@ -23,8 +23,10 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 OBJDIR   := build/$(VARIANT)
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Recursive (=), not simple (:=): `make deps demo` installs the packages
+# before these are first expanded, on a machine that had none of them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
@@ -58,7 +60,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BINDIR)/tests/%,$(UNIT_SRC))
 E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
 PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
 
-.PHONY: all test unit e2e demo bench fuzz deps clean
+.PHONY: all test unit e2e demo bench fuzz fuzz-run deps clean
 all: $(PROGRAMS)
 
 $(OBJDIR)/%.o: %.c
@@ -116,14 +118,24 @@ build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c pro
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker -fsanitize=fuzzer,address,undefined \
 	    -o $@ $^ $(shell pkg-config --cflags --libs msgpack)
 
+# What a fresh Debian machine needs: compilers, the libraries, the test
+# framework, clang for the fuzzer, jq to read the logs.
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev liblmdb-dev \
-               libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev
+               libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev \
+               clang libclang-rt-14-dev jq
 deps:
 	@missing=$$(for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	    echo "installing: $$missing"; \
+	    echo "installing:" $$missing; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+
+# A short fuzzing run of the decoder, as CI does it.
+FUZZ_SECONDS ?= 30
+fuzz-run: build/fuzz/fuzz_decode
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -print_final_stats=1 build/fuzz/corpus
 
 clean:
 	rm -rf build bin

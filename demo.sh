@@ -299,8 +299,9 @@ advance_clock() {
 # ---------------------------------------------------------------------------
 # The world: keys, configuration, broker
 
-[ -x "$RELAISD" ] && [ -x "$RELAIS" ] ||
-    die "no relaisd and relais in $BIN: run 'make demo', or set RELAIS_BIN"
+if [ ! -x "$RELAISD" ] || [ ! -x "$RELAIS" ]; then
+	die "no relaisd and relais in $BIN: run 'make demo', or set RELAIS_BIN"
+fi
 
 chapter "0. Setting up a throw-away territory in var/demo/"
 
@@ -309,16 +310,17 @@ mkdir -p "$KEYS"
 chmod 700 "$KEYS"
 
 # Every agent of the demo registry, in the order of config/relais.conf.
-AGENTS=$(sed -n 's/^\[agent \([a-z0-9-]*\)\]$/\1/p' "$ROOT/config/relais.conf")
-[ -n "$AGENTS" ] || die "no [agent ...] section in config/relais.conf"
+mapfile -t AGENTS < <(sed -n 's/^\[agent \([a-z0-9-]*\)\]$/\1/p' \
+    "$ROOT/config/relais.conf")
+[ "${#AGENTS[@]}" -gt 0 ] || die "no [agent ...] section in config/relais.conf"
 
 say "Each partner structure is an agent with its own CURVE key pair." \
     "Only keys listed in the broker's registry can connect."
 "$RELAIS" keygen "$KEYS/broker" >/dev/null
-for id in $AGENTS; do
+for id in "${AGENTS[@]}"; do
 	"$RELAIS" keygen "$KEYS/$id" >/dev/null
 done
-printf '\n  keys: broker %s\n' "$(echo $AGENTS)"
+printf '\n  keys: broker %s\n' "${AGENTS[*]}"
 
 # The demo registry of config/relais.conf, with the fresh public keys in
 # place of the placeholders, and broker settings fit for a demo.
@@ -354,7 +356,7 @@ if grep -q '^public_key = *$' "$DEMO/relais.conf"; then
 	die "an agent of config/relais.conf got no key"
 fi
 printf '  config: %s (from config/relais.conf: %s agents,\n' \
-    "$DEMO/relais.conf" "$(echo "$AGENTS" | wc -w)"
+    "$DEMO/relais.conf" "${#AGENTS[@]}"
 printf '          listen tcp://127.0.0.1:*, manual_clock = yes)\n'
 show_cmd operator "relaisd --check-config var/demo/relais.conf"
 "$RELAISD" --check-config "$DEMO/relais.conf" | sed 's/^/    /'

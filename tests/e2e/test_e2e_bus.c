@@ -364,5 +364,7 @@ main(void)
 		    e2e_teardown),
 	};
 
+	if (getenv("E2E_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("E2E_FILTER"));
 	return cmocka_run_group_tests_name("e2e_bus", tests, NULL, NULL);
 }

@@ -722,5 +722,7 @@ main(void)
 		cmocka_unit_test_teardown(test_bad_events, e2e_teardown),
 	};
 
+	if (getenv("E2E_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("E2E_FILTER"));
 	return cmocka_run_group_tests_name("e2e_input", tests, NULL, NULL);
 }
