@@ -24,6 +24,12 @@
 #include "relaisd.h"
 
 #define SWEEP_MAX           2000    /* deadlines per sweep transaction */
+/*
+ * One armed slot per rule, and one more for retention: the time after which
+ * an inactive participant is anonymised rides on the same index.
+ */
+#define RETENTION_SLOT      RULE__COUNT
+#define ARMED_SLOTS         (RULE__COUNT + 1)
 #define DEADLINE_KEY_MAX    (8 + 1 + PW_ID_SIZE)
 #define AUTO_RESOLVER       "relais"
 
@@ -47,32 +53,32 @@ open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
 
 static int
 load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    int64_t armed[RULE__COUNT])
+    int64_t armed[ARMED_SLOTS])
 {
 	MDB_val k = { plen, (void *)p }, v;
 	int rc = mdb_get(txn, b->st.armed, &k, &v);
 
-	memset(armed, 0, sizeof(int64_t) * RULE__COUNT);
+	memset(armed, 0, sizeof(int64_t) * ARMED_SLOTS);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (v.mv_size != sizeof(int64_t) * RULE__COUNT)
+	if (v.mv_size != sizeof(int64_t) * ARMED_SLOTS)
 		return MDB_CORRUPTED;
-	for (int r = 0; r < RULE__COUNT; r++)
+	for (int r = 0; r < ARMED_SLOTS; r++)
 		armed[r] = (int64_t)store_be64((char *)v.mv_data + 8 * r);
 	return 0;
 }
 
 static int
 save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    const int64_t armed[RULE__COUNT])
+    const int64_t armed[ARMED_SLOTS])
 {
-	char buf[8 * RULE__COUNT];
+	char buf[8 * ARMED_SLOTS];
 	MDB_val k = { plen, (void *)p }, v = { sizeof(buf), buf };
 	bool any = false;
 
-	for (int r = 0; r < RULE__COUNT; r++) {
+	for (int r = 0; r < ARMED_SLOTS; r++) {
 		store_put_be64(buf + 8 * r, (uint64_t)armed[r]);
 		any |= armed[r] != 0;
 	}
@@ -84,21 +90,30 @@ save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 	return mdb_put(txn, b->st.armed, &k, &v, 0);
 }
 
+static int64_t
+retention_due(const struct broker *b, const struct pathway *pw)
+{
+	if (pw->last_activity == 0)
+		return 0;
+	return pw->last_activity + (int64_t)b->cfg->retention_days * 86400000;
+}
+
 /* Bring the deadline index in line with the pathway's due times. */
 static int
 rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw)
 {
 	const char *p = pw->participant;
 	size_t plen = strlen(p);
-	int64_t due[RULE__COUNT], armed[RULE__COUNT];
+	int64_t due[ARMED_SLOTS], armed[ARMED_SLOTS];
 	char key[DEADLINE_KEY_MAX];
 	bool changed = false;
 	int rc;
 
 	pathway_due(pw, b->cfg->rules, due);
+	due[RETENTION_SLOT] = retention_due(b, pw);
 	if ((rc = load_armed(b, txn, p, plen, armed)) != 0)
 		return rc;
-	for (int r = 0; r < RULE__COUNT; r++) {
+	for (int r = 0; r < ARMED_SLOTS; r++) {
 		MDB_val k, v = { 0, "" };
 
 		if (due[r] == armed[r])
@@ -295,6 +310,12 @@ fire(struct broker *b, MDB_txn *txn, enum rule_id rule, const char *p,
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK)
 		return MDB_CORRUPTED;
+	if ((int)rule == RETENTION_SLOT) {
+		int64_t due = retention_due(b, b->pw);
+
+		return due != 0 && due <= now ?
+		    erase_participant(b, txn, b->pw, AUTO_RESOLVER, now) : 0;
+	}
 	memset(&info, 0, sizeof(info));
 	if (!pathway_rule_holds(b->pw, rule, b->cfg->rules, now, &info))
 		return 0;
@@ -367,7 +388,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		n++;
-		if (rule >= RULE__COUNT)
+		if ((int)rule >= ARMED_SLOTS)
 			continue;
 		if ((rc = fire(b, txn, rule, p, plen, now, fired)) != 0)
 			break;
@@ -430,4 +451,92 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if (rc != 0)
 		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
 	return RL_OK;
+}
+
+/* Remove every deadline of a participant (erasure). */
+int
+alerts_disarm(struct broker *b, MDB_txn *txn, const char *p, size_t plen)
+{
+	int64_t armed[ARMED_SLOTS];
+	char key[DEADLINE_KEY_MAX];
+	MDB_val k = { plen, (void *)p };
+	int rc;
+
+	if ((rc = load_armed(b, txn, p, plen, armed)) != 0)
+		return rc;
+	for (int r = 0; r < ARMED_SLOTS; r++) {
+		MDB_val dk;
+
+		if (armed[r] == 0)
+			continue;
+		dk.mv_size = deadline_key(key, armed[r], (enum rule_id)r, p, plen);
+		dk.mv_data = key;
+		rc = mdb_del(txn, b->st.deadlines, &dk, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	rc = mdb_del(txn, b->st.armed, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Erasure: every alert about the participant loses the participant and
+ * referral ids;
+ * open ones are resolved by whoever erased, and that resolution is
+ * delivered without the id.  Erasure is rare: a scan of the alerts is fine.
+ */
+int
+alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
+    const char *by, int64_t now)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char key[PW_ID_SIZE + 2];
+	size_t plen = strlen(p);
+	int rc;
+
+	for (int r = 0; r < RULE__COUNT; r++) {
+		MDB_val ok;
+
+		ok.mv_size = open_key(key, p, plen, (enum rule_id)r);
+		ok.mv_data = key;
+		rc = mdb_del(txn, b->st.alert_open, &ok, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if ((rc = mdb_cursor_open(txn, b->st.alerts, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct alert a;
+
+		if (alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK ||
+		    strcmp(a.participant, p) != 0)
+			continue;
+		a.participant[0] = '\0';
+		a.referral[0] = '\0';
+		if (a.status != ALERT_RESOLVED) {
+			a.status = ALERT_RESOLVED;
+			snprintf(a.resolved_by, sizeof(a.resolved_by), "%s", by);
+			a.resolved_at = now;
+			snprintf(a.note, sizeof(a.note), "participant erased");
+			rc = publish(b, txn, &a, "resolved");
+		} else {
+			msgpack_sbuffer sb;
+			msgpack_packer pk;
+			MDB_val nv;
+
+			msgpack_sbuffer_init(&sb);
+			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			alert_pack(&pk, &a, NULL);
+			nv.mv_size = sb.size;
+			nv.mv_data = sb.data;
+			rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+			msgpack_sbuffer_destroy(&sb);
+		}
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }

@@ -106,6 +106,23 @@ load_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 }
 
 static int
+load_existing_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
+    struct pathway *pw, struct rl_error *err, int *mdb_rc)
+{
+	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
+	int rc = mdb_get(txn, b->st.participants, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return rl_error_set(err, RL_E_UNKNOWN_PARTICIPANT, "participant",
+		    "no pathway exists for this participant (already erased?)");
+	if (rc != 0) {
+		*mdb_rc = rc;
+		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+	}
+	return pathway_decode(v.mv_data, v.mv_size, pw, err);
+}
+
+static int
 save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
     const struct rl_event *ev)
 {
@@ -151,6 +168,14 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rc;
 	msgpack_sbuffer_clear(sb);
 	record_pack(sb, ev, sender->id, now, *seq);
+	if (ev->type == EV_PARTICIPANT_ERASED) {
+		/* The erasure itself must not keep the id it erases. */
+		msgpack_sbuffer_clear(&b->scratch);
+		if (erase_record(sb->data, sb->size, &b->scratch) == -1)
+			return MDB_CORRUPTED;
+		msgpack_sbuffer_clear(sb);
+		msgpack_sbuffer_write(sb, b->scratch.data, b->scratch.size);
+	}
 
 	store_put_be64(key, *seq);
 	k.mv_size = 8;
@@ -172,7 +197,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if ((rc = mdb_put(txn, b->st.dedup, &k, &v, 0)) != 0)
 		return rc;
 
-	if (event_has(ev, EF_PARTICIPANT)) {
+	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_PARTICIPANT_ERASED) {
 		k.mv_size = store_key_seq(key, ev->participant.p,
 		    ev->participant.len, *seq);
 		k.mv_data = key;
@@ -273,6 +298,12 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		break;
 	case EV_OUTREACH_INTERVENTION:
 		break;
+	case EV_PARTICIPANT_ERASED:
+		if ((code = load_existing_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
+			return code;
+		if ((rc = erase_participant(b, txn, b->pw, sender->id, now)) != 0)
+			return storage_error(err, rc);
+		break;
 	default:
 		if ((code = load_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
 			return code;
@@ -286,7 +317,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if ((rc = record_event(b, txn, sender, &ev, hash, &fx, now, &res->seq)) != 0)
 		return storage_error(err, rc);
 	if (event_has(&ev, EF_PARTICIPANT) && ev.type != EV_ALERT_ACKNOWLEDGED &&
-	    ev.type != EV_ALERT_RESOLVED &&
+	    ev.type != EV_ALERT_RESOLVED && ev.type != EV_PARTICIPANT_ERASED &&
 	    (rc = alerts_after_event(b, txn, ev.participant.p, ev.participant.len,
 	    b->pw, now)) != 0)
 		return storage_error(err, rc);

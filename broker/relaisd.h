@@ -128,6 +128,15 @@ int alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
 int alerts_sweep(struct broker *b, int64_t now, unsigned *fired);
 int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct rl_error *err);
+int alerts_disarm(struct broker *b, MDB_txn *txn, const char *participant,
+    size_t plen);
+int alerts_forget_participant(struct broker *b, MDB_txn *txn,
+    const char *participant, const char *by, int64_t now);
+
+/* erase.c: remove a participant's data, keep anonymous counts. */
+int erase_participant(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+    const char *by, int64_t now);
+int erase_record(const char *buf, size_t len, msgpack_sbuffer *sb);
 
 /* query.c */
 void query_handle(struct broker *b, const struct agent *who,

@@ -63,6 +63,7 @@ fixture_new(uint64_t map_size_mb)
 		fx->b.sessions[i].agent = &cfg->agents[i];
 	fx->b.nsessions = cfg->nagents;
 	fx->b.pw = malloc(sizeof(*fx->b.pw));
+	msgpack_sbuffer_init(&fx->b.scratch);
 	msgpack_sbuffer_init(&fx->b.canon);
 	msgpack_sbuffer_init(&fx->b.record);
 	return fx;
@@ -74,6 +75,7 @@ fixture_free(struct fixture *fx)
 	char cmd[128];
 
 	store_close(&fx->b.st);
+	msgpack_sbuffer_destroy(&fx->b.scratch);
 	msgpack_sbuffer_destroy(&fx->b.canon);
 	msgpack_sbuffer_destroy(&fx->b.record);
 	free(fx->b.pw);

@@ -438,8 +438,11 @@ test_sweep_reads_only_due_deadlines(void **state)
 		assert_int_equal(ingest_at(fx, "med", &sb, T0, &r, &err), RL_OK);
 	}
 	msgpack_sbuffer_destroy(&sb);
-	/* 500 participants with 2 deadlines each; only 3 are old enough. */
-	assert_int_equal(count(fx, fx->b.st.deadlines), 1000);
+	/*
+	 * 500 participants with 3 deadlines each (no_referent, no_contact,
+	 * retention); only 3 no_referent deadlines are old enough.
+	 */
+	assert_int_equal(count(fx, fx->b.st.deadlines), 1500);
 	sweep(fx, 1790000000000 + 15 * DAY);
 	assert_int_equal(fx->b.last_sweep_due, 3);
 	sweep(fx, 1790000000000 + 15 * DAY);

@@ -1,0 +1,160 @@
+/*
+ * Right to erasure and retention (SPEC §6, RGPD): remove everything that
+ * ties data to a person, keep only anonymous counts.
+ *
+ * A coordinator's participant.erased, or the retention deadline (no
+ * activity for retention_days), erases a participant in one transaction:
+ *   - every log record of theirs is rewritten without the participant id,
+ *     ids, free text and dates: what remains (type, times, sender, codes
+ *     such as barrier or scheme, QPV) still counts for the indicators;
+ *   - the pathway, the timeline, the deadlines and the referral index go;
+ *   - their alerts are resolved if open, and lose the participant id.
+ * Deduplication records stay, so a partner resending an old event gets
+ * its original acknowledgement and cannot bring the data back.
+ * Deliveries already waiting in a partner's mailbox are that partner's
+ * copy and are delivered as they are.
+ */
+#include <string.h>
+
+#include "alert.h"
+#include "codec.h"
+#include "log.h"
+#include "relaisd.h"
+
+/* Fields of a log record that identify no one. */
+static const char *const kept_fields[] = {
+	"type", "occurred_at", "sender", "recorded_at", "log_seq", "qpv",
+	"place", "contacts", "age_band", "source", "channel", "barrier", "to",
+	"outcome", "scheme", "contract", "score", "excused",
+};
+
+static bool
+kept(const msgpack_object *key, const msgpack_object *type)
+{
+	for (size_t i = 0; i < sizeof(kept_fields) / sizeof(kept_fields[0]); i++)
+		if (codec_str_eq(key, kept_fields[i]))
+			return true;
+	/* A decline's or an exit's reason is a code; a cancellation's is text. */
+	return codec_str_eq(key, "reason") && type != NULL &&
+	    (codec_str_eq(type, "referral.declined") ||
+	    codec_str_eq(type, "participant.exited"));
+}
+
+/* Pack an anonymous copy of a record (a msgpack map) into sb. */
+int
+erase_record(const char *buf, size_t len, msgpack_sbuffer *sb)
+{
+	msgpack_unpacked up;
+	msgpack_packer pk;
+	const msgpack_object *root, *type;
+	uint32_t n = 0;
+	size_t off = 0;
+
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    up.data.type != MSGPACK_OBJECT_MAP) {
+		msgpack_unpacked_destroy(&up);
+		return -1;
+	}
+	root = &up.data;
+	type = codec_map_get(root, "type");
+	for (uint32_t i = 0; i < root->via.map.size; i++)
+		n += kept(&root->via.map.ptr[i].key, type);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, n + 1);
+	for (uint32_t i = 0; i < root->via.map.size; i++) {
+		const msgpack_object_kv *kv = &root->via.map.ptr[i];
+
+		if (kept(&kv->key, type)) {
+			msgpack_pack_object(&pk, kv->key);
+			msgpack_pack_object(&pk, kv->val);
+		}
+	}
+	codec_pack_str(&pk, "erased");
+	msgpack_pack_true(&pk);
+	msgpack_unpacked_destroy(&up);
+	return 0;
+}
+
+static int
+erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
+    uint64_t *nevents)
+{
+	char key[RL_MAX_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	msgpack_sbuffer sb;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, b->st.timeline, &cur)) != 0)
+		return rc;
+	msgpack_sbuffer_init(&sb);
+	k.mv_size = store_key_seq(key, p, plen, 0);
+	k.mv_data = key;
+	/* After mdb_cursor_del, MDB_NEXT moves to the key that followed. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char lkey[8];
+		MDB_val lk = { 8, lkey }, lv;
+
+		if (k.mv_size != plen + 9 || memcmp(k.mv_data, key, plen + 1) != 0)
+			break;
+		memcpy(lkey, (char *)k.mv_data + plen + 1, 8);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		if ((rc = mdb_get(txn, b->st.log, &lk, &lv)) == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			break;
+		msgpack_sbuffer_clear(&sb);
+		if (erase_record(lv.mv_data, lv.mv_size, &sb) == -1) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		lv.mv_size = sb.size;
+		lv.mv_data = sb.data;
+		if ((rc = mdb_put(txn, b->st.log, &lk, &lv, 0)) != 0)
+			break;
+		(*nevents)++;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+erase_indexes(struct broker *b, MDB_txn *txn, const struct pathway *pw)
+{
+	const char *p = pw->participant;
+	MDB_val k = { strlen(p), (void *)p };
+	int rc;
+
+	if ((rc = alerts_disarm(b, txn, p, strlen(p))) != 0)
+		return rc;
+	for (int i = 0; i < pw->nreferrals; i++) {
+		MDB_val rk = { strlen(pw->referrals[i].id), (void *)pw->referrals[i].id };
+
+		rc = mdb_del(txn, b->st.referrals, &rk, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	rc = mdb_del(txn, b->st.participants, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+erase_participant(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+    const char *by, int64_t now)
+{
+	uint64_t nevents = 0;
+	int rc;
+
+	if ((rc = erase_log(b, txn, pw->participant, strlen(pw->participant),
+	    &nevents)) != 0 ||
+	    (rc = erase_indexes(b, txn, pw)) != 0 ||
+	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0)
+		return rc;
+	log_info("participant.erased", "by", LOG_STR(by),
+	    "events", LOG_U64(nevents), NULL);
+	return 0;
+}

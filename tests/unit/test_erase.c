@@ -1,0 +1,156 @@
+/*
+ * Right to erasure and retention (broker/erase.c): after a coordinator's
+ * participant.erased, or after retention_days without activity, nothing in
+ * the store ties any data to the participant, the anonymous counts remain,
+ * and resending an old event cannot bring the data back.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "log.h"
+
+#define T0      "1795000000000"
+#define T0_MS   INT64_C(1795000000000)
+#define DAY     INT64_C(86400000)
+#define P       "p-4821"
+
+static int
+submit(struct fixture *fx, const char *sender, int64_t now, msgpack_sbuffer *sb)
+{
+	struct ingest_result r;
+	struct rl_error err;
+
+	return ingest_at(fx, sender, sb, now, &r, &err);
+}
+
+/* Sets up a participant with a referral, a barrier and an open alert. */
+static void
+build_history(struct fixture *fx, msgpack_sbuffer *identified)
+{
+	msgpack_sbuffer sb;
+	unsigned fired;
+
+	pack_event(identified, 6, "event_id", "e1", "type", "participant.identified",
+	    "occurred_at", T0, "participant", P, "qpv", "sanitas", "source", "outreach");
+	assert_int_equal(submit(fx, "med", T0_MS, identified), RL_OK);
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 7, "event_id", "e2", "type", "referral.sent", "occurred_at", T0,
+	    "participant", P, "referral", "r-secret", "to", "ml",
+	    "purpose", "free text about the person");
+	assert_int_equal(submit(fx, "med", T0_MS, &sb), RL_OK);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e3", "type", "barrier.identified",
+	    "occurred_at", T0, "participant", P, "barrier", "mobility");
+	assert_int_equal(submit(fx, "med", T0_MS, &sb), RL_OK);
+	msgpack_sbuffer_destroy(&sb);
+	assert_int_equal(alerts_sweep(&fx->b, T0_MS + 11 * DAY, &fired), 0);
+	assert_true(count(fx, fx->b.st.alert_open) > 0);
+}
+
+/* No value anywhere in these tables contains the needle. */
+static void
+assert_absent(struct fixture *fx, const char *needle)
+{
+	MDB_dbi dbis[] = { fx->b.st.log, fx->b.st.participants, fx->b.st.timeline,
+	    fx->b.st.referrals, fx->b.st.armed, fx->b.st.deadlines, fx->b.st.alerts,
+	    fx->b.st.alert_open };
+	MDB_txn *txn;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+
+		assert_int_equal(mdb_cursor_open(txn, dbis[i], &cur), 0);
+		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+			if (memmem(k.mv_data, k.mv_size, needle, strlen(needle)) ||
+			    memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
+				fail_msg("\"%s\" is still in table %zu", needle, i);
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+}
+
+static void
+test_coordinator_erasure_removes_the_person_keeps_counts(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer identified, sb;
+	uint64_t events;
+
+	msgpack_sbuffer_init(&identified);
+	build_history(fx, &identified);
+	events = count(fx, fx->b.st.log);
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 4, "event_id", "x1", "type", "participant.erased",
+	    "occurred_at", T0, "participant", P);
+	assert_int_equal(submit(fx, "med", T0_MS + 12 * DAY, &sb), RL_E_FORBIDDEN);
+	assert_int_equal(submit(fx, "coord", T0_MS + 12 * DAY, &sb), RL_OK);
+
+	assert_absent(fx, P);
+	assert_absent(fx, "r-secret");
+	assert_absent(fx, "free text");
+	assert_int_equal(count(fx, fx->b.st.participants), 0);
+	assert_int_equal(count(fx, fx->b.st.deadlines), 0);
+	assert_int_equal(count(fx, fx->b.st.alert_open), 0);
+	/* The anonymous counts stay: every event, plus the erasure. */
+	assert_int_equal(count(fx, fx->b.st.log), events + 1);
+
+	/* A partner resending the old event cannot bring the person back. */
+	struct ingest_result r;
+	struct rl_error err;
+	assert_int_equal(ingest_at(fx, "med", &identified, T0_MS + 13 * DAY, &r, &err),
+	    RL_OK);
+	assert_true(r.duplicate);
+	assert_int_equal(count(fx, fx->b.st.participants), 0);
+
+	/* Erasing again: nothing left to erase. */
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 4, "event_id", "x2", "type", "participant.erased",
+	    "occurred_at", T0, "participant", P);
+	assert_int_equal(submit(fx, "coord", T0_MS + 12 * DAY, &sb),
+	    RL_E_UNKNOWN_PARTICIPANT);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&identified);
+}
+
+static void
+test_inactive_participants_are_anonymised_after_retention(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer identified;
+	unsigned fired;
+	int64_t retention = (int64_t)fx->b.cfg->retention_days * DAY;
+
+	msgpack_sbuffer_init(&identified);
+	build_history(fx, &identified);
+	assert_int_equal(alerts_sweep(&fx->b, T0_MS + retention - 1, &fired), 0);
+	assert_int_equal(count(fx, fx->b.st.participants), 1);
+	assert_int_equal(alerts_sweep(&fx->b, T0_MS + retention, &fired), 0);
+	assert_int_equal(count(fx, fx->b.st.participants), 0);
+	assert_absent(fx, P);
+	msgpack_sbuffer_destroy(&identified);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_coordinator_erasure_removes_the_person_keeps_counts,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_inactive_participants_are_anonymised_after_retention,
+		    fixture_setup, fixture_teardown),
+	};
+	static FILE *devnull;
+
+	devnull = fopen("/dev/null", "w");
+	log_init(devnull, LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
