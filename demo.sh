@@ -291,7 +291,7 @@ EOF
 advance_clock() {
 	local days=$1
 
-	# Becomes: as_agent ops relais clock advance "${days}d"
+	# Becomes: as_agent ops clock advance "${days}d"
 	"$CLOCK_HELPER" "$RELAIS_ENDPOINT" "$KEYS/broker" "$KEYS/ops" \
 	    $((days * 86400000))
 }
@@ -444,7 +444,9 @@ say "The Cité de l'emploi (agent cite-emploi) coordinates the territory.  Its" 
     "terminal watches for alerts; here it runs in the background and writes" \
     "to var/demo/cite-emploi.jsonl, which we read as it fills."
 show_cmd cite-emploi "relais listen > var/demo/cite-emploi.jsonl &"
-as_agent cite-emploi listen >"$DEMO/cite-emploi.jsonl" \
+# Started directly, not through as_agent: $! must be the listener itself,
+# not a subshell that would outlive a kill.
+"$RELAIS" listen --key "$KEYS/cite-emploi" >"$DEMO/cite-emploi.jsonl" \
     2>"$DEMO/cite-emploi.err" &
 LISTENER_PIDS+=($!)
 wait_for_line "$LOG" '"agent.hello","agent":"cite-emploi"' \

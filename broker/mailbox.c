@@ -130,7 +130,7 @@ kind_name(unsigned char kind)
  * Returns false when the socket would not take more.
  */
 static bool
-flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t now)
+flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 {
 	const char *id = s->agent->id;
 	size_t alen = strlen(id);
@@ -210,7 +210,7 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t now)
 		s->inflight += n;
 		room -= n;
 		if (s->retry_at == 0)
-			s->retry_at = now + s->backoff_ms;
+			s->retry_at = mono + s->backoff_ms;
 		if (rc != 0)
 			more = false;
 	}
@@ -225,7 +225,7 @@ void
 mailbox_flush(struct broker *b)
 {
 	MDB_txn *txn;
-	int64_t now = clock_now(&b->clock);
+	int64_t mono = clock_monotonic_ms();
 	bool any = false;
 
 	for (size_t i = 0; i < b->nsessions && !any; i++)
@@ -236,7 +236,7 @@ mailbox_flush(struct broker *b)
 		struct session *s = &b->sessions[i];
 
 		if (s->online && s->pending)
-			flush_session(b, txn, s, now);
+			flush_session(b, txn, s, mono);
 	}
 	mdb_txn_abort(txn);
 }
@@ -335,7 +335,7 @@ out:
 }
 
 void
-mailbox_redeliver(struct broker *b, int64_t now)
+mailbox_redeliver(struct broker *b, int64_t mono)
 {
 	MDB_txn *txn;
 	bool due = false;
@@ -345,7 +345,7 @@ mailbox_redeliver(struct broker *b, int64_t now)
 		struct session *s = &b->sessions[i];
 
 		due = s->online && s->inflight > 0 && s->retry_at != 0 &&
-		    now >= s->retry_at;
+		    mono >= s->retry_at;
 	}
 	if (!due || mdb_txn_begin(b->st.env, NULL, 0, &txn) != 0)
 		return;
@@ -353,7 +353,7 @@ mailbox_redeliver(struct broker *b, int64_t now)
 		struct session *s = &b->sessions[i];
 
 		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
-		    now >= s->retry_at))
+		    mono >= s->retry_at))
 			continue;
 		rc = redeliver_session(b, txn, s);
 	}
@@ -368,7 +368,7 @@ mailbox_redeliver(struct broker *b, int64_t now)
 		struct session *s = &b->sessions[i];
 
 		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
-		    now >= s->retry_at))
+		    mono >= s->retry_at))
 			continue;
 		s->sent = s->acked;
 		s->inflight = 0;

@@ -34,7 +34,8 @@ struct rclock {
 	bool manual;                /* only when the config says manual_clock */
 	int64_t offset_ms;          /* added to the real time */
 };
-int64_t clock_now(const struct rclock *c);
+int64_t clock_now(const struct rclock *c);     /* rules, records */
+int64_t clock_monotonic_ms(void);                 /* connections */
 
 /* What the broker knows of one registered agent's connection. */
 struct session {
@@ -46,8 +47,8 @@ struct session {
 	uint64_t sent;              /* highest mailbox seq sent since hello */
 	uint64_t acked;             /* highest mailbox seq acknowledged */
 	uint32_t inflight;          /* items sent and not yet acknowledged */
-	int64_t last_heard;
-	int64_t retry_at;           /* when in-flight items go again, 0: none */
+	int64_t last_heard;         /* monotonic ms */
+	int64_t retry_at;           /* monotonic ms when in-flight items go again, 0: none */
 	uint32_t backoff_ms;
 	bool pending;               /* its mailbox may hold unsent items */
 };
@@ -119,7 +120,7 @@ int mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
 int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t upto, uint64_t *acked);
 void mailbox_flush(struct broker *b);
-void mailbox_redeliver(struct broker *b, int64_t now);
+void mailbox_redeliver(struct broker *b, int64_t mono);
 void mailbox_session_reset(struct broker *b, struct session *s);
 
 /* alerts.c */

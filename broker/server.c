@@ -85,7 +85,7 @@ reply(struct broker *b, struct inbound *in, msgpack_sbuffer *sb)
 /* ---- requests ---------------------------------------------------------- */
 
 static void
-handle_hello(struct broker *b, struct inbound *in, int64_t now)
+handle_hello(struct broker *b, struct inbound *in, int64_t mono)
 {
 	struct session *s = in->s;
 	size_t len = zmq_msg_size(&in->rid);
@@ -95,7 +95,7 @@ handle_hello(struct broker *b, struct inbound *in, int64_t now)
 	memcpy(s->rid, zmq_msg_data(&in->rid), len);
 	s->rid_len = len;
 	s->online = true;
-	s->last_heard = now;
+	s->last_heard = mono;
 	s->credit = in->req.has_credit ? in->req.credit : b->cfg->default_credit;
 	mailbox_session_reset(b, s);
 	log_info("agent.hello", "agent", LOG_STR(s->agent->id),
@@ -298,7 +298,6 @@ handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
 {
 	if (in->code != RL_OK)
 		return;
-	in->s->last_heard = now;
 	switch (in->req.cmd) {
 	case RL_CMD_SUBMIT:
 		handle_submit(b, txn, in, now);
@@ -315,9 +314,29 @@ handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
 }
 
 /* Work done after the commit: state changes that must not precede it. */
+/*
+ * Any message from the connection an agent said hello on proves it is
+ * there: one that was taken for gone comes back, and what it had in flight
+ * is sent again.
+ */
+static void
+heard_from(struct broker *b, struct inbound *in, int64_t mono)
+{
+	struct session *s = in->s;
+
+	s->last_heard = mono;
+	if (s->online || s->rid_len == 0 || in->req.cmd == RL_CMD_HELLO ||
+	    zmq_msg_size(&in->rid) != s->rid_len ||
+	    memcmp(zmq_msg_data(&in->rid), s->rid, s->rid_len) != 0)
+		return;
+	s->online = true;
+	mailbox_session_reset(b, s);
+	log_info("agent.back", "agent", LOG_STR(s->agent->id), NULL);
+}
+
 static void
 handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
-    int64_t now)
+    int64_t now, int64_t mono)
 {
 	msgpack_packer pk;
 
@@ -329,9 +348,10 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 		reply(b, in, &b->scratch);
 		return;
 	}
+	heard_from(b, in, mono);
 	switch (in->req.cmd) {
 	case RL_CMD_HELLO:
-		handle_hello(b, in, now);
+		handle_hello(b, in, mono);
 		pack_welcome(b, in, &pk);
 		reply(b, in, &b->scratch);
 		break;
@@ -354,7 +374,7 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 			in->s->pending = true;
 			in->s->backoff_ms = b->cfg->redeliver_ms;
 			in->s->retry_at = in->s->inflight > 0 ?
-			    now + b->cfg->redeliver_ms : 0;
+			    mono + b->cfg->redeliver_ms : 0;
 			log_debug("delivery.acknowledged",
 			    "agent", LOG_STR(in->s->agent->id),
 			    "upto", LOG_U64(in->upto), NULL);
@@ -398,7 +418,7 @@ pass(struct broker *b)
 	struct inbound *ins;
 	MDB_txn *txn = NULL;
 	size_t n = 0, bytes = 0;
-	int64_t now = clock_now(&b->clock);
+	int64_t now = clock_now(&b->clock), mono = clock_monotonic_ms();
 	int rc, txn_rc = 0, commit_code = RL_OK;
 	bool writes = false;
 
@@ -475,7 +495,7 @@ pass(struct broker *b)
 						ins[i].results[j].code = commit_code;
 	}
 	for (size_t i = 0; i < n; i++) {
-		handle_after_commit(b, &ins[i], commit_code, now);
+		handle_after_commit(b, &ins[i], commit_code, now, mono);
 		inbound_free(&ins[i]);
 	}
 	free(ins);
@@ -525,17 +545,17 @@ on_zap(uv_poll_t *h, int status, int events)
 }
 
 static void
-check_liveness(struct broker *b, int64_t now)
+check_liveness(struct broker *b, int64_t mono)
 {
 	int64_t limit = 3 * (int64_t)b->cfg->heartbeat_ms;
 
 	for (size_t i = 0; i < b->nsessions; i++) {
 		struct session *s = &b->sessions[i];
 
-		if (s->online && now - s->last_heard > limit) {
+		if (s->online && mono - s->last_heard > limit) {
 			s->online = false;
 			log_info("agent.gone", "agent", LOG_STR(s->agent->id),
-			    "silent_ms", LOG_I64(now - s->last_heard), NULL);
+			    "silent_ms", LOG_I64(mono - s->last_heard), NULL);
 		}
 	}
 }
@@ -546,16 +566,16 @@ static void
 on_tick(uv_timer_t *h)
 {
 	struct broker *b = h->data;
-	int64_t now = clock_now(&b->clock);
+	int64_t mono = clock_monotonic_ms();
 	unsigned fired = 0;
 
 	if (b->stopping)
 		return;
 	if (b->reload_requested)
 		reload_config(b);
-	check_liveness(b, now);
-	mailbox_redeliver(b, now);
-	alerts_sweep(b, now, &fired);
+	check_liveness(b, mono);
+	mailbox_redeliver(b, mono);
+	alerts_sweep(b, clock_now(&b->clock), &fired);
 	mailbox_flush(b);
 	log_flush();
 	router_rearm(b);

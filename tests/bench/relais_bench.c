@@ -1614,17 +1614,19 @@ print_store_size(const struct bench *b)
 	    st.st_blocks * 512.0 / 1048576.0, st.st_size / 1048576.0);
 }
 
-static void
+/* Print the broker's counters; returns its count of armed deadlines. */
+static uint64_t
 print_health(struct conn *ops)
 {
 	const msgpack_object *h = conn_query(ops, "health", NULL, 0);
 
 	if (h == NULL)
-		return;
+		return 0;
 	printf("  health       participants %" PRIu64 ", deadlines %" PRIu64
 	    ", events %" PRIu64 ", open alerts %" PRIu64 "\n",
 	    get_u64(h, "participants"), get_u64(h, "deadlines"),
 	    get_u64(h, "events"), get_u64(h, "open_alerts"));
+	return get_u64(h, "deadlines");
 }
 
 /* What the broker logged about its sweeps since the last look. */
@@ -1731,6 +1733,7 @@ run_participants(struct bench *b)
 	int64_t sweeps[PROBE_GROUPS], commits[PROBE_GROUPS + 1];
 	int nsweeps = 0, ncommits = 0, status = 0, rc = -1;
 	double stop_ms, start_ms, sync_ms;
+	uint64_t armed = 0;
 	int64_t ts;
 	struct conn ops, snd;
 	bool have_ops = false, have_snd = false;
@@ -1738,7 +1741,7 @@ run_participants(struct bench *b)
 	if (seen == NULL)
 		return -1;
 	printf("\nparticipants %" PRIu64 " participant.identified events (each "
-	    "arms no_referent at +15 d and no_contact at +45 d),\n"
+	    "arms deadlines: no_referent at +15 d, no_contact at +45 d, ...),\n"
 	    "             at t0, plus %d groups of %d probe participants "
 	    "identified 24 h, 23 h, ... earlier\n", b->participants,
 	    PROBE_GROUPS, b->due);
@@ -1755,7 +1758,7 @@ run_participants(struct bench *b)
 	if (conn_open(&ops, b, &b->operator) == -1)
 		goto out;
 	have_ops = true;
-	print_health(&ops);
+	armed = print_health(&ops);
 	conn_close(&ops);
 	have_ops = false;
 	print_store_size(b);
@@ -1858,7 +1861,7 @@ run_participants(struct bench *b)
 		qsort(commits, ncommits, sizeof(commits[0]), i64_cmp);
 		printf("%d sweeps of %d due deadlines among %" PRIu64 " armed: "
 		    "min %.3f ms, median %.3f ms, max %.3f ms\n", nsweeps, b->due,
-		    2 * (b->participants + (uint64_t)(PROBE_GROUPS * b->due)),
+		    armed,
 		    sweeps[0] / 1000.0, sweeps[nsweeps / 2] / 1000.0,
 		    sweeps[nsweeps - 1] / 1000.0);
 		printf("             for scale, one synced 1-event submit: min %.3f "
