@@ -51,37 +51,58 @@ open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
 	return plen + 2;
 }
 
+/*
+ * What the "armed" table keeps per participant: the due times that are in
+ * the deadline index, and which rules have an open alert, so that an event
+ * for someone without alerts looks none up.
+ */
+struct armed {
+	int64_t due[ARMED_SLOTS];
+	uint32_t open;              /* bit (1 << rule) per open alert */
+};
+
+#define ARMED_BYTES (8 * ARMED_SLOTS + 4)
+
 static int
 load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    int64_t armed[ARMED_SLOTS])
+    struct armed *a)
 {
 	MDB_val k = { plen, (void *)p }, v;
 	int rc = mdb_get(txn, b->st.armed, &k, &v);
+	const unsigned char *d;
 
-	memset(armed, 0, sizeof(int64_t) * ARMED_SLOTS);
+	memset(a, 0, sizeof(*a));
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (v.mv_size != sizeof(int64_t) * ARMED_SLOTS)
+	if (v.mv_size != ARMED_BYTES)
 		return MDB_CORRUPTED;
+	d = v.mv_data;
 	for (int r = 0; r < ARMED_SLOTS; r++)
-		armed[r] = (int64_t)store_be64((char *)v.mv_data + 8 * r);
+		a->due[r] = (int64_t)store_be64(d + 8 * r);
+	d += 8 * ARMED_SLOTS;
+	a->open = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
+	    (uint32_t)d[2] << 8 | d[3];
 	return 0;
 }
 
 static int
 save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    const int64_t armed[ARMED_SLOTS])
+    const struct armed *a)
 {
-	char buf[8 * ARMED_SLOTS];
+	unsigned char buf[ARMED_BYTES], *d = buf + 8 * ARMED_SLOTS;
 	MDB_val k = { plen, (void *)p }, v = { sizeof(buf), buf };
-	bool any = false;
+	bool any = a->open != 0;
 
 	for (int r = 0; r < ARMED_SLOTS; r++) {
-		store_put_be64(buf + 8 * r, (uint64_t)armed[r]);
-		any |= armed[r] != 0;
+		store_put_be64(buf + 8 * r, (uint64_t)a->due[r]);
+		any |= a->due[r] != 0;
 	}
+	d[0] = a->open >> 24;
+	d[1] = a->open >> 16;
+	d[2] = a->open >> 8;
+	d[3] = a->open;
 	if (!any) {
 		int rc = mdb_del(txn, b->st.armed, &k, NULL);
 
@@ -90,37 +111,63 @@ save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 	return mdb_put(txn, b->st.armed, &k, &v, 0);
 }
 
+/* Record that a rule's alert opened (open) or closed for a participant. */
+static int
+mark_open(struct broker *b, MDB_txn *txn, const char *p, enum rule_id rule,
+    bool open)
+{
+	struct armed a;
+	int rc;
+
+	if ((rc = load_armed(b, txn, p, strlen(p), &a)) != 0)
+		return rc;
+	if (open)
+		a.open |= 1u << rule;
+	else
+		a.open &= ~(1u << rule);
+	return save_armed(b, txn, p, strlen(p), &a);
+}
+
+/*
+ * Retention is counted in whole days, rounded up: its deadline then moves
+ * once a day at most, not with every event.
+ */
 static int64_t
 retention_due(const struct broker *b, const struct pathway *pw)
 {
+	const int64_t day = 86400000;
+	int64_t due;
+
 	if (pw->last_activity == 0)
 		return 0;
-	return pw->last_activity + (int64_t)b->cfg->retention_days * 86400000;
+	due = pw->last_activity + (int64_t)b->cfg->retention_days * day;
+	return (due + day - 1) / day * day;
 }
 
 /* Bring the deadline index in line with the pathway's due times. */
 static int
-rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw)
+rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+    struct armed *a)
 {
 	const char *p = pw->participant;
 	size_t plen = strlen(p);
-	int64_t due[ARMED_SLOTS], armed[ARMED_SLOTS];
+	int64_t due[ARMED_SLOTS];
 	char key[DEADLINE_KEY_MAX];
 	bool changed = false;
 	int rc;
 
 	pathway_due(pw, b->cfg->rules, due);
 	due[RETENTION_SLOT] = retention_due(b, pw);
-	if ((rc = load_armed(b, txn, p, plen, armed)) != 0)
+	if ((rc = load_armed(b, txn, p, plen, a)) != 0)
 		return rc;
 	for (int r = 0; r < ARMED_SLOTS; r++) {
 		MDB_val k, v = { 0, "" };
 
-		if (due[r] == armed[r])
+		if (due[r] == a->due[r])
 			continue;
 		changed = true;
-		if (armed[r] != 0) {
-			k.mv_size = deadline_key(key, armed[r], (enum rule_id)r, p, plen);
+		if (a->due[r] != 0) {
+			k.mv_size = deadline_key(key, a->due[r], (enum rule_id)r, p, plen);
 			k.mv_data = key;
 			rc = mdb_del(txn, b->st.deadlines, &k, NULL);
 			if (rc != 0 && rc != MDB_NOTFOUND)
@@ -132,9 +179,9 @@ rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw)
 			if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
 				return rc;
 		}
-		armed[r] = due[r];
+		a->due[r] = due[r];
 	}
-	return changed ? save_armed(b, txn, p, plen, armed) : 0;
+	return changed ? save_armed(b, txn, p, plen, a) : 0;
 }
 
 static int
@@ -216,7 +263,8 @@ open_alert(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 		return rc;
 	if ((rc = store_get_u64(txn, b->st.meta, "alert_seq", 9, &seq)) != 0 ||
 	    (rc = store_put_u64(txn, b->st.meta, "alert_seq", 9, seq + 1)) != 0 ||
-	    (rc = store_put_u64(txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0)
+	    (rc = store_put_u64(txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0 ||
+	    (rc = mark_open(b, txn, pw->participant, rule, true)) != 0)
 		return rc;
 
 	memset(&a, 0, sizeof(a));
@@ -258,7 +306,8 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct alert *a, const char *by,
 	rc = mdb_del(txn, b->st.alert_open, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if ((rc = publish(b, txn, a, "resolved")) != 0)
+	if ((rc = mark_open(b, txn, a->participant, a->rule, false)) != 0 ||
+	    (rc = publish(b, txn, a, "resolved")) != 0)
 		return rc;
 	b->alerts_resolved++;
 	log_info("alert.resolved", "alert", LOG_U64(a->seq),
@@ -272,16 +321,19 @@ alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
     size_t plen, const void *pathway, int64_t now)
 {
 	const struct pathway *pw = pathway;
+	struct armed armed;
 	char key[PW_ID_SIZE + 2];
 	int rc;
 
-	if ((rc = rearm(b, txn, pw)) != 0)
+	if ((rc = rearm(b, txn, pw, &armed)) != 0)
 		return rc;
-	for (int r = 0; r < RULE__COUNT; r++) {
+	for (int r = 0; r < RULE__COUNT && armed.open != 0; r++) {
 		struct pw_alert_info info;
 		struct alert a;
 		uint64_t seq;
 
+		if (!(armed.open & (1u << r)))
+			continue;
 		open_key(key, participant, plen, (enum rule_id)r);
 		if ((rc = store_get_u64(txn, b->st.alert_open, key, plen + 2, &seq)) != 0)
 			return rc;
@@ -362,10 +414,10 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 	int rc;
 
 	*fired = 0;
-	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, &txn)) != 0)
+	if ((rc = txn_begin(b, &txn)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, b->st.deadlines, &cur)) != 0) {
-		mdb_txn_abort(txn);
+		txn_abort(b, txn);
 		return rc;
 	}
 	/* After mdb_cursor_del, MDB_NEXT moves to the following key. */
@@ -395,16 +447,16 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
+		txn_abort(b, txn);
 		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
 	*np = n;
 	if (n == 0) {
-		mdb_txn_abort(txn);
+		txn_abort(b, txn);
 		return 0;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
+	if ((rc = txn_commit(b, txn)) != 0) {
 		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
@@ -457,19 +509,19 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 int
 alerts_disarm(struct broker *b, MDB_txn *txn, const char *p, size_t plen)
 {
-	int64_t armed[ARMED_SLOTS];
+	struct armed armed;
 	char key[DEADLINE_KEY_MAX];
 	MDB_val k = { plen, (void *)p };
 	int rc;
 
-	if ((rc = load_armed(b, txn, p, plen, armed)) != 0)
+	if ((rc = load_armed(b, txn, p, plen, &armed)) != 0)
 		return rc;
 	for (int r = 0; r < ARMED_SLOTS; r++) {
 		MDB_val dk;
 
-		if (armed[r] == 0)
+		if (armed.due[r] == 0)
 			continue;
-		dk.mv_size = deadline_key(key, armed[r], (enum rule_id)r, p, plen);
+		dk.mv_size = deadline_key(key, armed.due[r], (enum rule_id)r, p, plen);
 		dk.mv_data = key;
 		rc = mdb_del(txn, b->st.deadlines, &dk, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)

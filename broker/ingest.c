@@ -141,15 +141,16 @@ save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 	return rc;
 }
 
+/*
+ * The log's next seq comes from memory (loaded from the log's last key at
+ * start-up, and again after an aborted transaction): no read per event.
+ */
 static int
-next_log_seq(struct broker *b, MDB_txn *txn, uint64_t *seq)
+next_log_seq(struct broker *b, uint64_t *seq)
 {
-	int rc = store_get_u64(txn, b->st.meta, "log_seq", 7, seq);
-
-	if (rc != 0)
-		return rc;
-	(*seq)++;
-	return store_put_u64(txn, b->st.meta, "log_seq", 7, *seq);
+	*seq = ++b->log_seq;
+	b->counters_dirty = true;
+	return 0;
 }
 
 /* The writes, once every check has passed. */
@@ -164,7 +165,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = next_log_seq(b, txn, seq)) != 0)
+	if ((rc = next_log_seq(b, seq)) != 0)
 		return rc;
 	msgpack_sbuffer_clear(sb);
 	record_pack(sb, ev, sender->id, now, *seq);
@@ -307,7 +308,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	default:
 		if ((code = load_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
 			return code;
-		if ((code = pathway_apply(b->pw, &ev, &actor, at, b->cfg->rules, &fx, err)) != RL_OK)
+		if ((code = pathway_apply_in_place(b->pw, &ev, &actor, at, b->cfg->rules, &fx, err)) != RL_OK)
 			return code;
 		if (fx.changed && (rc = save_pathway(b, txn, b->pw, &ev)) != 0)
 			return storage_error(err, rc);

@@ -46,14 +46,21 @@ mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
 {
 	size_t alen = strlen(agent_id);
 	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	struct session *s = broker_session(b, agent_id);
 	uint64_t next;
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = store_get_u64(txn, b->st.mbox_next, agent_id, alen, &next)) != 0)
-		return rc;
-	if (next == 0)
-		next = 1;
+	if (s == NULL)
+		return MDB_NOTFOUND;    /* callers only name registered agents */
+	/* The next seq is read once, then kept in memory (txn.c). */
+	if (s->next_seq == 0) {
+		rc = store_get_u64(txn, b->st.mbox_next, agent_id, alen, &next);
+		if (rc != 0)
+			return rc;
+		s->next_seq = next == 0 ? 1 : next;
+	}
+	next = s->next_seq;
 	k.mv_size = store_key_seq(key, agent_id, alen, next);
 	k.mv_data = key;
 	v.mv_size = ITEM_HDR + len;
@@ -63,11 +70,10 @@ mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
 	memset(v.mv_data, 0, 4);
 	((unsigned char *)v.mv_data)[4] = (unsigned char)kind;
 	memcpy((char *)v.mv_data + ITEM_HDR, payload, len);
-	if ((rc = store_put_u64(txn, b->st.mbox_next, agent_id, alen, next + 1)) != 0)
-		return rc;
-	struct session *s = broker_session(b, agent_id);
-	if (s != NULL)
-		s->pending = true;
+	s->next_seq = next + 1;
+	s->next_dirty = true;
+	b->counters_dirty = true;
+	s->pending = true;
 	return 0;
 }
 
@@ -347,7 +353,7 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 		due = s->online && s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at;
 	}
-	if (!due || mdb_txn_begin(b->st.env, NULL, 0, &txn) != 0)
+	if (!due || txn_begin(b, &txn) != 0)
 		return;
 	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
 		struct session *s = &b->sessions[i];
@@ -357,9 +363,11 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 			continue;
 		rc = redeliver_session(b, txn, s);
 	}
-	if (rc != 0 || mdb_txn_commit(txn) != 0) {
-		if (rc != 0)
-			mdb_txn_abort(txn);
+	if (rc != 0)
+		txn_abort(b, txn);
+	else
+		rc = txn_commit(b, txn);
+	if (rc != 0) {
 		log_error("delivery.redeliver_failed", "error",
 		    LOG_STR(mdb_strerror(rc)), NULL);
 		return;

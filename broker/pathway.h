@@ -65,6 +65,15 @@ int pathway_apply(struct pathway *pw, const struct rl_event *ev,
     struct rl_error *err);
 
 /*
+ * The same, except that on error *pw is left half-changed: for a caller
+ * that throws the pathway away on error (the broker reloads it).
+ */
+int pathway_apply_in_place(struct pathway *pw, const struct rl_event *ev,
+    const struct pw_actor *actor, int64_t at,
+    const struct rule_config *rules, struct pw_effects *fx,
+    struct rl_error *err);
+
+/*
  * When each rule next falls due for this pathway (ms since epoch), or 0
  * when it is not armed (condition impossible, rule switched off, pathway
  * exited).  A rule whose condition already holds is due at the time it

@@ -635,12 +635,28 @@ dec_key(const struct pw_key *k, const msgpack_object *o, struct pathway *pw)
 	return false;
 }
 
-static const struct pw_key *
-find_key(const msgpack_object *o, size_t *index)
+static bool
+key_is(const msgpack_object *o, size_t i)
 {
-	for (size_t i = 0; o->type == MSGPACK_OBJECT_STR && i < NKEYS; i++)
-		if (strlen(keys[i].name) == o->via.str.size &&
-		    memcmp(keys[i].name, o->via.str.ptr, o->via.str.size) == 0) {
+	return o->type == MSGPACK_OBJECT_STR &&
+	    strlen(keys[i].name) == o->via.str.size &&
+	    memcmp(keys[i].name, o->via.str.ptr, o->via.str.size) == 0;
+}
+
+/*
+ * pathway_encode() writes the keys in table order, so the key at position
+ * "hint" is tried first: decoding a stored pathway is one comparison per
+ * key, not a scan of the table (this runs for every event).
+ */
+static const struct pw_key *
+find_key(const msgpack_object *o, size_t hint, size_t *index)
+{
+	if (hint < NKEYS && key_is(o, hint)) {
+		*index = hint;
+		return &keys[hint];
+	}
+	for (size_t i = 0; i < NKEYS; i++)
+		if (key_is(o, i)) {
 			*index = i;
 			return &keys[i];
 		}
@@ -676,7 +692,7 @@ decode_map(const msgpack_object *o, struct pathway *pw, struct rl_error *err)
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];
 		size_t at = 0;
-		const struct pw_key *k = find_key(&kv->key, &at);
+		const struct pw_key *k = find_key(&kv->key, i, &at);
 
 		if (k == NULL)
 			return rl_error_set(err, RL_E_STORAGE, "",

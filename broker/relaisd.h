@@ -51,6 +51,8 @@ struct session {
 	int64_t retry_at;           /* monotonic ms when in-flight items go again, 0: none */
 	uint32_t backoff_ms;
 	bool pending;               /* its mailbox may hold unsent items */
+	uint64_t next_seq;          /* next mailbox seq; 0: read it from the store */
+	bool next_dirty;            /* next_seq must be written before the commit */
 };
 
 struct broker {
@@ -84,6 +86,13 @@ struct broker {
 	msgpack_sbuffer record;     /* an event's log record */
 	struct pathway *pw;         /* the pathway being changed */
 
+	/*
+	 * Counters kept in memory during a write transaction and written (or
+	 * reloaded) when it ends: see txn_commit() and txn_abort().
+	 */
+	uint64_t log_seq;           /* the log's last seq */
+	bool counters_dirty;
+
 	/* Counters for health queries. */
 	uint64_t accepted, duplicates, refused, delivered, redelivered;
 	uint64_t dead_lettered, alerts_opened, alerts_resolved, auth_failures;
@@ -91,6 +100,12 @@ struct broker {
 	int64_t last_sweep_us, max_sweep_us;   /* cost of the rupture sweep */
 	unsigned last_sweep_due;
 };
+
+/* txn.c: every write transaction of the broker ends through these. */
+int txn_begin(struct broker *b, MDB_txn **txn);
+int txn_commit(struct broker *b, MDB_txn *txn);
+void txn_abort(struct broker *b, MDB_txn *txn);
+int broker_load_counters(struct broker *b);
 
 /* server.c */
 int broker_init(struct broker *b, struct config *cfg, const char *ready_file);

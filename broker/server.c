@@ -427,7 +427,7 @@ pass(struct broker *b)
 	ins = calloc(b->cfg->max_batch, sizeof(*ins));
 	if (ins == NULL)
 		return;
-	rc = mdb_txn_begin(b->st.env, NULL, 0, &txn);
+	rc = txn_begin(b, &txn);
 	if (rc != 0) {
 		log_error("store.txn_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		txn = NULL;
@@ -466,7 +466,7 @@ pass(struct broker *b)
 							    RL_E_STORAGE_FULL ? MDB_MAP_FULL : EIO;
 		}
 		if (txn_rc == 0 && writes) {
-			rc = mdb_txn_commit(txn);
+			rc = txn_commit(b, txn);
 			if (rc != 0) {
 				commit_code = store_code(rc);
 				log_error("store.commit_failed",
@@ -475,7 +475,7 @@ pass(struct broker *b)
 				b->commits++;
 			}
 		} else {
-			mdb_txn_abort(txn);
+			txn_abort(b, txn);
 			if (txn_rc != 0) {
 				commit_code = store_code(txn_rc);
 				log_error("store.write_failed",
@@ -744,13 +744,6 @@ write_ready_file(struct broker *b)
 	return rename(tmp, b->ready_file);
 }
 
-static int
-load_counters(struct broker *b)
-{
-	/* Nothing kept in memory needs loading: counters live in LMDB. */
-	return 0;
-}
-
 int
 broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 {
@@ -776,11 +769,11 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		log_error("store.open_failed", "error", LOG_STR(err), NULL);
 		return -1;
 	}
-	if (load_counters(b) == -1)
-		return -1;
 	if ((b->sessions = sessions_for(cfg, NULL)) == NULL)
 		return -1;
 	b->nsessions = cfg->nagents;
+	if (broker_load_counters(b) != 0)
+		return -1;
 
 	b->zctx = zmq_ctx_new();
 	/* The ZAP handler must be bound before the router accepts anyone. */

@@ -62,6 +62,7 @@ fixture_new(uint64_t map_size_mb)
 	for (size_t i = 0; i < cfg->nagents; i++)
 		fx->b.sessions[i].agent = &cfg->agents[i];
 	fx->b.nsessions = cfg->nagents;
+	assert_int_equal(broker_load_counters(&fx->b), 0);
 	fx->b.pw = malloc(sizeof(*fx->b.pw));
 	msgpack_sbuffer_init(&fx->b.scratch);
 	msgpack_sbuffer_init(&fx->b.canon);
@@ -145,12 +146,12 @@ ingest_at(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
 	msgpack_unpacked_init(&up);
 	assert_int_equal(msgpack_unpack_next(&up, sb->data, sb->size, &off),
 	    MSGPACK_UNPACK_SUCCESS);
-	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
 	code = ingest_event(&fx->b, txn, config_agent_by_id(fx->b.cfg, sender),
 	    &up.data, now, res, err);
 	if (code != RL_OK)
-		mdb_txn_abort(txn);
-	else if ((rc = mdb_txn_commit(txn)) != 0)
+		txn_abort(&fx->b, txn);
+	else if ((rc = txn_commit(&fx->b, txn)) != 0)
 		code = store_code(rc);
 	msgpack_unpacked_destroy(&up);
 	return code;
