@@ -139,161 +139,11 @@ first_line() {
 # Moving the broker's clock.
 #
 # Only an operator may move it, and only on a broker started with
-# manual_clock = yes: the broker's "clock" query (PROTOCOL.md §2.1, query
-# what="clock" args {"advance_ms": N}).  The relais command has no
-# subcommand for it yet, so clock_helper() builds a tiny one-shot client
-# with libzmq and msgpack-c, the two libraries relais already needs.
-# When `relais clock advance` exists, advance_clock() becomes the single
-# line shown in its comment, and clock_helper() can go.
-
-CLOCK_HELPER=$DEMO/relais-clock
-
-clock_helper() {
-	cat >"$CLOCK_HELPER.c" <<'EOF'
-/* One query what="clock" args {"advance_ms": N} as an operator; prints the
- * broker's answer as a JSON line.  For the demo only. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <msgpack.h>
-#include <zmq.h>
-
-static int
-read_key(const char *base, const char *ext, char key[41])
-{
-	char path[1024], line[256];
-	FILE *f;
-	int rc = -1;
-
-	snprintf(path, sizeof(path), "%s%s", base, ext);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (strncmp(line, "# ", 2) != 0 && strlen(line) == 40) {
-			memcpy(key, line, 41);
-			rc = 0;
-		}
-	}
-	fclose(f);
-	return rc;
-}
-
-static const msgpack_object *
-get(const msgpack_object *map, const char *key)
-{
-	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object *k = &map->via.map.ptr[i].key;
-
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(key) &&
-		    memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
-			return &map->via.map.ptr[i].val;
-	}
-	return NULL;
-}
-
-int
-main(int argc, char **argv)
-{
-	char server[41], pub[41], sec[41];
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_unpacked up;
-	const msgpack_object *cmd, *data, *now, *offset, *msg;
-	zmq_msg_t reply;
-	void *ctx, *sock;
-	int timeout = 5000, zero = 0;
-	size_t off = 0;
-
-	if (argc != 5) {
-		fprintf(stderr, "usage: relais-clock ENDPOINT SERVER_KEY_BASE "
-		    "OPERATOR_KEY_BASE ADVANCE_MS\n");
-		return 2;
-	}
-	if (read_key(argv[2], ".pub", server) || read_key(argv[3], ".pub", pub) ||
-	    read_key(argv[3], ".key", sec)) {
-		fprintf(stderr, "relais-clock: cannot read the key files\n");
-		return 2;
-	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 5);
-	msgpack_pack_str_with_body(&pk, "v", 1);
-	msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_str_with_body(&pk, "cmd", 3);
-	msgpack_pack_str_with_body(&pk, "query", 5);
-	msgpack_pack_str_with_body(&pk, "ref", 3);
-	msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_str_with_body(&pk, "what", 4);
-	msgpack_pack_str_with_body(&pk, "clock", 5);
-	msgpack_pack_str_with_body(&pk, "args", 4);
-	msgpack_pack_map(&pk, 1);
-	msgpack_pack_str_with_body(&pk, "advance_ms", 10);
-	msgpack_pack_uint64(&pk, strtoull(argv[4], NULL, 10));
-
-	ctx = zmq_ctx_new();
-	sock = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server, 40);
-	zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40);
-	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40);
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_connect(sock, argv[1]) != 0 ||
-	    zmq_send(sock, sb.data, sb.size, 0) < 0) {
-		fprintf(stderr, "relais-clock: %s\n", zmq_strerror(zmq_errno()));
-		return 1;
-	}
-	zmq_msg_init(&reply);
-	if (zmq_msg_recv(&reply, sock, 0) < 0) {
-		fprintf(stderr, "relais-clock: no answer from the broker\n");
-		return 1;
-	}
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, zmq_msg_data(&reply), zmq_msg_size(&reply),
-	    &off) != MSGPACK_UNPACK_SUCCESS) {
-		fprintf(stderr, "relais-clock: unreadable answer\n");
-		return 1;
-	}
-	cmd = get(&up.data, "cmd");
-	data = get(&up.data, "data");
-	now = get(data, "now");
-	offset = get(data, "offset_ms");
-	if (cmd == NULL || cmd->type != MSGPACK_OBJECT_STR ||
-	    cmd->via.str.size != 6 || memcmp(cmd->via.str.ptr, "result", 6) != 0 ||
-	    now == NULL || offset == NULL) {
-		msg = get(&up.data, "message");
-		fprintf(stderr, "relais-clock: refused: %.*s\n",
-		    msg != NULL && msg->type == MSGPACK_OBJECT_STR ?
-		    (int)msg->via.str.size : 1,
-		    msg != NULL && msg->type == MSGPACK_OBJECT_STR ?
-		    msg->via.str.ptr : "?");
-		return 1;
-	}
-	printf("{\"what\":\"clock\",\"now\":%lld,\"offset_ms\":%lld}\n",
-	    (long long)now->via.i64, (long long)offset->via.i64);
-	zmq_msg_close(&reply);
-	msgpack_unpacked_destroy(&up);
-	msgpack_sbuffer_destroy(&sb);
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
-	return 0;
-}
-EOF
-	# shellcheck disable=SC2046
-	"${CC:-cc}" -std=c11 -O1 -o "$CLOCK_HELPER" "$CLOCK_HELPER.c" \
-	    $(pkg-config --cflags --libs libzmq msgpack) ||
-	    die "cannot build the clock helper (needs cc, pkg-config, libzmq and msgpack-c: make deps)"
-}
+# manual_clock = yes (the demo's config sets it; the default never does).
 
 # Move the broker's clock forward by DAYS days, as the operator "ops".
 advance_clock() {
-	local days=$1
-
-	# Becomes: as_agent ops clock advance "${days}d"
-	"$CLOCK_HELPER" "$RELAIS_ENDPOINT" "$KEYS/broker" "$KEYS/ops" \
-	    $((days * 86400000))
+	as_agent ops clock advance "${1}d"
 }
 
 # ---------------------------------------------------------------------------
@@ -360,8 +210,6 @@ printf '  config: %s (from config/relais.conf: %s agents,\n' \
 printf '          listen tcp://127.0.0.1:*, manual_clock = yes)\n'
 show_cmd operator "relaisd --check-config var/demo/relais.conf"
 "$RELAISD" --check-config "$DEMO/relais.conf" | sed 's/^/    /'
-
-clock_helper
 
 "$RELAISD" -c "$DEMO/relais.conf" --ready-file "$DEMO/ready" 2>"$LOG" &
 BROKER_PID=$!
@@ -443,10 +291,10 @@ chapter "4. A rupture: a referral nobody answers"
 say "The Cité de l'emploi (agent cite-emploi) coordinates the territory.  Its" \
     "terminal watches for alerts; here it runs in the background and writes" \
     "to var/demo/cite-emploi.jsonl, which we read as it fills."
-show_cmd cite-emploi "relais listen > var/demo/cite-emploi.jsonl &"
+show_cmd cite-emploi "relais alerts --follow > var/demo/cite-emploi.jsonl &"
 # Started directly, not through as_agent: $! must be the listener itself,
 # not a subshell that would outlive a kill.
-"$RELAIS" listen --key "$KEYS/cite-emploi" >"$DEMO/cite-emploi.jsonl" \
+"$RELAIS" alerts --follow --key "$KEYS/cite-emploi" >"$DEMO/cite-emploi.jsonl" \
     2>"$DEMO/cite-emploi.err" &
 LISTENER_PIDS+=($!)
 wait_for_line "$LOG" '"agent.hello","agent":"cite-emploi"' \
@@ -465,7 +313,7 @@ say "" "Nobody at France Travail answers.  The rule referral_unanswered" \
     "(config: referral_unanswered = 10 days) is armed as a deadline in the" \
     "broker.  Instead of waiting ten days, the operator moves the demo" \
     "broker's clock forward by 11 days:"
-show_cmd ops "advance_clock 11    # the broker's \"clock\" query, as operator"
+show_cmd ops "relais clock advance 11d"
 advance_clock 11 >"$DEMO/clock.json"
 show_lines <"$DEMO/clock.json"
 if [ "$HAVE_JQ" = yes ]; then

@@ -4,14 +4,20 @@
  *   relais keygen NAME
  *   relais send [OPTIONS] [TYPE key=value ...]
  *   relais listen [OPTIONS] [--count N] [--timeout-ms T]
+ *   relais alerts [OPTIONS] [--all | --follow]
+ *   relais alerts [OPTIONS] ack|resolve ID [--note TEXT]
+ *   relais participant [OPTIONS] ID
+ *   relais clock [OPTIONS] [advance DURATION]
+ *   relais health [OPTIONS]
  *   relais help [COMMAND]
  *
- * Output is JSON lines on stdout, one per result or delivery, so that it
- * can be piped into jq or another program; messages for people go to
+ * Output is JSON lines on stdout, one per result, delivery or alert, so
+ * that it can be piped into jq or another program (participant and health
+ * print one indented document, for people); messages for people go to
  * stderr as "relais: what went wrong; what to do".
  *
- * Exit status: 0 success, 1 some event refused (send) or output failed,
- * 2 usage or connection error.
+ * Exit status: 0 success, 1 refused by the broker (an event or a query) or
+ * output failed, 2 usage or connection error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +41,9 @@
 
 #define DEFAULT_ENDPOINT    "tcp://127.0.0.1:7450"
 #define SEND_MAX_WAIT_MS    30000     /* covers a broker restart */
+#define QUERY_WAIT_MS       15000
+#define DAY_MS              86400000LL
+#define MAX_ADVANCE_MS      (3650 * DAY_MS)   /* the broker's limit */
 #define LINE_MAX_BYTES      (1024 * 1024)
 #define READ_CHUNK          65536
 
@@ -65,11 +74,16 @@ struct command {
 	const char *summary;        /* one line for the command list */
 	const char *details;        /* the rest of `relais help NAME` */
 	int (*run)(int argc, char **argv);
+	bool connects;              /* takes the connection options */
 };
 
 static int cmd_keygen(int argc, char **argv);
 static int cmd_send(int argc, char **argv);
 static int cmd_listen(int argc, char **argv);
+static int cmd_alerts(int argc, char **argv);
+static int cmd_participant(int argc, char **argv);
+static int cmd_clock(int argc, char **argv);
+static int cmd_health(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const char connection_help[] =
@@ -80,16 +94,12 @@ static const char connection_help[] =
     "      --key BASE         this agent's key pair BASE.pub and BASE.key\n"
     "                         (env RELAIS_KEY)\n";
 
-/*
- * Query-based commands (alerts, participant) belong here, each with its
- * own entry and handler built on relais_query().
- */
 static const struct command commands[] = {
 	{ "keygen", "NAME", "write a CURVE key pair to NAME.pub and NAME.key",
 	  "Writes NAME.pub (the public key, to register in the broker's\n"
 	  "configuration) and NAME.key (the secret key, mode 0600), and prints\n"
 	  "the public key.  Existing files are never overwritten.\n",
-	  cmd_keygen },
+	  cmd_keygen, false },
 	{ "send", "[OPTIONS] [TYPE key=value ...]",
 	  "submit one event, or JSON lines read from stdin",
 	  "With TYPE, sends one event built from the arguments: values made of\n"
@@ -107,7 +117,7 @@ static const struct command commands[] = {
 	  "  --timeout-ms T   give up if the broker has not acknowledged everything\n"
 	  "                   after T ms (default 30000); events can be sent again\n"
 	  "                   safely with the same event_id\n",
-	  cmd_send },
+	  cmd_send, true },
 	{ "listen", "[OPTIONS] [--count N] [--timeout-ms T]",
 	  "print deliveries as JSON lines and acknowledge them",
 	  "Prints each delivery (referrals, answers, alerts addressed to this\n"
@@ -117,8 +127,62 @@ static const struct command commands[] = {
 	  "  -t, --timeout-ms T   exit after T ms without a delivery\n"
 	  "      --credit N       deliveries the broker may send before they are\n"
 	  "                       acknowledged, 1..10000 (default: the broker's)\n",
-	  cmd_listen },
-	{ "help", "[COMMAND]", "show this help, or a command's", NULL, cmd_help },
+	  cmd_listen, true },
+	{ "alerts", "[OPTIONS] [--all | --follow [--count N] [--timeout-ms T]]\n"
+	  "       relais alerts [OPTIONS] ack ID [--note TEXT]\n"
+	  "       relais alerts [OPTIONS] resolve ID [--note TEXT]",
+	  "list, follow, acknowledge or resolve your territory's alerts",
+	  "For coordinators: the rupture alerts of the QPVs this agent covers.\n"
+	  "Without a subcommand, prints the unresolved alerts (open or\n"
+	  "acknowledged), one JSON object per line, oldest first:\n"
+	  "  {\"id\":\"al-3\",\"participant\":...,\"rule\":...,\"severity\":...,\n"
+	  "   \"qpv\":...,\"agents\":[...],\"referral\":...,\"opened_at\":ms,\n"
+	  "   \"status\":...,\"acknowledged\":{\"by\",\"at\"},\n"
+	  "   \"resolved\":{\"by\",\"at\"},\"note\":...}\n"
+	  "  -a, --all            also the resolved ones (the 1000 latest alerts)\n"
+	  "  -f, --follow         print the unresolved alerts, then every change as\n"
+	  "                       it arrives: the alert with \"change\" set to opened,\n"
+	  "                       acknowledged or resolved.  Each is acknowledged to\n"
+	  "                       the broker once printed.  Other deliveries to this\n"
+	  "                       agent are printed whole, as `relais listen` does.\n"
+	  "                       Stops on SIGINT or SIGTERM.\n"
+	  "  -n, --count N        with --follow: exit after N deliveries\n"
+	  "  -t, --timeout-ms T   with --follow: exit after T ms without one\n"
+	  "      --credit N       with --follow: deliveries in flight, 1..10000\n"
+	  "ack ID and resolve ID send alert.acknowledged or alert.resolved for\n"
+	  "the alert ID (al-N), and print the broker's result as one JSON line.\n"
+	  "  --note TEXT          at most 280 bytes, which must not identify anyone\n"
+	  "Exit status: 1 if the broker refuses (not a coordinator, an alert\n"
+	  "outside your territory, already resolved), with its reason on stderr.\n",
+	  cmd_alerts, true },
+	{ "participant", "[OPTIONS] ID",
+	  "print a participant's pathway and timeline",
+	  "Prints {\"state\":{...},\"timeline\":[...]} as one indented JSON\n"
+	  "document: the pathway the broker keeps (phase, referrals, referents,\n"
+	  "barriers, open alerts, ...) and every recorded event about the\n"
+	  "participant, oldest first.  Coordinators may read any participant;\n"
+	  "other partners only those they sent an event about; operators none.\n"
+	  "Exit status: 1 if the broker refuses, with its reason on stderr.\n",
+	  cmd_participant, true },
+	{ "clock", "[OPTIONS] [advance DURATION]",
+	  "print the broker's clock, or move it forward (tests and demos)",
+	  "Without arguments, prints the broker's current time as\n"
+	  "{\"now\":ms,\"utc\":\"2026-11-27T09:30:00.000Z\"}.\n"
+	  "advance DURATION moves the broker's clock forward, so that rupture\n"
+	  "rules fall due without waiting: DURATION is a number and a unit, d, h,\n"
+	  "m, s or ms, possibly several (11d, 36h, 90m, 45s, 500ms, 9d23h), at\n"
+	  "most 3650d.  Only operators may do it, and only on a broker whose\n"
+	  "configuration says manual_clock = yes; the offset lasts until the\n"
+	  "broker stops.  Prints {\"now\":ms,\"offset_ms\":ms,\"utc\":...}.\n",
+	  cmd_clock, true },
+	{ "health", "[OPTIONS]", "print the broker's health and backlogs",
+	  "Prints the broker's counters (events, participants, open alerts,\n"
+	  "deadlines, dead letters, sweep times) and each agent's backlog as one\n"
+	  "indented JSON document.  Any registered agent may ask; it holds no\n"
+	  "participant data.\n",
+	  cmd_health, true },
+	{ "help", "[COMMAND]", "show this help, or a command's", NULL, cmd_help,
+	  false },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -137,7 +201,7 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: relais COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n%s\nSee `relais help COMMAND` for each command.\n",
 	    connection_help);
 }
@@ -149,7 +213,7 @@ command_usage(FILE *out, const struct command *cmd)
 	    cmd->summary);
 	if (cmd->details != NULL)
 		fprintf(out, "\n%s", cmd->details);
-	if (cmd->run == cmd_send || cmd->run == cmd_listen)
+	if (cmd->connects)
 		fprintf(out, "\n%s", connection_help);
 }
 
@@ -182,9 +246,12 @@ struct options {
 	uint32_t credit;
 	long count;                 /* listen: 0 = no limit */
 	long timeout_ms;            /* -1: not given */
+	bool all;                   /* alerts --all */
+	bool follow;                /* alerts --follow */
+	const char *note;           /* alerts ack|resolve --note */
 };
 
-enum { OPT_SERVER_KEY = 256, OPT_KEY, OPT_CREDIT };
+enum { OPT_SERVER_KEY = 256, OPT_KEY, OPT_CREDIT, OPT_NOTE };
 
 /* Which options a command takes. */
 enum {
@@ -192,6 +259,7 @@ enum {
 	ACCEPT_CREDIT = 2,
 	ACCEPT_COUNT = 4,
 	ACCEPT_TIMEOUT = 8,
+	ACCEPT_ALERTS = 16,         /* --all, --follow, --note */
 };
 
 static const struct option long_options[] = {
@@ -201,6 +269,9 @@ static const struct option long_options[] = {
 	{ "credit", required_argument, NULL, OPT_CREDIT },
 	{ "count", required_argument, NULL, 'n' },
 	{ "timeout-ms", required_argument, NULL, 't' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "note", required_argument, NULL, OPT_NOTE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -252,6 +323,10 @@ accepts(int ch, int accept)
 		return accept & ACCEPT_COUNT;
 	case 't':
 		return accept & ACCEPT_TIMEOUT;
+	case 'a':
+	case 'f':
+	case OPT_NOTE:
+		return accept & ACCEPT_ALERTS;
 	case 'h':
 		return true;
 	default:
@@ -284,6 +359,15 @@ take_option(struct options *o, int ch, const char *arg)
 		return parse_number("--count", arg, 1, LONG_MAX, &o->count);
 	case 't':
 		return parse_number("--timeout-ms", arg, 0, INT_MAX, &o->timeout_ms);
+	case 'a':
+		o->all = true;
+		return 0;
+	case 'f':
+		o->follow = true;
+		return 0;
+	case OPT_NOTE:
+		o->note = arg;
+		return 0;
 	case 'h':
 		return 1;
 	default:
@@ -317,7 +401,7 @@ parse_options(const struct command *cmd, int argc, char **argv,
 	o->timeout_ms = -1;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:n:t:h", long_options, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "e:n:t:afh", long_options, NULL)) != -1) {
 		if (ch == '?' && option_name(optopt) != NULL) {
 			die_msg("%s needs a value; see `relais help %s`",
 			    option_name(optopt), cmd->name);
@@ -867,19 +951,23 @@ delivery_seq(const json_t *d)
 	return (uint64_t)json_integer_value(json_object_get(d, "seq"));
 }
 
+/* How a follower prints one delivery: 0, or -1 if stdout failed. */
+typedef int (*delivery_printer)(const json_t *delivery);
+
 /*
  * Print what is queued (up to the count), then acknowledge the last one:
  * a delivery is acknowledged only once it is out of our hands.
  */
 static int
-print_batch(relais_client *c, json_t *first, long *left)
+print_batch(relais_client *c, json_t *first, long *left,
+    delivery_printer print)
 {
 	json_t *d = first;
 	uint64_t last = 0;
 
 	while (d != NULL) {
 		last = delivery_seq(d);
-		int rc = print_json(d);
+		int rc = print(d);
 		json_decref(d);
 		if (rc < 0)
 			return -1;
@@ -894,8 +982,12 @@ print_batch(relais_client *c, json_t *first, long *left)
 	return 0;
 }
 
+/*
+ * Print deliveries until the count, the time-out or a stop signal.  Used
+ * by `relais listen` and `relais alerts --follow`.
+ */
 static int
-listen_loop(relais_client *c, const struct options *o)
+follow_loop(relais_client *c, const struct options *o, delivery_printer print)
 {
 	long left = o->count > 0 ? o->count : -1;
 	int wait = o->timeout_ms >= 0 ? (int)o->timeout_ms : -1;
@@ -908,7 +1000,7 @@ listen_loop(relais_client *c, const struct options *o)
 			die_msg("%s", relais_errmsg(c));
 			return EXIT_USAGE;
 		}
-		if (print_batch(c, d, &left) < 0) {
+		if (print_batch(c, d, &left, print) < 0) {
 			die_msg("cannot write deliveries to stdout: %s; they were not "
 			    "acknowledged and will come again", strerror(errno));
 			return EXIT_REFUSED;
@@ -942,8 +1034,557 @@ cmd_listen(int argc, char **argv)
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "relais: listening as %s (%s)\n",
 		    relais_agent_id(c), relais_agent_kind(c));
-	status = listen_loop(c, &o);
+	status = follow_loop(c, &o, print_json);
 	relais_close(&c);
+	return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries: alerts, participant, clock, health                         */
+
+/*
+ * Ask one query; args (may be NULL) is consumed.  NULL after a message on
+ * stderr, with *status 1 when the broker refused the query and 2 when it
+ * could not be asked.  forbidden_hint (may be NULL) is added to the
+ * message when the refusal is "forbidden", to say what to do instead.
+ */
+static json_t *
+ask(relais_client *c, const char *what, json_t *args,
+    const char *forbidden_hint, int *status)
+{
+	json_t *data = relais_query(c, what, args, QUERY_WAIT_MS);
+
+	json_decref(args);
+	if (data != NULL)
+		return data;
+	if (relais_last_code(c) == RL_E_FORBIDDEN && forbidden_hint != NULL)
+		die_msg("%s; %s", relais_errmsg(c), forbidden_hint);
+	else
+		die_msg("%s", relais_errmsg(c));
+	*status = relais_last_code(c) != 0 ? EXIT_REFUSED : EXIT_USAGE;
+	return NULL;
+}
+
+/* Connect without taking deliveries, ask one query, disconnect. */
+static json_t *
+ask_once(const struct options *o, const char *what, json_t *args,
+    const char *forbidden_hint, int *status)
+{
+	relais_client *c = connect_broker(o, true);
+	json_t *data;
+
+	if (c == NULL) {
+		json_decref(args);
+		*status = EXIT_USAGE;
+		return NULL;
+	}
+	data = ask(c, what, args, forbidden_hint, status);
+	relais_close(&c);
+	return data;
+}
+
+static int
+stdout_done(void)
+{
+	if (ferror(stdout) || fflush(stdout) != 0) {
+		die_msg("cannot write to stdout: %s", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
+/* One indented document, for people. */
+static int
+print_pretty(const json_t *j)
+{
+	if (json_dumpf(j, stdout, JSON_INDENT(2)) != 0 ||
+	    fputc('\n', stdout) == EOF) {
+		die_msg("cannot write to stdout: %s", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	return stdout_done();
+}
+
+/* Each element of an array as one JSON line. */
+static int
+print_lines(const json_t *list)
+{
+	const json_t *item;
+	size_t i;
+
+	if (!json_is_array(list)) {
+		die_msg("the broker's answer is not a list; is it the same relais "
+		    "version as this command?");
+		return EXIT_USAGE;
+	}
+	json_array_foreach(list, i, item)
+		if (print_json(item) < 0)
+			break;
+	return stdout_done();
+}
+
+static bool
+no_operands(const struct command *cmd, int argc)
+{
+	if (argc - optind == 0)
+		return true;
+	die_msg("%s takes no arguments, only options; see `relais help %s`",
+	    cmd->name, cmd->name);
+	return false;
+}
+
+/* ---- alerts -------------------------------------------------------- */
+
+/* A follower's line: the alert itself, which names its "change". */
+static int
+print_alert_delivery(const json_t *d)
+{
+	const char *kind = json_string_value(json_object_get(d, "kind"));
+	const json_t *alert = json_object_get(d, "alert");
+
+	if (kind != NULL && strcmp(kind, "alert") == 0 && json_is_object(alert))
+		return print_json(alert);
+	return print_json(d);
+}
+
+static json_t *
+alerts_args(const char *status)
+{
+	return json_pack("{s:s}", "status", status);
+}
+
+static const char alerts_hint[] = "other agents see the alerts addressed to "
+    "them with `relais listen`";
+
+static int
+alerts_list(const struct options *o)
+{
+	int status = 0;
+	json_t *list = ask_once(o, "alerts", alerts_args(o->all ? "all" : "open"),
+	    alerts_hint, &status);
+
+	if (list == NULL)
+		return status;
+	status = print_lines(list);
+	json_decref(list);
+	return status;
+}
+
+/*
+ * Connect with a hello first, so the changes that happen while the open
+ * alerts are listed wait in the client's queue and none is missed.
+ */
+static int
+alerts_follow(const struct options *o)
+{
+	relais_client *c;
+	json_t *open;
+	int status = 0;
+
+	catch_stop_signals();
+	c = connect_broker(o, false);
+	if (c == NULL)
+		return EXIT_USAGE;
+	open = ask(c, "alerts", alerts_args("open"), alerts_hint, &status);
+	if (open != NULL) {
+		status = print_lines(open);
+		json_decref(open);
+		if (status == 0)
+			status = follow_loop(c, o, print_alert_delivery);
+	}
+	relais_close(&c);
+	return status;
+}
+
+/* The participant an alert is about: events must name it. */
+static char *
+alert_participant(relais_client *c, const char *id, int *status)
+{
+	json_t *all = ask(c, "alerts", alerts_args("all"),
+	    "only coordinators acknowledge and resolve alerts", status), *a;
+	char *participant = NULL;
+	size_t i;
+
+	if (all == NULL)
+		return NULL;
+	json_array_foreach(all, i, a) {
+		const char *aid = json_string_value(json_object_get(a, "id"));
+		const char *p = json_string_value(json_object_get(a, "participant"));
+
+		if (aid != NULL && p != NULL && strcmp(aid, id) == 0) {
+			participant = strdup(p);
+			break;
+		}
+	}
+	json_decref(all);
+	if (participant == NULL) {
+		die_msg("no alert %s among the alerts of your territory; `relais "
+		    "alerts --all` lists them", id);
+		*status = EXIT_REFUSED;
+	}
+	return participant;
+}
+
+static int
+submit_answer(relais_client *c, const char *type, const char *id,
+    const char *participant, const char *note)
+{
+	json_t *ev, *result = NULL;
+	int status;
+
+	ev = json_pack("{s:s, s:I, s:s, s:s}", "type", type, "occurred_at",
+	    (json_int_t)wall_clock_ms(), "participant", participant, "alert", id);
+	if (note != NULL)
+		json_object_set_new(ev, "note", json_string(note));
+	if (relais_submit(c, &ev, 1, &result, SEND_MAX_WAIT_MS) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		json_decref(ev);
+		return EXIT_USAGE;
+	}
+	status = print_json(result) < 0 ? EXIT_REFUSED : stdout_done();
+	if (!result_ok(result)) {
+		die_msg("the broker refused %s of %s: %s (%s)", type, id,
+		    json_string_value(json_object_get(result, "message")),
+		    json_string_value(json_object_get(result, "error")));
+		status = EXIT_REFUSED;
+	}
+	json_decref(result);
+	json_decref(ev);
+	return status;
+}
+
+/* alert.acknowledged or alert.resolved of the alert id. */
+static int
+alerts_answer(const struct options *o, const char *type, const char *id)
+{
+	relais_client *c = connect_broker(o, true);
+	char *participant;
+	int status = 0;
+
+	if (c == NULL)
+		return EXIT_USAGE;
+	participant = alert_participant(c, id, &status);
+	if (participant != NULL)
+		status = submit_answer(c, type, id, participant, o->note);
+	free(participant);
+	relais_close(&c);
+	return status;
+}
+
+/* "al-" and digits, as the broker names alerts. */
+static bool
+is_alert_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 4 && n <= 23 && strncmp(s, "al-", 3) == 0 &&
+	    strspn(s + 3, "0123456789") == n - 3;
+}
+
+/* Listing and following take no --note; only following takes the rest. */
+static int
+alerts_check_listing(const struct options *o)
+{
+	if (o->note != NULL) {
+		die_msg("--note goes with `relais alerts ack ID` or `relais alerts "
+		    "resolve ID`");
+		return -1;
+	}
+	if (!o->follow && (o->count > 0 || o->timeout_ms >= 0 || o->credit > 0)) {
+		die_msg("--count, --timeout-ms and --credit go with --follow");
+		return -1;
+	}
+	if (o->follow && o->all) {
+		die_msg("--follow lists the open alerts, then their changes; drop "
+		    "--all, or drop --follow to list every alert");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+alerts_check_answer(const struct options *o, const char *sub, const char *id)
+{
+	json_t *text;
+
+	if (o->all || o->follow || o->count > 0 || o->timeout_ms >= 0 ||
+	    o->credit > 0) {
+		die_msg("alerts %s takes only --note and the connection options",
+		    sub);
+		return -1;
+	}
+	if (!is_alert_id(id)) {
+		die_msg("'%s' is not an alert id; alert ids look like al-3 (see "
+		    "`relais alerts`)", id);
+		return -1;
+	}
+	if (o->note == NULL)
+		return 0;
+	if (strlen(o->note) > RL_MAX_TEXT_BYTES) {
+		die_msg("--note is %zu bytes; at most %d are allowed, and it must "
+		    "not identify anyone", strlen(o->note), RL_MAX_TEXT_BYTES);
+		return -1;
+	}
+	if ((text = json_string(o->note)) == NULL) {
+		die_msg("--note must be UTF-8 text");
+		return -1;
+	}
+	json_decref(text);
+	return 0;
+}
+
+static int
+cmd_alerts(int argc, char **argv)
+{
+	const struct command *cmd = find_command("alerts");
+	struct options o;
+	const char *sub;
+	int status;
+
+	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION | ACCEPT_CREDIT |
+	    ACCEPT_COUNT | ACCEPT_TIMEOUT | ACCEPT_ALERTS, &o, &status) < 0)
+		return status;
+	if (optind == argc) {
+		if (alerts_check_listing(&o) < 0)
+			return EXIT_USAGE;
+		return o.follow ? alerts_follow(&o) : alerts_list(&o);
+	}
+	sub = argv[optind];
+	if (strcmp(sub, "ack") != 0 && strcmp(sub, "resolve") != 0) {
+		die_msg("alerts has no subcommand '%s'; use ack ID or resolve ID, "
+		    "or nothing to list the alerts", sub);
+		return EXIT_USAGE;
+	}
+	if (argc - optind != 2) {
+		die_msg("alerts %s takes one alert id, e.g. `relais alerts %s al-3`",
+		    sub, sub);
+		return EXIT_USAGE;
+	}
+	if (alerts_check_answer(&o, sub, argv[optind + 1]) < 0)
+		return EXIT_USAGE;
+	return alerts_answer(&o, strcmp(sub, "ack") == 0 ? "alert.acknowledged" :
+	    "alert.resolved", argv[optind + 1]);
+}
+
+/* ---- participant --------------------------------------------------- */
+
+/* The broker's pattern for ids: 1..64 of A-Z a-z 0-9 . _ : - */
+static bool
+is_participant_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= RL_MAX_ID_BYTES && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+	    == n;
+}
+
+static int
+cmd_participant(int argc, char **argv)
+{
+	const struct command *cmd = find_command("participant");
+	struct options o;
+	json_t *data;
+	int status;
+
+	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
+		return status;
+	if (argc - optind != 1) {
+		die_msg("participant takes one participant id, e.g. `relais "
+		    "participant p-42`");
+		return EXIT_USAGE;
+	}
+	if (!is_participant_id(argv[optind])) {
+		die_msg("'%s' is not a participant id (1 to %d of A-Z a-z 0-9 . _ "
+		    ": -)", argv[optind], RL_MAX_ID_BYTES);
+		return EXIT_USAGE;
+	}
+	data = ask_once(&o, "participant",
+	    json_pack("{s:s}", "id", argv[optind]), NULL, &status);
+	if (data == NULL)
+		return status;
+	status = print_pretty(data);
+	json_decref(data);
+	return status;
+}
+
+/* ---- clock --------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int64_t ms;
+} duration_units[] = {
+	/* "ms" before "m", which is its prefix. */
+	{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	{ "d", DAY_MS },
+};
+
+/* The unit at *p, moving past it; 0 if there is none. */
+static int64_t
+take_unit(const char **p)
+{
+	for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]);
+	    i++) {
+		size_t len = strlen(duration_units[i].name);
+
+		if (strncmp(*p, duration_units[i].name, len) == 0) {
+			*p += len;
+			return duration_units[i].ms;
+		}
+	}
+	return 0;
+}
+
+/*
+ * "11d", "36h", "90m", "45s", "500ms", or several as in "9d23h", into
+ * milliseconds: 0, or -1 after a message.
+ */
+static int
+parse_duration(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int64_t total = 0;
+
+	while (*p != '\0') {
+		int64_t n = 0, unit;
+
+		if (*p < '0' || *p > '9')
+			break;
+		while (*p >= '0' && *p <= '9' && n <= MAX_ADVANCE_MS)
+			n = n * 10 + (*p++ - '0');
+		if ((unit = take_unit(&p)) == 0)
+			break;
+		if (n > MAX_ADVANCE_MS / unit || total + n * unit > MAX_ADVANCE_MS) {
+			die_msg("DURATION '%s' is more than 3650d; the clock moves at "
+			    "most ten years at a time", s);
+			return -1;
+		}
+		total += n * unit;
+	}
+	if (*p != '\0' || p == s) {
+		die_msg("'%s' is not a DURATION; write a number and a unit, d, h, "
+		    "m, s or ms: 11d, 36h, 90m, 45s, 500ms, or 9d23h", s);
+		return -1;
+	}
+	if (total == 0) {
+		die_msg("DURATION '%s' is zero; say how far to move the clock, "
+		    "e.g. 11d", s);
+		return -1;
+	}
+	*out = total;
+	return 0;
+}
+
+/* "2026-11-27T09:30:00.000Z" */
+static void
+format_utc(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	if (ms < 0 || gmtime_r(&t, &tm) == NULL ||
+	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Print {"now", ..., "utc"}; data may carry more members. */
+static int
+print_clock(json_t *data, json_int_t now)
+{
+	char utc[64];
+
+	format_utc(now, utc, sizeof(utc));
+	json_object_set_new(data, "now", json_integer(now));
+	json_object_set_new(data, "utc", json_string(utc));
+	return print_json(data) < 0 ? EXIT_REFUSED : stdout_done();
+}
+
+/* Any agent may read the time: the health query carries it. */
+static int
+clock_show(const struct options *o)
+{
+	int status = 0;
+	json_t *health = ask_once(o, "health", NULL, NULL, &status), *out;
+	json_t *now;
+
+	if (health == NULL)
+		return status;
+	now = json_object_get(health, "time");
+	if (!json_is_integer(now)) {
+		die_msg("the broker's health answer has no time; is it the same "
+		    "relais version?");
+		json_decref(health);
+		return EXIT_USAGE;
+	}
+	out = json_object();
+	status = print_clock(out, json_integer_value(now));
+	json_decref(out);
+	json_decref(health);
+	return status;
+}
+
+static int
+clock_advance(const struct options *o, int64_t ms)
+{
+	int status = 0;
+	json_t *data = ask_once(o, "clock",
+	    json_pack("{s:I}", "advance_ms", (json_int_t)ms),
+	    "it takes an operator's key and a broker whose configuration says "
+	    "manual_clock = yes", &status);
+
+	if (data == NULL)
+		return status;
+	status = print_clock(data,
+	    json_integer_value(json_object_get(data, "now")));
+	json_decref(data);
+	return status;
+}
+
+static int
+cmd_clock(int argc, char **argv)
+{
+	const struct command *cmd = find_command("clock");
+	struct options o;
+	int64_t ms;
+	int status;
+
+	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
+		return status;
+	if (optind == argc)
+		return clock_show(&o);
+	if (argc - optind != 2 || strcmp(argv[optind], "advance") != 0) {
+		die_msg("clock takes nothing, or advance DURATION (e.g. `relais "
+		    "clock advance 11d`)");
+		return EXIT_USAGE;
+	}
+	if (parse_duration(argv[optind + 1], &ms) < 0)
+		return EXIT_USAGE;
+	return clock_advance(&o, ms);
+}
+
+/* ---- health -------------------------------------------------------- */
+
+static int
+cmd_health(int argc, char **argv)
+{
+	const struct command *cmd = find_command("health");
+	struct options o;
+	json_t *data;
+	int status;
+
+	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
+		return status;
+	if (!no_operands(cmd, argc))
+		return EXIT_USAGE;
+	data = ask_once(&o, "health", NULL, NULL, &status);
+	if (data == NULL)
+		return status;
+	status = print_pretty(data);
+	json_decref(data);
 	return status;
 }
 

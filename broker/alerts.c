@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sodium.h>
 
 #include "alert.h"
 #include "log.h"
@@ -482,6 +483,12 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rl_error_set(err, RL_E_FORBIDDEN, "alert",
 		    "alert %.*s is outside your territory", (int)ev->alert.len,
 		    ev->alert.p);
+	/* The event joins the participant's timeline: it must be theirs. */
+	if (strlen(a.participant) != ev->participant.len ||
+	    memcmp(a.participant, ev->participant.p, ev->participant.len) != 0)
+		return rl_error_set(err, RL_E_BAD_FIELD, "participant",
+		    "alert %.*s is not about this participant", (int)ev->alert.len,
+		    ev->alert.p);
 	if (a.status == ALERT_RESOLVED ||
 	    (ev->type == EV_ALERT_ACKNOWLEDGED && a.status != ALERT_OPEN))
 		return rl_error_set(err, RL_E_BAD_TRANSITION, "alert",
@@ -591,4 +598,123 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * The deadline index holds due times computed with the rules in force when
+ * each participant last changed.  When the rules change (a threshold, a rule
+ * switched on or off, retention_days), every pathway is re-armed, and alerts
+ * whose rule no longer holds are resolved.  That costs one pass over the
+ * participants, at start-up or reload only, and only when the rules differ
+ * from those the index was built with (their hash is kept in "meta").
+ */
+static void
+rules_fingerprint(const struct config *cfg, unsigned char fp[16])
+{
+	crypto_generichash_state st;
+	uint32_t retention = cfg->retention_days;
+
+	crypto_generichash_init(&st, NULL, 0, 16);
+	for (int r = 0; r < RULE__COUNT; r++) {
+		unsigned char on = cfg->rules[r].enabled;
+		uint32_t th = cfg->rules[r].threshold;
+
+		crypto_generichash_update(&st, &on, 1);
+		crypto_generichash_update(&st, (const unsigned char *)&th, sizeof(th));
+	}
+	crypto_generichash_update(&st, (const unsigned char *)&retention,
+	    sizeof(retention));
+	crypto_generichash_final(&st, fp, 16);
+}
+
+#define REARM_BATCH 1000
+
+/* Re-arm up to REARM_BATCH participants after "after" (a key, or ""). */
+static int
+rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
+    uint64_t *count, bool *done)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct rl_error err;
+	unsigned n = 0;
+	int rc;
+
+	if ((rc = txn_begin(b, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, b->st.participants, &cur)) != 0) {
+		txn_abort(b, txn);
+		return rc;
+	}
+	k.mv_size = *alen;
+	k.mv_data = after;
+	rc = *alen == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) :
+	    mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && *alen != 0 && k.mv_size == *alen &&
+	    memcmp(k.mv_data, after, *alen) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	for (; rc == 0 && n < REARM_BATCH; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size >= PW_ID_SIZE ||
+		    pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(after, k.mv_data, k.mv_size);
+		*alen = k.mv_size;
+		if ((rc = alerts_after_event(b, txn, after, *alen, b->pw, now)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	*done = rc == MDB_NOTFOUND;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		txn_abort(b, txn);
+		return rc;
+	}
+	*count += n;
+	return txn_commit(b, txn);
+}
+
+int
+alerts_rearm_all(struct broker *b, int64_t now)
+{
+	unsigned char fp[16];
+	char after[PW_ID_SIZE];
+	size_t alen = 0;
+	uint64_t count = 0;
+	bool done = false;
+	MDB_txn *txn;
+	MDB_val k = { 8, "rules_fp" }, v;
+	int rc;
+
+	rules_fingerprint(b->cfg, fp);
+	if ((rc = mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = mdb_get(txn, b->st.meta, &k, &v);
+	if (rc == 0 && v.mv_size == sizeof(fp) && memcmp(v.mv_data, fp, sizeof(fp)) == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	/* A store with no fingerprint yet only needs one if it has pathways. */
+	bool empty = store_count(txn, b->st.participants) == 0;
+	mdb_txn_abort(txn);
+	while (!empty && !done)
+		if ((rc = rearm_batch(b, after, &alen, now, &count, &done)) != 0) {
+			log_error("rules.rearm_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+			return rc;
+		}
+	if ((rc = txn_begin(b, &txn)) != 0)
+		return rc;
+	v.mv_size = sizeof(fp);
+	v.mv_data = fp;
+	if ((rc = mdb_put(txn, b->st.meta, &k, &v, 0)) != 0) {
+		txn_abort(b, txn);
+		return rc;
+	}
+	if ((rc = txn_commit(b, txn)) != 0)
+		return rc;
+	if (!empty)
+		log_info("rules.rearmed", "participants", LOG_U64(count), NULL);
+	return 0;
 }

@@ -146,6 +146,7 @@ int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct rl_error *err);
 int alerts_disarm(struct broker *b, MDB_txn *txn, const char *participant,
     size_t plen);
+int alerts_rearm_all(struct broker *b, int64_t now);
 int alerts_forget_participant(struct broker *b, MDB_txn *txn,
     const char *participant, const char *by, int64_t now);
 

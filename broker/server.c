@@ -676,6 +676,7 @@ reload_config(struct broker *b)
 	b->nsessions = cfg->nagents;
 	log_info("config.reloaded", "file", LOG_STR(cfg->path),
 	    "agents", LOG_U64(cfg->nagents), NULL);
+	alerts_rearm_all(b, clock_now(&b->clock));
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -819,7 +820,12 @@ broker_run(struct broker *b)
 {
 	unsigned fired = 0;
 
-	/* Deadlines that passed while the broker was down fire now. */
+	/*
+	 * Rules changed since the last run re-arm every pathway first; then
+	 * deadlines that passed while the broker was down fire now.
+	 */
+	if (alerts_rearm_all(b, clock_now(&b->clock)) != 0)
+		return -1;
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	if (write_ready_file(b) == -1) {
 		log_error("broker.ready_file", "file", LOG_STR(b->ready_file),
