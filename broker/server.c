@@ -120,30 +120,41 @@ pack_welcome(struct broker *b, struct inbound *in, msgpack_packer *pk)
 	codec_pack_kv_u64(pk, "max_frame", RL_MAX_FRAME_BYTES);
 }
 
-static void
+/*
+ * Returns 0, or the LMDB error that made the transaction unusable: a
+ * failed put (map full) cannot be undone inside LMDB's transaction, so the
+ * pass then aborts it whole and refuses every event of the pass.
+ */
+static int
 handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now)
 {
 	uint32_t n = in->req.nevents;
+	int txn_rc = 0;
 
 	in->results = calloc(n, sizeof(*in->results));
 	in->errors = calloc(n, sizeof(*in->errors));
 	if (in->results == NULL || in->errors == NULL) {
 		rl_error_set(&in->err, RL_E_STORAGE, "", "the broker is out of memory; retry later");
 		in->code = RL_E_STORAGE;
-		return;
+		return 0;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n && txn_rc == 0; i++) {
 		struct ingest_result *r = &in->results[i];
 
 		r->code = ingest_event(b, txn, in->s->agent, &in->req.events[i],
 		    now, r, &in->errors[i]);
-		if (r->code == RL_OK && r->duplicate)
+		if (r->code == RL_E_STORAGE_FULL)
+			txn_rc = MDB_MAP_FULL;
+		else if (r->code == RL_E_STORAGE)
+			txn_rc = EIO;
+		else if (r->code == RL_OK && r->duplicate)
 			b->duplicates++;
 		else if (r->code == RL_OK)
 			b->accepted++;
 		else
 			b->refused++;
 	}
+	return txn_rc;
 }
 
 static void
@@ -300,7 +311,11 @@ handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
 		return;
 	switch (in->req.cmd) {
 	case RL_CMD_SUBMIT:
-		handle_submit(b, txn, in, now);
+		if (*txn_rc == 0)
+			*txn_rc = handle_submit(b, txn, in, now);
+		else
+			in->code = rl_error_set(&in->err, store_code(*txn_rc), "",
+			    "%s", rl_code_text(store_code(*txn_rc)));
 		break;
 	case RL_CMD_DACK:
 		if (*txn_rc == 0)
@@ -451,20 +466,6 @@ pass(struct broker *b)
 	b->passes++;
 
 	if (txn != NULL) {
-		/*
-		 * A failed put (map full) leaves LMDB's transaction unusable:
-		 * abort it whole, and every event of the pass is refused
-		 * without anything recorded.
-		 */
-		if (txn_rc == 0 && writes) {
-			for (size_t i = 0; i < n && txn_rc == 0; i++)
-				if (ins[i].results != NULL)
-					for (uint32_t j = 0; j < ins[i].req.nevents; j++)
-						if (ins[i].results[j].code == RL_E_STORAGE ||
-						    ins[i].results[j].code == RL_E_STORAGE_FULL)
-							txn_rc = ins[i].results[j].code ==
-							    RL_E_STORAGE_FULL ? MDB_MAP_FULL : EIO;
-		}
 		if (txn_rc == 0 && writes) {
 			rc = txn_commit(b, txn);
 			if (rc != 0) {
@@ -485,14 +486,6 @@ pass(struct broker *b)
 				    "check the data_dir's disk"), NULL);
 			}
 		}
-	}
-	if (commit_code != RL_OK) {
-		/* Nothing of this pass exists: undo what counted it. */
-		for (size_t i = 0; i < n; i++)
-			if (ins[i].results != NULL)
-				for (uint32_t j = 0; j < ins[i].req.nevents; j++)
-					if (ins[i].results[j].code == RL_OK)
-						ins[i].results[j].code = commit_code;
 	}
 	for (size_t i = 0; i < n; i++) {
 		handle_after_commit(b, &ins[i], commit_code, now, mono);
