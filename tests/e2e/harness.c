@@ -26,6 +26,7 @@
 #define LOG_TAIL_LINES  25
 
 static struct e2e_broker *current;
+static bool current_failed;     /* e2e_fail() ran: keep the folder */
 
 /* ------------------------------------------------------------------ */
 /* Small things                                                        */
@@ -122,6 +123,7 @@ e2e_fail(const char *file, int line, const char *what, const char *fmt, ...)
 	va_end(ap);
 	print_error("%s:%d: check failed: %s\n    %s\n", file, line, what, msg);
 	print_log_tail(current);
+	current_failed = true;
 	_fail(file, line);
 	abort();        /* _fail does not return; this tells the compiler */
 }
@@ -198,6 +200,7 @@ e2e_broker_new(const char *extra)
 
 	e2e_assert(b != NULL, "out of memory");
 	current = b;
+	current_failed = false;
 	snprintf(b->dir, sizeof(b->dir), "%s/relais-e2e-XXXXXX",
 	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
 	e2e_assert(mkdtemp(b->dir) != NULL, "mkdtemp %s: %s", b->dir,
@@ -291,6 +294,9 @@ spawn(struct e2e_broker *b, char *const argv[], int out_fd)
 			dup2(out_fd, 1);
 		else if ((fd = open("/dev/null", O_WRONLY)) >= 0)
 			dup2(fd, 1);
+		/* Nothing of the test program's (its client sockets) goes along. */
+		for (fd = 3; fd < 1024; fd++)
+			close(fd);
 		execv(argv[0], argv);
 		dprintf(2, "e2e: cannot run %s: %s (set RELAIS_BIN)\n", argv[0],
 		    strerror(errno));
@@ -314,15 +320,18 @@ describe_status(int status)
 	return buf;
 }
 
-void
-e2e_start(struct e2e_broker *b)
+bool
+e2e_try_start(struct e2e_broker *b, char *why, size_t whylen)
 {
 	char path[512];
 	char *argv[7];
 	int64_t deadline;
 
-	e2e_assert(b->pid == 0, "the broker is already running (pid %d)",
-	    (int)b->pid);
+	if (b->pid != 0) {
+		snprintf(why, whylen, "the broker is already running (pid %d)",
+		    (int)b->pid);
+		return false;
+	}
 	write_config(b);
 	unlink(b->ready);
 	snprintf(path, sizeof(path), "%s/relaisd", bin_dir());
@@ -342,25 +351,56 @@ e2e_start(struct e2e_broker *b)
 
 		if (text != NULL) {
 			text[strcspn(text, "\r\n")] = '\0';
-			e2e_assert(strncmp(text, "tcp://127.0.0.1:", 16) == 0,
-			    "ready file holds \"%s\", expected a tcp://127.0.0.1 "
-			    "endpoint", text);
+			if (strncmp(text, "tcp://127.0.0.1:", 16) != 0) {
+				snprintf(why, whylen, "ready file holds \"%.200s\", "
+				    "expected a tcp://127.0.0.1 endpoint", text);
+				free(text);
+				e2e_kill(b);
+				return false;
+			}
 			snprintf(b->endpoint, sizeof(b->endpoint), "%s", text);
 			free(text);
-			return;
+			return true;
 		}
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
-			e2e_fail(__FILE__, __LINE__, "broker start",
-			    "relaisd (%s) ended before it was ready: %s",
-			    path, describe_status(status));
+			snprintf(why, whylen, "relaisd (%s) ended before it was "
+			    "ready: %s", path, describe_status(status));
+			return false;
 		}
 		if (e2e_now_ms() > deadline) {
 			e2e_kill(b);
-			e2e_fail(__FILE__, __LINE__, "broker start",
-			    "no ready file %s within %d ms", b->ready, E2E_READY_MS);
+			snprintf(why, whylen, "no ready file %s within %d ms",
+			    b->ready, E2E_READY_MS);
+			return false;
 		}
 		sleep_ms(POLL_MS);
+	}
+}
+
+void
+e2e_start(struct e2e_broker *b)
+{
+	char why[600];
+
+	if (!e2e_try_start(b, why, sizeof(why)))
+		e2e_fail(__FILE__, __LINE__, "broker start", "%s", why);
+}
+
+void
+e2e_reload(struct e2e_broker *b)
+{
+	int before = e2e_log_count(b, "\"msg\":\"config.reloaded\"", NULL);
+	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+
+	e2e_assert(b->pid != 0, "the broker is not running");
+	write_config(b);
+	e2e_assert(kill(b->pid, SIGHUP) == 0, "kill(%d, SIGHUP): %s",
+	    (int)b->pid, strerror(errno));
+	while (e2e_log_count(b, "\"msg\":\"config.reloaded\"", NULL) <= before) {
+		e2e_assert(e2e_now_ms() < deadline, "expected a config.reloaded "
+		    "line within %d ms of SIGHUP", E2E_WAIT_MS);
+		sleep_ms(20);
 	}
 }
 
@@ -401,27 +441,45 @@ reap(pid_t pid, int timeout_ms, int *status)
 	}
 }
 
-void
-e2e_stop(struct e2e_broker *b)
+bool
+e2e_try_stop(struct e2e_broker *b, char *why, size_t whylen)
 {
 	int status;
 	pid_t pid = b->pid;
 
-	e2e_assert(pid != 0, "the broker is not running");
-	e2e_assert(kill(pid, SIGTERM) == 0, "kill(%d, SIGTERM): %s", (int)pid,
-	    strerror(errno));
+	if (pid == 0) {
+		snprintf(why, whylen, "the broker is not running");
+		return false;
+	}
+	if (kill(pid, SIGTERM) != 0) {
+		snprintf(why, whylen, "kill(%d, SIGTERM): %s", (int)pid,
+		    strerror(errno));
+		return false;
+	}
 	if (!reap(pid, E2E_STOP_MS, &status)) {
 		kill(pid, SIGKILL);
 		reap(pid, E2E_STOP_MS, &status);
 		b->pid = 0;
-		e2e_fail(__FILE__, __LINE__, "graceful stop",
-		    "relaisd did not exit within %d ms of SIGTERM", E2E_STOP_MS);
+		snprintf(why, whylen, "relaisd did not exit within %d ms of "
+		    "SIGTERM", E2E_STOP_MS);
+		return false;
 	}
 	b->pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		e2e_fail(__FILE__, __LINE__, "graceful stop",
-		    "expected exit status 0 after SIGTERM, got %s",
-		    describe_status(status));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, whylen, "expected exit status 0 after SIGTERM, got "
+		    "%s", describe_status(status));
+		return false;
+	}
+	return true;
+}
+
+void
+e2e_stop(struct e2e_broker *b)
+{
+	char why[256];
+
+	if (!e2e_try_stop(b, why, sizeof(why)))
+		e2e_fail(__FILE__, __LINE__, "graceful stop", "%s", why);
 }
 
 void
@@ -469,15 +527,40 @@ e2e_verify(struct e2e_broker *b, char *out, size_t outlen)
 	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/* The first sanitizer report in a log text, or NULL. */
+static const char *
+sanitizer_report(const char *text)
+{
+	static const char *const bad[] = {
+		"ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+		"ThreadSanitizer", "MemorySanitizer",
+	};
+	const char *first = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *hit = strstr(text, bad[i]);
+		if (hit != NULL && (first == NULL || hit < first))
+			first = hit;
+	}
+	return first;
+}
+
 int
 e2e_teardown(void **state)
 {
 	struct e2e_broker *b = current;
-	int rc = 0;
+	int rc = 0, early;
 
 	if (b == NULL)
 		return 0;
-	if (b->pid != 0 && e2e_running(b)) {
+	if (b->pid != 0 && waitpid(b->pid, &early, WNOHANG) == b->pid) {
+		/* Nothing in a test stops the broker without reaping it. */
+		print_error("teardown: the broker ended by itself during the "
+		    "test: %s\n", describe_status(early));
+		b->pid = 0;
+		rc = -1;
+	}
+	if (b->pid != 0) {
 		int status;
 
 		kill(b->pid, SIGTERM);
@@ -496,31 +579,24 @@ e2e_teardown(void **state)
 	}
 	{
 		char *text = e2e_log_read(b);
-		static const char *const bad[] = {
-			"ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-			"ThreadSanitizer", "MemorySanitizer",
-		};
+		const char *hit = text != NULL ? sanitizer_report(text) : NULL;
 
-		for (size_t i = 0; text != NULL && i < sizeof(bad) / sizeof(bad[0]);
-		    i++) {
-			const char *hit = strstr(text, bad[i]);
-			if (hit != NULL) {
-				const char *from = hit - text > 300 ? hit - 300 : text;
-				print_error("teardown: sanitizer report in %s:\n%.900s\n",
-				    b->log, from);
-				rc = -1;
-				break;
-			}
+		if (hit != NULL) {
+			const char *from = hit - text > 300 ? hit - 300 : text;
+			print_error("teardown: sanitizer report in %s:\n%.900s\n",
+			    b->log, from);
+			rc = -1;
 		}
 		free(text);
 	}
 	if (rc != 0)
 		print_log_tail(b);
-	if (getenv("E2E_KEEP") != NULL || rc != 0)
+	if (getenv("E2E_KEEP") != NULL || rc != 0 || current_failed)
 		print_error("teardown: kept %s\n", b->dir);
 	else
 		nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	current = NULL;
+	current_failed = false;
 	free(b);
 	return rc;
 }
@@ -622,21 +698,17 @@ void
 e2e_log_check_sanitizers(struct e2e_broker *b)
 {
 	char *text = e2e_log_read(b);
-	static const char *const bad[] = {
-		"ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-	};
+	const char *hit = text != NULL ? sanitizer_report(text) : NULL;
+	char excerpt[800];
 
-	for (size_t i = 0; text != NULL && i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *hit = strstr(text, bad[i]);
-		if (hit != NULL) {
-			char excerpt[800];
-			snprintf(excerpt, sizeof(excerpt), "%s", hit);
-			free(text);
-			e2e_fail(__FILE__, __LINE__, "no sanitizer report",
-			    "found \"%s\" in the broker log: %s", bad[i], excerpt);
-		}
+	if (hit == NULL) {
+		free(text);
+		return;
 	}
+	snprintf(excerpt, sizeof(excerpt), "%s", hit);
 	free(text);
+	e2e_fail(__FILE__, __LINE__, "no sanitizer report",
+	    "found a sanitizer report in the broker log: %s", excerpt);
 }
 
 /* ------------------------------------------------------------------ */
@@ -833,7 +905,8 @@ e2e_raw_open(struct e2e_broker *b, const char *id, const char *routing_id)
 	if (routing_id != NULL)
 		zmq_setsockopt(r->sock, ZMQ_ROUTING_ID, routing_id,
 		    strlen(routing_id));
-	e2e_assert(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, b->broker_pub, 41) == 0 &&
+	e2e_assert(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, b->broker_pub,
+	    41) == 0 &&
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, a->pub, 41) == 0 &&
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, a->sec, 41) == 0,
 	    "CURVE options: %s", zmq_strerror(errno));

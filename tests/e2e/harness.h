@@ -9,8 +9,9 @@
  * spawns $RELAIS_BIN/relaisd with its stderr appended to broker.log, and
  * waits for the ready file.  e2e_teardown() is a cmocka teardown: it stops
  * the broker with SIGTERM (and requires exit status 0), fails the test if
- * the log holds a sanitizer report, and removes the folder (kept when
- * E2E_KEEP is set in the environment).
+ * the log holds a sanitizer report, and removes the folder (kept, and
+ * named, when the test failed or E2E_KEEP is set in the environment).
+ * E2E_FILTER=PATTERN runs only the matching tests of a program.
  *
  * Nothing here sleeps to let something happen: every wait polls for a
  * condition until a generous deadline, and a failed wait says what it was
@@ -125,8 +126,17 @@ struct e2e_agent *e2e_agent(struct e2e_broker *b, const char *id);
 /* Write the config, spawn relaisd, wait for readiness; fails the test. */
 void e2e_start(struct e2e_broker *b);
 
+/* The same, returning false with the reason instead of failing (for a
+ * test that must first stop its threads). */
+bool e2e_try_start(struct e2e_broker *b, char *why, size_t whylen);
+
+/* Rewrite the config (agents added since), send SIGHUP and wait for the
+ * broker's "config.reloaded" line. */
+void e2e_reload(struct e2e_broker *b);
+
 /* SIGTERM, wait for the exit, require status 0. */
 void e2e_stop(struct e2e_broker *b);
+bool e2e_try_stop(struct e2e_broker *b, char *why, size_t whylen);
 
 /* SIGKILL and reap. */
 void e2e_kill(struct e2e_broker *b);

@@ -98,6 +98,106 @@ test_auth_unknown_key_refused(void **state)
 	e2e_log_wait(b, "\"msg\":\"auth.accepted\"", "\"agent\":\"ml-tours\"");
 	e2e_assert_int(0, e2e_health(c, "events"), "events recorded");
 	relais_close(&c);
+
+	/* Registered, then SIGHUP: the same key gets in. */
+	intruder->registered = true;
+	e2e_reload(b);
+	c = e2e_connect(b, "intruder");
+	e2e_log_wait(b, "\"msg\":\"auth.accepted\"", "\"agent\":\"intruder\"",
+	    fp);
+	relais_close(&c);
+}
+
+/*
+ * Flow control: with credit 2 the broker never has more than two
+ * unacknowledged deliveries in flight; each dack lets more go, and a dack
+ * can raise the credit.
+ */
+static void
+test_credit_flow_control(void **state)
+{
+	/* No redelivery during the test: only dacks make items move. */
+	struct e2e_broker *b = e2e_broker_new("redeliver_ms = 600000\n"
+	    "redeliver_max_ms = 600000\n");
+	relais_client *a;
+	struct e2e_raw *r;
+	json_t *evs[5], *res[5], *w, *h, *dack;
+	long long next = 1;
+
+	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
+	e2e_agent_add(b, "ml-tours", "mission_locale", true);
+	e2e_start(b);
+	a = e2e_connect(b, "cs-pasteur");
+	for (int i = 0; i < 5; i++) {
+		char id[16], p[16], ref[16];
+		snprintf(id, sizeof(id), "ev-%d", i + 1);
+		snprintf(p, sizeof(p), "p-%d", i + 1);
+		snprintf(ref, sizeof(ref), "r-%d", i + 1);
+		evs[i] = e2e_ev_referral(id, p, ref, "ml-tours");
+	}
+	e2e_assert(relais_submit(a, evs, 5, res, 30000) == 0, "submit: %s",
+	    relais_errmsg(a));
+	for (int i = 0; i < 5; i++) {
+		e2e_expect_ok(res[i]);
+		json_decref(res[i]);
+		json_decref(evs[i]);
+	}
+
+	r = e2e_raw_open(b, "ml-tours", NULL);
+	w = e2e_raw_hello(r, 2);
+	e2e_assert_int(2, jint(w, "credit"), "credit in the welcome");
+	json_decref(w);
+	for (int round = 0; round < 3; round++) {
+		/* Items up to the credit: 1-2, then 3-4, then 5. */
+		long long last = round < 2 ? next + 1 : 5;
+
+		while (next <= last) {
+			json_t *m = e2e_raw_expect(r, "deliver", E2E_WAIT_MS), *item;
+			size_t i;
+
+			json_array_foreach(json_object_get(m, "items"), i, item) {
+				e2e_assert_int(next, jint(item, "seq"), "delivered seq");
+				e2e_assert_int(1, jint(item, "attempt"), "attempt");
+				next++;
+			}
+			json_decref(m);
+		}
+		e2e_assert_int(last + 1, next, "next seq after the credit is used");
+		/* Nothing more may come while the credit is used up. */
+		{
+			json_t *m = e2e_raw_recv(r, 300);
+			e2e_assert(m == NULL, "a message beyond the credit: %s",
+			    e2e_json_str(m));
+		}
+		h = health_agent(a, "ml-tours");
+		e2e_assert_int(round < 2 ? 2 : 1, jint(h, "inflight"),
+		    "deliveries in flight");
+		e2e_assert_int(5 - (round < 2 ? 2 * round : 4), jint(h, "backlog"),
+		    "backlog before the dack");
+		json_decref(h);
+		dack = json_pack("{s:i, s:s, s:I}", "v", 1, "cmd", "dack", "upto",
+		    (json_int_t)last);
+		if (round == 1)
+			json_object_set_new(dack, "credit", json_integer(10));
+		e2e_raw_send_json(r, dack);
+		json_decref(dack);
+	}
+	{
+		int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+		long long backlog;
+
+		for (;;) {
+			h = health_agent(a, "ml-tours");
+			backlog = jint(h, "backlog");
+			json_decref(h);
+			if (backlog == 0)
+				break;
+			e2e_assert(e2e_now_ms() < deadline, "expected an empty "
+			    "mailbox after the last dack, backlog is %lld", backlog);
+		}
+	}
+	e2e_raw_close(&r);
+	relais_close(&a);
 }
 
 /*
@@ -168,6 +268,59 @@ test_sender_is_authenticated_agent(void **state)
 }
 
 /*
+ * An agent that stops calling the library for longer than three
+ * heartbeats (a slow handler, a paused process) is marked gone by the
+ * broker.  When it comes back and goes on receiving, its deliveries must
+ * resume: PROTOCOL.md section 8 says the next hello resumes them, so the
+ * client must say hello again, or the broker must take the agent back.
+ */
+static void
+test_paused_agent_gets_deliveries_again(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("heartbeat_ms = 200\n"
+	    "redeliver_ms = 100\nredeliver_max_ms = 100\nmax_attempts = 1000\n");
+	relais_client *a, *t;
+	json_t *res, *d;
+
+	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
+	e2e_agent_add(b, "ml-tours", "mission_locale", true);
+	e2e_start(b);
+	a = e2e_connect(b, "cs-pasteur");
+	t = e2e_connect(b, "ml-tours");
+
+	res = e2e_submit1(a, e2e_ev_referral("ev-1", "p-1", "r-1", "ml-tours"));
+	e2e_expect_ok(res);
+	json_decref(res);
+	d = e2e_next_delivery(t, E2E_WAIT_MS);
+	e2e_assert_str("r-1", jstr(json_object_get(d, "event"), "referral"),
+	    "first delivery");
+	json_decref(d);
+
+	/*
+	 * The target's program is busy: it does not call the library until
+	 * the broker has declared it gone (three heartbeats of silence).
+	 * Meanwhile the unacknowledged item is redelivered into its queue.
+	 */
+	e2e_log_wait(b, "\"msg\":\"agent.gone\"", "\"agent\":\"ml-tours\"");
+
+	/* It comes back, acknowledges, and a new referral is sent to it. */
+	e2e_assert(relais_ack(t, 1) == 0, "dack: %s", relais_errmsg(t));
+	res = e2e_submit1(a, e2e_ev_referral("ev-2", "p-2", "r-2", "ml-tours"));
+	e2e_expect_ok(res);
+	json_decref(res);
+	d = relais_next_delivery(t, E2E_WAIT_MS);
+	e2e_assert(d != NULL, "the target, back after a pause, got no delivery "
+	    "within %d ms (%s): the broker marked it gone and neither took it "
+	    "back nor got a new hello", E2E_WAIT_MS, relais_errmsg(t));
+	e2e_assert_str("r-2", jstr(json_object_get(d, "event"), "referral"),
+	    "delivery after the pause");
+	relais_ack(t, (uint64_t)jint(d, "seq"));
+	json_decref(d);
+	relais_close(&t);
+	relais_close(&a);
+}
+
+/*
  * The referral lifecycle: referral.sent waits for a target that has never
  * connected, is delivered when it does, the acceptance goes back to the
  * sender; wrong agents, double answers, unknown referrals and unknown
@@ -184,6 +337,7 @@ test_referral_lifecycle(void **state)
 	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
 	e2e_agent_add(b, "ml-tours", "mission_locale", true);
 	e2e_agent_add(b, "ft-nord", "france_travail", true);
+	e2e_agent_add(b, "ops", "operator", true);
 	e2e_start(b);
 	a = e2e_connect(b, "cs-pasteur");
 
@@ -250,7 +404,8 @@ test_referral_lifecycle(void **state)
 	json_decref(res);
 
 	/* Unknown referral, unknown target, reused referral id. */
-	res = e2e_submit1(t, e2e_ev_answer("referral.accepted", "t-4", "p-1", "r-404"));
+	res = e2e_submit1(t, e2e_ev_answer("referral.accepted", "t-4", "p-1",
+	    "r-404"));
 	e2e_expect_error(res, 204, "referral");
 	json_decref(res);
 	res = e2e_submit1(a, e2e_ev_referral("ev-2", "p-1", "r-2", "nobody"));
@@ -260,6 +415,20 @@ test_referral_lifecycle(void **state)
 	e2e_expect_error(res, 208, "referral");
 	json_decref(res);
 	e2e_assert_int(events, e2e_health(a, "events"), "events after refusals");
+
+	/* Operators see counts, never a participant. */
+	{
+		relais_client *ops = e2e_connect(b, "ops");
+		json_t *args = json_pack("{s:s}", "id", "p-1");
+		json_t *data = relais_query(ops, "participant", args, 20000);
+
+		e2e_assert(data == NULL, "an operator read a participant: %s",
+		    e2e_json_str(data));
+		e2e_assert_int(202, relais_last_code(ops),
+		    "code of the refused participant query");
+		json_decref(args);
+		relais_close(&ops);
+	}
 
 	/* The refusals queued nothing: no more deliveries for anyone. */
 	d = relais_next_delivery(t, 500);
@@ -358,6 +527,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_auth_unknown_key_refused, e2e_teardown),
 		cmocka_unit_test_teardown(test_sender_is_authenticated_agent,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_credit_flow_control, e2e_teardown),
+		cmocka_unit_test_teardown(test_paused_agent_gets_deliveries_again,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_referral_lifecycle, e2e_teardown),
 		cmocka_unit_test_teardown(test_duplicates_and_conflicts,

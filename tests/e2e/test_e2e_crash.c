@@ -7,7 +7,8 @@
  *   E2E_CRASH_SENDERS    sender threads (3)
  *   E2E_CRASH_REFERRALS  referral.sent events per sender (3000)
  *   E2E_CRASH_CONTACTS   contact.made events per sender (1000)
- *   E2E_CRASH_KILLS      SIGKILLs during the submissions (2)
+ *   E2E_CRASH_KILLS      stops during the submissions (3): SIGKILL, then
+ *                        SIGTERM, SIGKILL, ... each followed by a restart
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -63,7 +64,7 @@ wait_backlog(relais_client *c, const char *id, long long want)
 	while ((n = backlog_of(c, id)) != want) {
 		e2e_assert(e2e_now_ms() < deadline, "expected a backlog of %lld for "
 		    "%s within %d ms, it stays at %lld", want, id, E2E_WAIT_MS, n);
-		relais_next_delivery(c, 20);    /* a short, polling pause */
+		nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
 	}
 }
 
@@ -172,8 +173,13 @@ test_sigterm_restart_keeps_mailboxes(void **state)
 static void
 test_redelivery_and_dead_letter(void **state)
 {
+	/*
+	 * Seq 1 goes out at 0, again at 200 and 600 ms, and is dead-lettered
+	 * at 1400 ms.  The backoff keeps doubling up to 5 s, so seq 2 has
+	 * seconds to be acknowledged before it could be dead-lettered too.
+	 */
 	struct e2e_broker *b = e2e_broker_new("redeliver_ms = 200\n"
-	    "redeliver_max_ms = 400\nmax_attempts = 3\n");
+	    "redeliver_max_ms = 5000\nmax_attempts = 3\n");
 	struct e2e_raw *raw;
 	relais_client *a, *ops;
 	json_t *w, *evs[2], *res[2];
@@ -242,6 +248,11 @@ test_redelivery_and_dead_letter(void **state)
 				e2e_assert_int(3, last_attempt,
 				    "attempts of seq 1 before it was dead-lettered");
 				second = true;
+				/* Acknowledge seq 2 at once. */
+				json_t *dack = json_pack("{s:i, s:s, s:i}", "v", 1,
+				    "cmd", "dack", "upto", 2);
+				e2e_raw_send_json(raw, dack);
+				json_decref(dack);
 			}
 		}
 		json_decref(m);
@@ -251,18 +262,10 @@ test_redelivery_and_dead_letter(void **state)
 	e2e_assert_int(2, e2e_log_count(b, "\"msg\":\"delivery.redelivered\"",
 	    "\"agent\":\"ml-tours\"", "\"seq\":1,", NULL),
 	    "delivery.redelivered lines for seq 1");
-	e2e_assert_int(1, e2e_health(ops, "dead_letters"), "health dead_letters");
-	e2e_assert_int(1, backlog_of(ops, "ml-tours"), "backlog after the dead "
-	    "letter (seq 2 only)");
-
-	/* Acknowledging seq 2 empties the mailbox. */
-	{
-		json_t *dack = json_pack("{s:i, s:s, s:i}", "v", 1, "cmd", "dack",
-		    "upto", 2);
-		e2e_raw_send_json(raw, dack);
-		json_decref(dack);
-	}
+	/* The dead letter is counted, and the dack of seq 2 emptied the
+	 * mailbox. */
 	wait_backlog(ops, "ml-tours", 0);
+	e2e_assert_int(1, e2e_health(ops, "dead_letters"), "health dead_letters");
 	e2e_assert_int(2, e2e_health(ops, "events"), "events recorded");
 	e2e_raw_close(&raw);
 	relais_close(&ops);
@@ -506,12 +509,13 @@ make_events(struct sender *s)
 }
 
 /*
- * kill -9 in the middle of thousands of submissions from several agents,
- * restart on the same port, and let the clients resend what was not
- * acknowledged.  Afterwards every acknowledged event is in the log exactly
- * once (health count, resubmission gives "duplicate" with the same seq,
- * relaisd --verify), and every acknowledged referral reached the target
- * exactly once per mailbox seq, with no gap in its mailbox.
+ * kill -9 (and, every second time, SIGTERM) in the middle of thousands of
+ * submissions from several agents, restart on the same port, and let the
+ * clients resend what was not acknowledged.  Afterwards every acknowledged
+ * event is in the log exactly once (health count, resubmission gives
+ * "duplicate" with the same seq, relaisd --verify), and every acknowledged
+ * referral reached the target exactly once per mailbox seq, with no gap
+ * in its mailbox.
  */
 static void
 test_kill9_mid_stream(void **state)
@@ -523,12 +527,13 @@ test_kill9_mid_stream(void **state)
 	relais_client *ops;
 	size_t total, refs_total;
 	int64_t t0 = e2e_now_ms(), deadline;
+	char why[600];
 
 	memset(&cr, 0, sizeof(cr));
 	cr.nsenders = (size_t)e2e_env_long("E2E_CRASH_SENDERS", 3);
 	cr.nref = (size_t)e2e_env_long("E2E_CRASH_REFERRALS", 3000);
 	cr.ncontact = (size_t)e2e_env_long("E2E_CRASH_CONTACTS", 1000);
-	cr.nkills = (size_t)e2e_env_long("E2E_CRASH_KILLS", 2);
+	cr.nkills = (size_t)e2e_env_long("E2E_CRASH_KILLS", 3);
 	e2e_assert(cr.nsenders <= 8, "at most 8 senders");
 	e2e_assert(cr.nref + cr.ncontact >= 2 * CHUNK, "at least %d events per "
 	    "sender", 2 * CHUNK);
@@ -548,7 +553,8 @@ test_kill9_mid_stream(void **state)
 	e2e_assert(senders != NULL && sth != NULL, "out of memory");
 	for (size_t i = 0; i < cr.nsenders; i++) {
 		senders[i].cr = &cr;
-		snprintf(senders[i].id, sizeof(senders[i].id), "s%u", (unsigned)(i + 1) % 10u);
+		snprintf(senders[i].id, sizeof(senders[i].id), "s%u",
+		    (unsigned)(i + 1) % 10u);
 		e2e_agent_add(cr.b, senders[i].id, "association", true);
 		make_events(&senders[i]);
 	}
@@ -597,11 +603,26 @@ test_kill9_mid_stream(void **state)
 			nanosleep(&ts, NULL);
 		}
 		before = atomic_load(&cr.acked);
-		e2e_kill(cr.b);
-		print_message("  kill -9 #%zu after %zu of %zu acknowledgements "
-		    "(%.1f s)\n", k + 1, before, total,
-		    (double)(e2e_now_ms() - t0) / 1000);
-		e2e_start(cr.b);
+		/*
+		 * Every second stop is a SIGTERM under load: it must finish
+		 * its pass and exit 0; the clients resend what it refused.
+		 */
+		if (k % 2 == 1) {
+			if (!e2e_try_stop(cr.b, why, sizeof(why))) {
+				crash_abort(&cr, sth, &tth);
+				e2e_fail(__FILE__, __LINE__, "SIGTERM under load",
+				    "%s", why);
+			}
+		} else {
+			e2e_kill(cr.b);
+		}
+		print_message("  %s #%zu after %zu of %zu acknowledgements "
+		    "(%.1f s)\n", k % 2 == 1 ? "SIGTERM" : "kill -9", k + 1,
+		    before, total, (double)(e2e_now_ms() - t0) / 1000);
+		if (!e2e_try_start(cr.b, why, sizeof(why))) {
+			crash_abort(&cr, sth, &tth);
+			e2e_fail(__FILE__, __LINE__, "restart", "%s", why);
+		}
 		atomic_fetch_add(&cr.kills_done, 1);
 	}
 
