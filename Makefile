@@ -61,6 +61,8 @@ E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
 PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
 
 .PHONY: all test unit e2e demo bench fuzz fuzz-run deps clean
+# Objects reached through pattern rules are kept, not deleted as intermediates.
+.SECONDARY:
 all: $(PROGRAMS)
 
 $(OBJDIR)/%.o: %.c

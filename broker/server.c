@@ -710,9 +710,12 @@ open_router(struct broker *b)
 	int hb = (int)b->cfg->heartbeat_ms, hbt = 3 * hb;
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
-	int maxmsg = RL_MAX_FRAME_BYTES + 1024;
-	int64_t maxmsg64 = maxmsg;
-	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof(maxmsg64));
+	/*
+	 * Frames up to twice the limit reach the decoder and get a precise
+	 * too_large; beyond that libzmq drops the connection before buffering.
+	 */
+	int64_t maxmsg = 2 * (int64_t)RL_MAX_FRAME_BYTES;
+	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	if (zmq_bind(b->router, b->cfg->listen) == -1)
 		return -1;
 	if (zmq_getsockopt(b->router, ZMQ_LAST_ENDPOINT, b->endpoint, &len) == -1)
