@@ -127,18 +127,16 @@ save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
     const struct rl_event *ev)
 {
 	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
-	msgpack_sbuffer sb;
+	msgpack_sbuffer *sb = &b->scratch;
 	msgpack_packer pk;
-	int rc;
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* The reply buffer is free until the pass replies: no malloc here. */
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	pathway_encode(pw, &pk);
-	v.mv_size = sb.size;
-	v.mv_data = sb.data;
-	rc = mdb_put(txn, b->st.participants, &k, &v, 0);
-	msgpack_sbuffer_destroy(&sb);
-	return rc;
+	v.mv_size = sb->size;
+	v.mv_data = sb->data;
+	return mdb_put(txn, b->st.participants, &k, &v, 0);
 }
 
 /*
