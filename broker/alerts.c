@@ -393,7 +393,10 @@ alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 {
 	int64_t t0 = monotonic_us();
 	unsigned n = 0;
-	int rc = sweep(b, now, fired, &n);
+	int rc;
+
+	b->sweep_started_us = t0;
+	rc = sweep(b, now, fired, &n);
 
 	b->last_sweep_us = monotonic_us() - t0;
 	b->last_sweep_due = n;
@@ -401,7 +404,8 @@ alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 		b->max_sweep_us = b->last_sweep_us;
 	if (n > 0)
 		log_debug("alerts.swept", "deadlines", LOG_U64(n),
-		    "fired", LOG_U64(*fired), "sweep_us", LOG_I64(b->last_sweep_us), NULL);
+		    "fired", LOG_U64(*fired), "sweep_us", LOG_I64(b->last_sweep_us),
+		    "scan_us", LOG_I64(b->last_sweep_scan_us), NULL);
 	return rc;
 }
 
@@ -453,6 +457,8 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 		return rc;
 	}
 	*np = n;
+	/* The index work alone, before the commit's fsync. */
+	b->last_sweep_scan_us = monotonic_us() - b->sweep_started_us;
 	if (n == 0) {
 		txn_abort(b, txn);
 		return 0;

@@ -42,7 +42,7 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
     msgpack_packer *pk)
 {
 	begin_result(pk, req, "health");
-	msgpack_pack_map(pk, 13);
+	msgpack_pack_map(pk, 14);
 	codec_pack_kv_str(pk, "status", "ok");
 	codec_pack_kv_i64(pk, "time", clock_now(&b->clock));
 	codec_pack_kv_u64(pk, "events", store_count(txn, b->st.log));
@@ -54,6 +54,7 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	codec_pack_kv_u64(pk, "refused", b->refused);
 	codec_pack_kv_i64(pk, "last_sweep_us", b->last_sweep_us);
 	codec_pack_kv_i64(pk, "max_sweep_us", b->max_sweep_us);
+	codec_pack_kv_i64(pk, "last_sweep_scan_us", b->last_sweep_scan_us);
 	codec_pack_kv_u64(pk, "last_sweep_due", b->last_sweep_due);
 	codec_pack_str(pk, "agents");
 	msgpack_pack_array(pk, b->nsessions);

@@ -98,6 +98,8 @@ struct broker {
 	uint64_t dead_lettered, alerts_opened, alerts_resolved, auth_failures;
 	uint64_t passes, commits;
 	int64_t last_sweep_us, max_sweep_us;   /* cost of the rupture sweep */
+	int64_t last_sweep_scan_us;            /* the same without its commit */
+	int64_t sweep_started_us;
 	unsigned last_sweep_due;
 };
 
