@@ -2,10 +2,17 @@
  * Rupture detection: deadlines, the sweep, and the alert lifecycle.
  *
  * After every event, pathway_due() says when each rule next falls due for
- * the participant.  The "armed" table remembers the due times that are
- * indexed, and "deadlines" holds one key per armed rule, ordered by due
- * time: u64be due, rule byte, participant.  Moving a deadline is a delete
- * and a put in the event's own transaction.
+ * the participant.  "deadlines" holds at most one key per participant and
+ * rule, ordered by time: u64be due, rule byte, participant; the "armed"
+ * table remembers, per participant, where those keys are.
+ *
+ * Deadlines are lazy: a key may be earlier than the rule's true due time,
+ * never later.  When activity pushes a due time later (no_contact and
+ * retention, with every event), the key stays where it is, so most events
+ * write nothing here; a key only moves, in the event's own transaction,
+ * when its due time comes earlier or goes away.  When an early key comes
+ * up, the sweep finds the rule not yet due and puts the key at the true
+ * time.
  *
  * The sweep reads "deadlines" from the start and stops at the first key in
  * the future, so it costs the number of deadlines due, not the number of
@@ -58,11 +65,32 @@ open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
  * for someone without alerts looks none up.
  */
 struct armed {
+	/*
+	 * Where the slot's key is when it is indexed; otherwise the due time
+	 * that last fired (so that it does not fire twice), or 0.
+	 */
 	int64_t due[ARMED_SLOTS];
+	uint32_t indexed;           /* bit per slot with a key in "deadlines" */
 	uint32_t open;              /* bit (1 << rule) per open alert */
 };
 
-#define ARMED_BYTES (8 * ARMED_SLOTS + 4)
+#define ARMED_BYTES (8 * ARMED_SLOTS + 8)
+
+static uint32_t
+get_be32(const unsigned char *d)
+{
+	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
+	    (uint32_t)d[2] << 8 | d[3];
+}
+
+static void
+put_be32(unsigned char *d, uint32_t v)
+{
+	d[0] = v >> 24;
+	d[1] = v >> 16;
+	d[2] = v >> 8;
+	d[3] = v;
+}
 
 static int
 load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
@@ -83,8 +111,8 @@ load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 	for (int r = 0; r < ARMED_SLOTS; r++)
 		a->due[r] = (int64_t)store_be64(d + 8 * r);
 	d += 8 * ARMED_SLOTS;
-	a->open = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
-	    (uint32_t)d[2] << 8 | d[3];
+	a->indexed = get_be32(d);
+	a->open = get_be32(d + 4);
 	return 0;
 }
 
@@ -100,10 +128,8 @@ save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 		store_put_be64(buf + 8 * r, (uint64_t)a->due[r]);
 		any |= a->due[r] != 0;
 	}
-	d[0] = a->open >> 24;
-	d[1] = a->open >> 16;
-	d[2] = a->open >> 8;
-	d[3] = a->open;
+	put_be32(d, a->indexed);
+	put_be32(d + 4, a->open);
 	if (!any) {
 		int rc = mdb_del(txn, b->st.armed, &k, NULL);
 
@@ -145,6 +171,65 @@ retention_due(const struct broker *b, const struct pathway *pw)
 	return (due + day - 1) / day * day;
 }
 
+static int
+index_put(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
+    int64_t due, const char *p, size_t plen)
+{
+	char key[DEADLINE_KEY_MAX];
+	MDB_val k, v = { 0, "" };
+	int rc;
+
+	k.mv_size = deadline_key(key, due, (enum rule_id)slot, p, plen);
+	k.mv_data = key;
+	if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
+		return rc;
+	a->due[slot] = due;
+	a->indexed |= 1u << slot;
+	return 0;
+}
+
+static int
+index_del(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
+    const char *p, size_t plen)
+{
+	char key[DEADLINE_KEY_MAX];
+	MDB_val k;
+	int rc;
+
+	k.mv_size = deadline_key(key, a->due[slot], (enum rule_id)slot, p, plen);
+	k.mv_data = key;
+	rc = mdb_del(txn, b->st.deadlines, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	a->indexed &= ~(1u << slot);
+	return 0;
+}
+
+/*
+ * Bring one slot's key in line with its due time (see the lazy rule at the
+ * top of this file).  *changed says whether *a must be saved.
+ */
+static int
+rearm_slot(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
+    int64_t due, const char *p, size_t plen, bool *changed)
+{
+	bool indexed = a->indexed & (1u << slot);
+	int rc;
+
+	if (indexed && due != 0 && due >= a->due[slot])
+		return 0;               /* the key is early or right: keep it */
+	if (!indexed && due == a->due[slot])
+		return 0;               /* nothing armed, or fired at this time */
+	*changed = true;
+	if (indexed && (rc = index_del(b, txn, a, slot, p, plen)) != 0)
+		return rc;
+	if (due == 0) {
+		a->due[slot] = 0;
+		return 0;
+	}
+	return index_put(b, txn, a, slot, due, p, plen);
+}
+
 /* Bring the deadline index in line with the pathway's due times. */
 static int
 rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw,
@@ -153,7 +238,6 @@ rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 	const char *p = pw->participant;
 	size_t plen = strlen(p);
 	int64_t due[ARMED_SLOTS];
-	char key[DEADLINE_KEY_MAX];
 	bool changed = false;
 	int rc;
 
@@ -161,27 +245,9 @@ rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 	due[RETENTION_SLOT] = retention_due(b, pw);
 	if ((rc = load_armed(b, txn, p, plen, a)) != 0)
 		return rc;
-	for (int r = 0; r < ARMED_SLOTS; r++) {
-		MDB_val k, v = { 0, "" };
-
-		if (due[r] == a->due[r])
-			continue;
-		changed = true;
-		if (a->due[r] != 0) {
-			k.mv_size = deadline_key(key, a->due[r], (enum rule_id)r, p, plen);
-			k.mv_data = key;
-			rc = mdb_del(txn, b->st.deadlines, &k, NULL);
-			if (rc != 0 && rc != MDB_NOTFOUND)
-				return rc;
-		}
-		if (due[r] != 0) {
-			k.mv_size = deadline_key(key, due[r], (enum rule_id)r, p, plen);
-			k.mv_data = key;
-			if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
-				return rc;
-		}
-		a->due[r] = due[r];
-	}
+	for (int r = 0; r < ARMED_SLOTS; r++)
+		if ((rc = rearm_slot(b, txn, a, r, due[r], p, plen, &changed)) != 0)
+			return rc;
 	return changed ? save_armed(b, txn, p, plen, a) : 0;
 }
 
@@ -349,31 +415,49 @@ alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
 	return 0;
 }
 
-/* One due deadline: re-check the rule on the stored pathway. */
+/*
+ * A deadline key came up (the sweep has deleted it).  The rule may not be
+ * due yet (the key was early: activity pushed the due time later), in
+ * which case the key goes to the true time; or it is due, and an alert
+ * opens if the rule holds.
+ */
 static int
-fire(struct broker *b, MDB_txn *txn, enum rule_id rule, const char *p,
+fire(struct broker *b, MDB_txn *txn, int slot, int64_t at, const char *p,
     size_t plen, int64_t now, unsigned *fired)
 {
 	MDB_val k = { plen, (void *)p }, v;
 	struct pw_alert_info info;
 	struct rl_error err;
+	struct armed a;
+	int64_t due[ARMED_SLOTS];
 	int rc;
 
+	if ((rc = load_armed(b, txn, p, plen, &a)) != 0)
+		return rc;
+	if (!(a.indexed & (1u << slot)) || a.due[slot] != at)
+		return 0;               /* not this participant's key any more */
+	a.indexed &= ~(1u << slot);
 	if ((rc = mdb_get(txn, b->st.participants, &k, &v)) != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
+		return rc == MDB_NOTFOUND ? save_armed(b, txn, p, plen, &a) : rc;
 	if (pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK)
 		return MDB_CORRUPTED;
-	if ((int)rule == RETENTION_SLOT) {
-		int64_t due = retention_due(b, b->pw);
-
-		return due != 0 && due <= now ?
-		    erase_participant(b, txn, b->pw, AUTO_RESOLVER, now) : 0;
-	}
+	pathway_due(b->pw, b->cfg->rules, due);
+	due[RETENTION_SLOT] = retention_due(b, b->pw);
+	if (due[slot] > now)
+		rc = index_put(b, txn, &a, slot, due[slot], p, plen);
+	else
+		a.due[slot] = due[slot];
+	if (rc == 0)
+		rc = save_armed(b, txn, p, plen, &a);
+	if (rc != 0 || due[slot] == 0 || due[slot] > now)
+		return rc;
+	if (slot == RETENTION_SLOT)
+		return erase_participant(b, txn, b->pw, AUTO_RESOLVER, now);
 	memset(&info, 0, sizeof(info));
-	if (!pathway_rule_holds(b->pw, rule, b->cfg->rules, now, &info))
+	if (!pathway_rule_holds(b->pw, (enum rule_id)slot, b->cfg->rules, now, &info))
 		return 0;
 	(*fired)++;
-	return open_alert(b, txn, b->pw, rule, &info, now);
+	return open_alert(b, txn, b->pw, (enum rule_id)slot, &info, now);
 }
 
 static int64_t
@@ -430,24 +514,25 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char p[PW_ID_SIZE];
 		size_t plen;
-		enum rule_id rule;
+		int slot;
+		int64_t at;
 
 		if (k.mv_size < 10 || k.mv_size > DEADLINE_KEY_MAX) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		if ((int64_t)store_be64(k.mv_data) > now)
+		if ((at = (int64_t)store_be64(k.mv_data)) > now)
 			break;
-		rule = (enum rule_id)((unsigned char *)k.mv_data)[8];
+		slot = ((unsigned char *)k.mv_data)[8];
 		plen = k.mv_size - 9;
 		memcpy(p, (char *)k.mv_data + 9, plen);
 		p[plen] = '\0';
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		n++;
-		if ((int)rule >= ARMED_SLOTS)
+		if (slot >= ARMED_SLOTS)
 			continue;
-		if ((rc = fire(b, txn, rule, p, plen, now, fired)) != 0)
+		if ((rc = fire(b, txn, slot, at, p, plen, now, fired)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -532,7 +617,7 @@ alerts_disarm(struct broker *b, MDB_txn *txn, const char *p, size_t plen)
 	for (int r = 0; r < ARMED_SLOTS; r++) {
 		MDB_val dk;
 
-		if (armed.due[r] == 0)
+		if (!(armed.indexed & (1u << r)))
 			continue;
 		dk.mv_size = deadline_key(key, armed.due[r], (enum rule_id)r, p, plen);
 		dk.mv_data = key;

@@ -418,6 +418,31 @@ test_coordinators_acknowledge_then_resolve(void **state)
 	send_alert_event(fx, "coord", "alert.resolved", seq, RL_E_BAD_TRANSITION);
 }
 
+/*
+ * Activity pushes no_contact later without touching the index; the early
+ * key, when it comes up, moves to the true time instead of firing.
+ */
+static void
+test_a_deadline_pushed_later_fires_at_its_true_time(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t keys;
+
+	identify(fx);
+	keys = count(fx, fx->b.st.deadlines);
+	resolve_by_contact(fx, T0 + 20 * DAY);
+	assert_int_equal(count(fx, fx->b.st.deadlines), keys);
+	sweep(fx, T0 + 45 * DAY);
+	assert_int_equal(open_alert(fx, RULE_NO_CONTACT, NULL), 0);
+	/* no_referent fired (its key is gone); no_contact's key moved on. */
+	assert_true(open_alert(fx, RULE_NO_REFERENT, NULL) != 0);
+	assert_int_equal(count(fx, fx->b.st.deadlines), keys - 1);
+	sweep(fx, T0 + 65 * DAY - 1);
+	assert_int_equal(open_alert(fx, RULE_NO_CONTACT, NULL), 0);
+	sweep(fx, T0 + 65 * DAY);
+	assert_true(open_alert(fx, RULE_NO_CONTACT, NULL) != 0);
+}
+
 /* The sweep visits what is due, not every participant. */
 static void
 test_sweep_reads_only_due_deadlines(void **state)
@@ -462,6 +487,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_the_target_of_an_unanswered_referral_gets_a_reminder,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_coordinators_acknowledge_then_resolve,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_deadline_pushed_later_fires_at_its_true_time,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_reads_only_due_deadlines,
 		    fixture_setup, fixture_teardown),
