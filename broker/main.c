@@ -4,6 +4,7 @@
  *   relaisd [-c FILE] [--ready-file FILE]   run
  *   relaisd --check-config FILE             check a config and exit
  *   relaisd -c FILE --verify                replay the log against the state
+ *   relaisd -c FILE --backup DIR            hot copy of the store
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -22,12 +23,15 @@ usage(FILE *out)
 	    "usage: relaisd [-c FILE] [--ready-file FILE]\n"
 	    "       relaisd --check-config FILE\n"
 	    "       relaisd [-c FILE] --verify\n"
+	    "       relaisd [-c FILE] --backup DIR\n"
 	    "\n"
 	    "  -c, --config FILE     configuration (default %s)\n"
 	    "  --ready-file FILE     write the bound endpoint there once ready\n"
 	    "  --check-config FILE   print 'configuration OK' or every error\n"
 	    "  --verify              rebuild every pathway from the event log and\n"
-	    "                        report any difference from the stored state\n",
+	    "                        report any difference from the stored state\n"
+	    "  --backup DIR          copy the store into DIR (which must be empty),\n"
+	    "                        consistently, while the broker keeps running\n",
 	    DEFAULT_CONFIG);
 }
 
@@ -50,10 +54,12 @@ main(int argc, char **argv)
 		{ "ready-file", required_argument, NULL, 'r' },
 		{ "check-config", required_argument, NULL, 'k' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "backup", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *ready = NULL, *check = NULL;
+	const char *backup = NULL;
 	bool verify = false;
 	struct config *cfg;
 	struct broker b;
@@ -65,6 +71,7 @@ main(int argc, char **argv)
 		case 'r': ready = optarg; break;
 		case 'k': check = optarg; break;
 		case 'v': verify = true; break;
+		case 'b': backup = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -84,6 +91,11 @@ main(int argc, char **argv)
 		return 1;
 	if (verify) {
 		rc = verify_store(cfg, stdout);
+		config_free(&cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	if (backup != NULL) {
+		rc = backup_store(cfg, backup, stdout);
 		config_free(&cfg);
 		return rc == 0 ? 0 : 1;
 	}

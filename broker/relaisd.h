@@ -9,6 +9,7 @@
  *   alerts.c    rupture deadlines, the sweep, alert lifecycle
  *   query.c     read-only queries: health, alerts, participant
  *   verify.c    replay the log and compare with the stored state
+ *   backup.c    hot copy of the store
  *   clock.c     the broker's clock, which tests may drive
  */
 #ifndef RELAISD_H
@@ -160,6 +161,9 @@ int erase_record(const char *buf, size_t len, msgpack_sbuffer *sb);
 /* query.c */
 void query_handle(struct broker *b, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk);
+
+/* backup.c: a consistent copy of the store into an empty folder; 0 or -1. */
+int backup_store(const struct config *cfg, const char *dir, FILE *out);
 
 /* verify.c: 0 if the store is consistent, 1 if not, -1 if unreadable. */
 int verify_store(const struct config *cfg, FILE *out);
