@@ -25,10 +25,20 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "mpview.h"
 #include "pathway.h"
 #include "relais_proto.h"
 
 #define PW_FORMAT_VERSION 1
+
+/*
+ * Nodes for reading the largest pathway the limits allow: each list and
+ * each tuple in it, twice over so that the bound is never the tight one.
+ */
+#define PW_DECODE_OBJS (2 * (PW_MISS_RUN_KEEP + 7 * PW_MAX_REFERRALS + \
+    3 * PW_MAX_REFERENTS + 5 * PW_MAX_BARRIERS + 4 * PW_MAX_APPOINTMENTS + \
+    4 * PW_MAX_ENROLLMENTS + 16))
+#define PW_DECODE_KVS (64 + 2 * EV__COUNT)
 
 static const char *const phase_names[PW_PHASE__COUNT] = {
 	"new", "identified", "referred", "supported", "enrolled", "employed",
@@ -719,19 +729,22 @@ int
 pathway_decode(const char *buf, size_t len, struct pathway *pw,
     struct rl_error *err)
 {
-	msgpack_unpacked up;
-	size_t off = 0;
+	/*
+	 * Read without msgpack-c's allocations: this runs for every event.
+	 * The node arrays hold the largest pathway the limits allow; anything
+	 * that does not fit them is not a pathway this code wrote.
+	 */
+	msgpack_object objs[PW_DECODE_OBJS], root;
+	msgpack_object_kv kvs[PW_DECODE_KVS];
+	struct mpview view = { objs, PW_DECODE_OBJS, kvs, PW_DECODE_KVS };
 	int rc;
 
 	memset(pw, 0, sizeof(*pw));
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    off != len)
+	if (mpview_parse(buf, len, &view, &root) == -1)
 		rc = rl_error_set(err, RL_E_STORAGE, "",
 		    "stored pathway is not one msgpack value");
 	else
-		rc = decode_map(&up.data, pw, err);
-	msgpack_unpacked_destroy(&up);
+		rc = decode_map(&root, pw, err);
 	if (rc != RL_OK)
 		memset(pw, 0, sizeof(*pw));
 	return rc;
