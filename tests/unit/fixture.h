@@ -1,7 +1,7 @@
 /*
- * Test fixture: a broker object with a config of three agents (med: a
- * mediator, ml: the Mission locale, ops: an operator, plus coord: a
- * coordinator) and a fresh store, but no sockets and no loop.
+ * Test fixture: a broker object with a config of four agents (med: a
+ * mediator, ml: the Mission locale, ops: an operator, coord: a coordinator
+ * of every QPV) and a fresh store, but no sockets and no loop.
  */
 #ifndef RELAIS_TEST_FIXTURE_H
 #define RELAIS_TEST_FIXTURE_H
