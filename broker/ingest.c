@@ -213,10 +213,22 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		if ((rc = mdb_put(txn, b->st.referrals, &k, &v, 0)) != 0)
 			return rc;
 	}
-	for (int i = 0; fx != NULL && i < fx->ndeliver; i++)
+	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {
+		/*
+		 * A referral's other party may have left the registry since;
+		 * the event stands, there is just nobody to deliver it to.
+		 */
+		if (config_agent_by_id(b->cfg, fx->deliver_to[i]) == NULL) {
+			log_warn("delivery.no_recipient", "agent",
+			    LOG_STR(fx->deliver_to[i]), "log_seq", LOG_U64(*seq),
+			    "hint", LOG_STR("the agent is no longer in the "
+			    "registry; its mailbox keeps nothing new"), NULL);
+			continue;
+		}
 		if ((rc = mailbox_append(b, txn, fx->deliver_to[i], MBOX_EVENT,
 		    sb->data, sb->size)) != 0)
 			return rc;
+	}
 	return 0;
 }
 

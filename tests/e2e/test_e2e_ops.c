@@ -148,6 +148,38 @@ test_hot_backup_is_a_consistent_store(void **state)
 		fail_msg("expected a clean verify of 50 events, got: %s", out);
 }
 
+/* The sender of a referral leaves the registry; the answer still lands. */
+static void
+test_answer_to_an_agent_that_left_the_registry(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	relais_client *med, *ml;
+	json_t *r;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_start(b);
+	med = e2e_connect(b, "med");
+	r = e2e_submit1(med, e2e_ev_referral("s1", "p-1", "r-1", "ml"));
+	e2e_expect_ok(r);
+	json_decref(r);
+	relais_close(&med);
+
+	e2e_agent(b, "med")->registered = false;
+	e2e_reload(b);
+	ml = e2e_connect(b, "ml");
+	r = e2e_submit1(ml, e2e_ev_answer("referral.accepted", "a1", "p-1", "r-1"));
+	e2e_expect_ok(r);
+	json_decref(r);
+	e2e_log_wait(b, "\"delivery.no_recipient\"", "\"med\"");
+	/* And the broker goes on accepting events. */
+	r = e2e_submit1(ml, e2e_ev_contact("c1", "p-1"));
+	e2e_expect_ok(r);
+	json_decref(r);
+	relais_close(&ml);
+}
+
 int
 main(void)
 {
@@ -157,6 +189,8 @@ main(void)
 		cmocka_unit_test_teardown(test_broken_reload_is_refused_and_the_broker_keeps_going,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_hot_backup_is_a_consistent_store,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_answer_to_an_agent_that_left_the_registry,
 		    e2e_teardown),
 	};
 
