@@ -26,12 +26,6 @@ au_sleep_ms(int ms)
 		;
 }
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 static bool
 str_is(const char *a, const char *b)
 {

@@ -764,11 +764,6 @@ e2e_submit1(relais_client *c, json_t *ev)
 	return res;
 }
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
 
 void
 e2e_expect_ok_(const char *file, int line, const json_t *r, const char *status)
@@ -1045,4 +1040,18 @@ e2e_raw_hello(struct e2e_raw *r, uint32_t credit)
 	json_decref(hello);
 	w = e2e_raw_expect(r, "welcome", E2E_WAIT_MS);
 	return w;
+}
+
+const char *
+jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+long long
+jint(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : -1;
 }

@@ -100,6 +100,11 @@ void e2e_fail(const char *file, int line, const char *what,
 /* A JSON value as a compact string, for messages (static buffer). */
 const char *e2e_json_str(const json_t *j);
 
+/* A member of a JSON object: its string (NULL if not a string), or its
+ * integer (-1 if not an integer). */
+const char *jstr(const json_t *o, const char *key);
+long long jint(const json_t *o, const char *key);
+
 /* Environment integer, or dflt. */
 long e2e_env_long(const char *name, long dflt);
 

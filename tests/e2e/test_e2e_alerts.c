@@ -40,20 +40,6 @@
 #define RULE_UNANSWERED     "referral_unanswered"
 #define CATCHUP_MARGIN_MS   3000
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static long long
-jint(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : -1;
-}
-
 /* A member of a member: "resolved"."by". */
 static const char *
 jstr2(const json_t *o, const char *key, const char *sub)

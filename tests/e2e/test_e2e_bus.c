@@ -16,20 +16,6 @@
 #include "harness.h"
 #include "keyfile.h"
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static long long
-jint(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : -1;
-}
-
 /* The "agents" entry of the health query for one agent. */
 static json_t *
 health_agent(relais_client *c, const char *id)

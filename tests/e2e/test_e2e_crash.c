@@ -24,20 +24,6 @@
 
 #include "harness.h"
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static long long
-jint(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : -1;
-}
-
 /* The backlog the health query reports for one agent. */
 static long long
 backlog_of(relais_client *c, const char *id)

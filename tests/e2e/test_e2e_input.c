@@ -89,11 +89,6 @@ struct ctx {
 	uint64_t ref;
 };
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
 
 /*
  * The broker is still up and has recorded nothing: the raw socket still
