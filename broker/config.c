@@ -15,6 +15,7 @@
  * is returned only when there is none.
  */
 #include "config.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -199,41 +200,6 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] < 0xc2)
-		return 0;               /* stray continuation byte or overlong */
-	if (s[0] < 0xe0) {
-		len = 2;
-	} else if (s[0] < 0xf0) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;      /* overlong */
-		if (s[0] == 0xed)
-			hi = 0x9f;      /* UTF-16 surrogates */
-	} else if (s[0] < 0xf5) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;      /* overlong */
-		if (s[0] == 0xf4)
-			hi = 0x8f;      /* beyond U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* Valid UTF-8 without control characters: safe to show anywhere. */
 static bool printable_utf8(const char *str)
 {
@@ -241,7 +207,7 @@ static bool printable_utf8(const char *str)
 	size_t n = strlen(str);
 
 	while (n > 0) {
-		size_t len = utf8_seq(s, n);
+		size_t len = utf8_sequence_len(s, n);
 		if (len == 0 || s[0] < 0x20 || s[0] == 0x7f)
 			return false;
 		s += len;

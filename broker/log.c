@@ -13,6 +13,7 @@
  * only heavy user, so it is never contended.
  */
 #include "log.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -86,36 +87,6 @@ static void put(const char *s, size_t n)
 	L.len += n;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
- * no overlong forms, no UTF-16 surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0) {
-		len = 2;
-	} else if (s[0] < 0xf0) {
-		len = 3;
-		lo = s[0] == 0xe0 ? 0xa0 : lo;
-		hi = s[0] == 0xed ? 0x9f : hi;
-	} else if (s[0] < 0xf5) {
-		len = 4;
-		lo = s[0] == 0xf0 ? 0x90 : lo;
-		hi = s[0] == 0xf4 ? 0x8f : hi;
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* A JSON string.  Each input byte gives at most 6 output bytes. */
 static bool put_string(const char *str, size_t n)
 {
@@ -134,7 +105,7 @@ static bool put_string(const char *str, size_t n)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t len = utf8_seq(s + i, n - i);
+			size_t len = utf8_sequence_len(s + i, n - i);
 			if (len) {
 				memcpy(o, s + i, len);
 				o += len;

@@ -381,22 +381,6 @@ parse_cmd(const msgpack_object *map, struct rl_request *req,
 /* Decoding                                                            */
 /* ------------------------------------------------------------------ */
 
-/*
- * A key from the network, made safe to echo in an error reply and a log:
- * printable ASCII only, cut to fit rl_error.field.
- */
-static void
-printable_copy(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t n = len < size - 1 ? len : size - 1;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	dst[n] = '\0';
-}
-
 static int
 parse_fields(const msgpack_object_map *map, struct rl_request *req,
     struct rl_error *err)
@@ -411,7 +395,7 @@ parse_fields(const msgpack_object_map *map, struct rl_request *req,
 
 		f = req_field_from_key(&kv->key);
 		if (f < 0 || (allowed & (1u << f)) == 0) {
-			printable_copy(shown, sizeof(shown), kv->key.via.str.ptr,
+			rl_printable_copy(shown, sizeof(shown), kv->key.via.str.ptr,
 			    kv->key.via.str.size);
 			return rl_error_set(err, RL_E_UNKNOWN_FIELD, shown,
 			    "%s is not a field of %s messages; remove it or check "

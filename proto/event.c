@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "utf8.h"
 
 /* occurred_at and at: from 2000-01-01 (included) to 2100-01-01 (excluded), UTC. */
 #define TIME_MIN_MS INT64_C(946684800000)
@@ -48,37 +49,6 @@ static bool
 agent_id_byte(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-/* Length of the UTF-8 sequence starting at p (at most n bytes), 0 if invalid. */
-static size_t
-utf8_sequence_len(const unsigned char *p, size_t n)
-{
-	uint32_t cp, min;
-	size_t need;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		need = 1, cp = p[0] & 0x1f, min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		need = 2, cp = p[0] & 0x0f, min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		need = 3, cp = p[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n - 1 < need)
-		return 0;
-	for (size_t k = 1; k <= need; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
 }
 
 /*
@@ -423,8 +393,8 @@ looks_like_nir(const char *p, size_t len)
  * A name from the network, made safe to echo in an error reply and a log:
  * printable ASCII only, cut to fit rl_error.field.
  */
-static void
-printable_copy(char *dst, size_t size, const char *src, size_t len)
+void
+rl_printable_copy(char *dst, size_t size, const char *src, size_t len)
 {
 	size_t n = len < size - 1 ? len : size - 1;
 
@@ -623,7 +593,7 @@ parse_type(const msgpack_object_map *map, struct rl_event *ev,
 		    object_kind(v));
 	t = ev_type_from_name(v->via.str.ptr, v->via.str.size);
 	if (t < 0) {
-		printable_copy(shown, sizeof(shown), v->via.str.ptr, v->via.str.size);
+		rl_printable_copy(shown, sizeof(shown), v->via.str.ptr, v->via.str.size);
 		return rl_error_set(err, RL_E_UNKNOWN_TYPE, "type",
 		    "\"%s\" is not an event type; see PROTOCOL.md section 6 "
 		    "for the catalogue", shown);
@@ -646,7 +616,7 @@ parse_entry(const msgpack_object_kv *kv, const struct type_def *td,
 		    "event keys must be strings; got %s", object_kind(k));
 	f = field_from_name(k->via.str.ptr, k->via.str.size);
 	if (f < 0 || ((td->required | td->optional) & (1u << f)) == 0) {
-		printable_copy(shown, sizeof(shown), k->via.str.ptr, k->via.str.size);
+		rl_printable_copy(shown, sizeof(shown), k->via.str.ptr, k->via.str.size);
 		return rl_error_set(err, RL_E_UNKNOWN_FIELD, shown,
 		    "%s is not a field of %s events; remove it or check its "
 		    "spelling", shown, td->name);

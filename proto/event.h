@@ -107,6 +107,12 @@ struct rl_error {
 	char message[160];
 };
 
+/*
+ * A name or value from the network made safe to echo in an error reply and
+ * a log: printable ASCII only ('?' for anything else), cut to fit size.
+ */
+void rl_printable_copy(char *dst, size_t size, const char *src, size_t len);
+
 /* Fill *err and return err->code.  printf-style message. */
 int rl_error_set(struct rl_error *err, int code, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
