@@ -1379,12 +1379,26 @@ is_participant_id(const char *s)
 	    == n;
 }
 
+/* Ask the broker one query and print its answer as indented JSON. */
+static int
+print_query(struct options *o, const char *what, json_t *args)
+{
+	json_t *data;
+	int status;
+
+	data = ask_once(o, what, args, NULL, &status);
+	if (data == NULL)
+		return status;
+	status = print_pretty(data);
+	json_decref(data);
+	return status;
+}
+
 static int
 cmd_participant(int argc, char **argv)
 {
 	const struct command *cmd = find_command("participant");
 	struct options o;
-	json_t *data;
 	int status;
 
 	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
@@ -1399,13 +1413,8 @@ cmd_participant(int argc, char **argv)
 		    ": -)", argv[optind], RL_MAX_ID_BYTES);
 		return EXIT_USAGE;
 	}
-	data = ask_once(&o, "participant",
-	    json_pack("{s:s}", "id", argv[optind]), NULL, &status);
-	if (data == NULL)
-		return status;
-	status = print_pretty(data);
-	json_decref(data);
-	return status;
+	return print_query(&o, "participant",
+	    json_pack("{s:s}", "id", argv[optind]));
 }
 
 /* ---- clock --------------------------------------------------------- */
@@ -1573,19 +1582,13 @@ cmd_health(int argc, char **argv)
 {
 	const struct command *cmd = find_command("health");
 	struct options o;
-	json_t *data;
 	int status;
 
 	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
 		return status;
 	if (!no_operands(cmd, argc))
 		return EXIT_USAGE;
-	data = ask_once(&o, "health", NULL, NULL, &status);
-	if (data == NULL)
-		return status;
-	status = print_pretty(data);
-	json_decref(data);
-	return status;
+	return print_query(&o, "health", NULL);
 }
 
 /* ------------------------------------------------------------------ */
