@@ -287,27 +287,9 @@ relais_path(char *buf, size_t len)
 static char *
 slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
+	char *text = e2e_read_file(path);
 
-	if (f == NULL)
-		return strdup("");
-	do {
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap + 65536 + 1);
-			if (nb == NULL)
-				break;
-			buf = nb;
-			cap += 65536;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	if (buf != NULL)
-		buf[len] = '\0';
-	return buf != NULL ? buf : strdup("");
+	return text != NULL ? text : strdup("");
 }
 
 /* In the child: redirect, set the agent's environment, exec. */

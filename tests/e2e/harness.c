@@ -131,8 +131,8 @@ e2e_fail(const char *file, int line, const char *what, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Files                                                               */
 
-static char *
-read_file(const char *path)
+char *
+e2e_read_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char *buf = NULL;
@@ -347,7 +347,7 @@ e2e_try_start(struct e2e_broker *b, char *why, size_t whylen)
 	deadline = e2e_now_ms() + E2E_READY_MS;
 	for (;;) {
 		int status;
-		char *text = read_file(b->ready);
+		char *text = e2e_read_file(b->ready);
 
 		if (text != NULL) {
 			text[strcspn(text, "\r\n")] = '\0';
@@ -519,7 +519,7 @@ e2e_verify(struct e2e_broker *b, char *out, size_t outlen)
 		e2e_fail(__FILE__, __LINE__, "relaisd --verify",
 		    "did not finish within 120 s");
 	}
-	text = read_file(outfile);
+	text = e2e_read_file(outfile);
 	snprintf(out, outlen, "%s", text != NULL ? text : "");
 	free(text);
 	if (WIFEXITED(status))
@@ -607,7 +607,7 @@ e2e_teardown(void **state)
 char *
 e2e_log_read(struct e2e_broker *b)
 {
-	return read_file(b->log);
+	return e2e_read_file(b->log);
 }
 
 static int

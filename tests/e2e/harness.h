@@ -155,6 +155,9 @@ int e2e_teardown(void **state);
 /* Run `relaisd -c CONF --verify`; returns its exit status, output in out. */
 int e2e_verify(struct e2e_broker *b, char *out, size_t outlen);
 
+/* A whole file (malloc'd, caller frees), or NULL if it cannot be read. */
+char *e2e_read_file(const char *path);
+
 /* ---- the broker's log ---------------------------------------------- */
 
 /* The whole log (malloc'd, caller frees). */
