@@ -42,6 +42,13 @@ dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
 	return alen + 1 + ev->event_id.len;
 }
 
+static int
+storage_error(struct rl_error *err, int rc)
+{
+	return rl_error_set(err, store_code(rc), "",
+	    "%s (%s)", rl_code_text(store_code(rc)), mdb_strerror(rc));
+}
+
 /*
  * Registry and bus-wide checks a pathway cannot make on its own: the
  * target of a referral must be registered, a referral id is used once on
@@ -49,7 +56,7 @@ dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
  */
 static int
 check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    struct rl_error *err, int *mdb_rc)
+    struct rl_error *err)
 {
 	MDB_val k = { ev->referral.len, (void *)ev->referral.p }, v;
 	int rc;
@@ -57,10 +64,8 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 	if (!event_has(ev, EF_REFERRAL))
 		return RL_OK;
 	rc = mdb_get(txn, b->st.referrals, &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		*mdb_rc = rc;
-		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
-	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return storage_error(err, rc);
 	if (ev->type == EV_REFERRAL_SENT) {
 		char to[RL_MAX_AGENT_ID_BYTES + 1];
 
@@ -87,38 +92,26 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 	return RL_OK;
 }
 
+/*
+ * The participant's stored pathway into *pw.  A participant never seen
+ * gets a fresh one when create is set, and unknown_participant otherwise.
+ */
 static int
 load_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    struct pathway *pw, struct rl_error *err, int *mdb_rc)
+    bool create, struct pathway *pw, struct rl_error *err)
 {
 	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
 	int rc = mdb_get(txn, b->st.participants, &k, &v);
 
-	if (rc == MDB_NOTFOUND) {
+	if (rc == MDB_NOTFOUND && create) {
 		pathway_init(pw, ev->participant.p, ev->participant.len);
 		return RL_OK;
 	}
-	if (rc != 0) {
-		*mdb_rc = rc;
-		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
-	}
-	return pathway_decode(v.mv_data, v.mv_size, pw, err);
-}
-
-static int
-load_existing_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    struct pathway *pw, struct rl_error *err, int *mdb_rc)
-{
-	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
-	int rc = mdb_get(txn, b->st.participants, &k, &v);
-
 	if (rc == MDB_NOTFOUND)
 		return rl_error_set(err, RL_E_UNKNOWN_PARTICIPANT, "participant",
 		    "no pathway exists for this participant (already erased?)");
-	if (rc != 0) {
-		*mdb_rc = rc;
-		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
-	}
+	if (rc != 0)
+		return storage_error(err, rc);
 	return pathway_decode(v.mv_data, v.mv_size, pw, err);
 }
 
@@ -139,18 +132,6 @@ save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 	return mdb_put(txn, b->st.participants, &k, &v, 0);
 }
 
-/*
- * The log's next seq comes from memory (loaded from the log's last key at
- * start-up, and again after an aborted transaction): no read per event.
- */
-static int
-next_log_seq(struct broker *b, uint64_t *seq)
-{
-	*seq = ++b->log_seq;
-	b->counters_dirty = true;
-	return 0;
-}
-
 /* The writes, once every check has passed. */
 static int
 record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
@@ -163,8 +144,12 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = next_log_seq(b, seq)) != 0)
-		return rc;
+	/*
+	 * The log's next seq comes from memory (loaded from the log's last
+	 * key at start-up and after an aborted transaction): no read here.
+	 */
+	*seq = ++b->log_seq;
+	b->counters_dirty = true;
 	msgpack_sbuffer_clear(sb);
 	record_pack(sb, ev, sender->id, now, *seq);
 	if (ev->type == EV_PARTICIPANT_ERASED) {
@@ -232,12 +217,6 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	return 0;
 }
 
-static int
-storage_error(struct rl_error *err, int rc)
-{
-	return rl_error_set(err, store_code(rc), "",
-	    "%s (%s)", rl_code_text(store_code(rc)), mdb_strerror(rc));
-}
 
 int
 ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
@@ -295,9 +274,8 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	}
 	if (rc != MDB_NOTFOUND)
 		return storage_error(err, rc);
-	rc = 0;
 
-	if ((code = check_referral(b, txn, &ev, err, &rc)) != RL_OK)
+	if ((code = check_referral(b, txn, &ev, err)) != RL_OK)
 		return code;
 
 	int64_t at = ev.occurred_at < now ? ev.occurred_at : now;
@@ -310,13 +288,13 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	case EV_OUTREACH_INTERVENTION:
 		break;
 	case EV_PARTICIPANT_ERASED:
-		if ((code = load_existing_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
+		if ((code = load_pathway(b, txn, &ev, false, b->pw, err)) != RL_OK)
 			return code;
 		if ((rc = erase_participant(b, txn, b->pw, sender->id, now)) != 0)
 			return storage_error(err, rc);
 		break;
 	default:
-		if ((code = load_pathway(b, txn, &ev, b->pw, err, &rc)) != RL_OK)
+		if ((code = load_pathway(b, txn, &ev, true, b->pw, err)) != RL_OK)
 			return code;
 		if ((code = pathway_apply_in_place(b->pw, &ev, &actor, at, b->cfg->rules, &fx, err)) != RL_OK)
 			return code;

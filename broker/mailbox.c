@@ -200,8 +200,7 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 			msgpack_sbuffer_write(&sb, (const char *)vals[i] + ITEM_HDR,
 			    lens[i] - ITEM_HDR);
 		}
-		if (zmq_send(b->router, s->rid, s->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
-		    zmq_send(b->router, sb.data, sb.size, ZMQ_DONTWAIT) == -1) {
+		if (broker_send(b, s->rid, s->rid_len, sb.data, sb.size) == -1) {
 			if (zmq_errno() == EHOSTUNREACH) {
 				s->online = false;
 				log_info("agent.unreachable", "agent", LOG_STR(id), NULL);

@@ -115,6 +115,9 @@ int broker_init(struct broker *b, struct config *cfg, const char *ready_file);
 int broker_run(struct broker *b);
 void broker_free(struct broker *b);
 struct session *broker_session(struct broker *b, const char *agent_id);
+/* One frame to a routing id, never blocking; 0, or -1 with zmq_errno(). */
+int broker_send(struct broker *b, const void *rid, size_t rid_len,
+    const void *buf, size_t len);
 
 /* zap.c */
 int zap_start(struct broker *b);

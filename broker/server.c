@@ -63,8 +63,8 @@ broker_session(struct broker *b, const char *agent_id)
  * (EHOSTUNREACH, thanks to ROUTER_MANDATORY) or whose queue is full
  * (EAGAIN) does not get it; agents resend what was not acknowledged.
  */
-static int
-send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
+int
+broker_send(struct broker *b, const void *rid, size_t rid_len, const void *buf,
     size_t len)
 {
 	if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
@@ -77,7 +77,7 @@ send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
 static void
 reply(struct broker *b, struct inbound *in, msgpack_sbuffer *sb)
 {
-	if (send_to(b, zmq_msg_data(&in->rid), zmq_msg_size(&in->rid),
+	if (broker_send(b, zmq_msg_data(&in->rid), zmq_msg_size(&in->rid),
 	    sb->data, sb->size) == -1 && in->s != NULL && errno == EHOSTUNREACH)
 		in->s->online = false;
 }
@@ -157,25 +157,23 @@ handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now)
 	return txn_rc;
 }
 
-static void
-pack_event_id(msgpack_packer *pk, const msgpack_object *ev)
-{
-	const msgpack_object *id = codec_map_get(ev, "event_id");
-
-	if (id != NULL && id->type == MSGPACK_OBJECT_STR &&
-	    id->via.str.size <= RL_MAX_ID_BYTES) {
-		codec_pack_str(pk, "event_id");
-		codec_pack_strn(pk, id->via.str.ptr, id->via.str.size);
-	}
-}
-
-static bool
-has_event_id(const msgpack_object *ev)
+/* The event's id as the agent sent it, if it is one we can echo. */
+static const msgpack_object *
+echoable_event_id(const msgpack_object *ev)
 {
 	const msgpack_object *id = codec_map_get(ev, "event_id");
 
 	return id != NULL && id->type == MSGPACK_OBJECT_STR &&
-	    id->via.str.size <= RL_MAX_ID_BYTES;
+	    id->via.str.size <= RL_MAX_ID_BYTES ? id : NULL;
+}
+
+static void
+pack_event_id(msgpack_packer *pk, const msgpack_object *id)
+{
+	if (id != NULL) {
+		codec_pack_str(pk, "event_id");
+		codec_pack_strn(pk, id->via.str.ptr, id->via.str.size);
+	}
 }
 
 /* The acks of a submit, after the commit (or its failure, commit_code). */
@@ -195,7 +193,8 @@ pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
 		const struct rl_error *e = &in->errors[i];
 		struct rl_error storage;
 		int code = r->code;
-		bool idp = has_event_id(ev);
+		const msgpack_object *id = echoable_event_id(ev);
+		bool idp = id != NULL;
 
 		if (code == RL_OK && commit_code != RL_OK) {
 			code = commit_code;
@@ -206,16 +205,14 @@ pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
 		if (code == RL_OK) {
 			msgpack_pack_map(pk, 4 + idp);
 			codec_pack_kv_u64(pk, "i", i);
-			if (idp)
-				pack_event_id(pk, ev);
+			pack_event_id(pk, id);
 			codec_pack_kv_str(pk, "status", r->duplicate ? "duplicate" : "ok");
 			codec_pack_kv_u64(pk, "seq", r->seq);
 			codec_pack_kv_i64(pk, "recorded_at", r->recorded_at);
 		} else {
 			msgpack_pack_map(pk, 6 + idp);
 			codec_pack_kv_u64(pk, "i", i);
-			if (idp)
-				pack_event_id(pk, ev);
+			pack_event_id(pk, id);
 			codec_pack_kv_str(pk, "status", "error");
 			codec_pack_kv_u64(pk, "code", (uint64_t)code);
 			codec_pack_kv_str(pk, "error", rl_code_name(code));

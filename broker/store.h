@@ -2,17 +2,18 @@
  * The broker's durable state in one LMDB environment.
  *
  * Tables (named databases) and their keys:
- *   meta          "log_seq", "alert_seq"        -> u64
+ *   meta          "alert_seq" -> u64; "rules_fp" -> hash of the rules the
+ *                 deadline index was built with
  *   log           u64be log seq                 -> event record (msgpack)
  *   dedup         sender \0 event_id            -> struct dedup_rec
  *   referrals     referral id                   -> participant id
  *   participants  participant id                -> pathway (msgpack)
  *   timeline      participant \0 u64be log seq  -> ""
- *   armed         participant                   -> int64 due[RULE__COUNT]
- *   deadlines     u64be due \0 rule \0 participant -> ""
+ *   armed         participant                   -> deadline slots, open alerts
+ *   deadlines     u64be due, rule byte, participant -> ""
  *   alerts        u64be alert seq               -> alert record (msgpack)
  *   alert_open    participant \0 rule           -> u64 alert seq
- *   mbox          agent \0 u64be seq            -> u32 attempts + delivery item
+ *   mbox          agent \0 u64be seq            -> u32be redeliveries, u8 kind, item
  *   mbox_next     agent                         -> u64 next mailbox seq
  *   dead          agent \0 u64be seq            -> as mbox
  *
