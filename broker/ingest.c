@@ -92,46 +92,6 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 	return RL_OK;
 }
 
-/*
- * The participant's stored pathway into *pw.  A participant never seen
- * gets a fresh one when create is set, and unknown_participant otherwise.
- */
-static int
-load_pathway(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    bool create, struct pathway *pw, struct rl_error *err)
-{
-	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
-	int rc = mdb_get(txn, b->st.participants, &k, &v);
-
-	if (rc == MDB_NOTFOUND && create) {
-		pathway_init(pw, ev->participant.p, ev->participant.len);
-		return RL_OK;
-	}
-	if (rc == MDB_NOTFOUND)
-		return rl_error_set(err, RL_E_UNKNOWN_PARTICIPANT, "participant",
-		    "no pathway exists for this participant (already erased?)");
-	if (rc != 0)
-		return storage_error(err, rc);
-	return pathway_decode(v.mv_data, v.mv_size, pw, err);
-}
-
-static int
-save_pathway(struct broker *b, MDB_txn *txn, const struct pathway *pw,
-    const struct rl_event *ev)
-{
-	MDB_val k = { ev->participant.len, (void *)ev->participant.p }, v;
-	msgpack_sbuffer *sb = &b->scratch;
-	msgpack_packer pk;
-
-	/* The reply buffer is free until the pass replies: no malloc here. */
-	msgpack_sbuffer_clear(sb);
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	pathway_encode(pw, &pk);
-	v.mv_size = sb->size;
-	v.mv_data = sb->data;
-	return mdb_put(txn, b->st.participants, &k, &v, 0);
-}
-
 /* The writes, once every check has passed. */
 static int
 record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
@@ -226,6 +186,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	struct rl_event ev;
 	struct pw_effects fx;
 	struct pw_actor actor = { sender->id, sender->kind };
+	struct pathway *pw = NULL;
 	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES];
 	unsigned char hash[16];
 	msgpack_sbuffer *canon = &b->canon;
@@ -288,18 +249,20 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	case EV_OUTREACH_INTERVENTION:
 		break;
 	case EV_PARTICIPANT_ERASED:
-		if ((code = load_pathway(b, txn, &ev, false, b->pw, err)) != RL_OK)
+		if ((code = pwcache_load(b, txn, ev.participant.p,
+		    ev.participant.len, false, &pw, err)) != RL_OK)
 			return code;
-		if ((rc = erase_participant(b, txn, b->pw, sender->id, now)) != 0)
+		rc = erase_participant(b, txn, pw, sender->id, now);
+		pwcache_forget(b, pw);
+		if (rc != 0)
 			return storage_error(err, rc);
 		break;
 	default:
-		if ((code = load_pathway(b, txn, &ev, true, b->pw, err)) != RL_OK)
+		if ((code = pwcache_load(b, txn, ev.participant.p,
+		    ev.participant.len, true, &pw, err)) != RL_OK)
 			return code;
-		if ((code = pathway_apply_in_place(b->pw, &ev, &actor, at, b->cfg->rules, &fx, err)) != RL_OK)
+		if ((code = pwcache_apply(b, pw, &ev, &actor, at, &fx, err)) != RL_OK)
 			return code;
-		if (fx.changed && (rc = save_pathway(b, txn, b->pw, &ev)) != 0)
-			return storage_error(err, rc);
 		break;
 	}
 
@@ -308,7 +271,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if (event_has(&ev, EF_PARTICIPANT) && ev.type != EV_ALERT_ACKNOWLEDGED &&
 	    ev.type != EV_ALERT_RESOLVED && ev.type != EV_PARTICIPANT_ERASED &&
 	    (rc = alerts_after_event(b, txn, ev.participant.p, ev.participant.len,
-	    b->pw, now)) != 0)
+	    pw, now)) != 0)
 		return storage_error(err, rc);
 	res->recorded_at = now;
 	log_info("event.accepted", "agent", LOG_STR(sender->id),

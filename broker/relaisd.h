@@ -85,7 +85,8 @@ struct broker {
 	msgpack_sbuffer scratch;    /* replies */
 	msgpack_sbuffer canon;      /* an event's canonical encoding */
 	msgpack_sbuffer record;     /* an event's log record */
-	struct pathway *pw;         /* the pathway being changed */
+	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
+	struct pwcache *pwc;        /* pathways the transaction is changing */
 
 	/*
 	 * Counters kept in memory during a write transaction and written (or
@@ -109,6 +110,25 @@ int txn_begin(struct broker *b, MDB_txn **txn);
 int txn_commit(struct broker *b, MDB_txn *txn);
 void txn_abort(struct broker *b, MDB_txn *txn);
 int broker_load_counters(struct broker *b);
+
+/*
+ * pathway_cache.c: pathways decoded once per write transaction and written
+ * back when it commits (pwcache_flush, from txn_commit) or dropped when it
+ * aborts (pwcache_clear, from txn_abort).
+ */
+int pwcache_init(struct broker *b);
+void pwcache_free(struct broker *b);
+/* The participant's pathway; a fresh one if never seen and create is set. */
+int pwcache_load(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
+    bool create, struct pathway **pw, struct rl_error *err);
+/* pathway_apply on a cached pathway: a refusal leaves it as it was. */
+int pwcache_apply(struct broker *b, struct pathway *pw, const struct rl_event *ev,
+    const struct pw_actor *actor, int64_t at, struct pw_effects *fx,
+    struct rl_error *err);
+/* Drop a pathway without writing it (its participant is being erased). */
+void pwcache_forget(struct broker *b, struct pathway *pw);
+int pwcache_flush(struct broker *b, MDB_txn *txn);
+void pwcache_clear(struct broker *b);
 
 /* server.c */
 int broker_init(struct broker *b, struct config *cfg, const char *ready_file);

@@ -1,0 +1,283 @@
+/*
+ * The pathway cache (broker/pathway_cache.c): several events of one pass
+ * share a decoded pathway, and what reaches the store at the commit is
+ * exactly what applying the accepted events one by one gives, whatever
+ * was refused in between, however many participants the pass touched, and
+ * nothing at all when the transaction is aborted.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "log.h"
+
+#define T0      "1795000000000"
+#define T0_MS   INT64_C(1795000000000)
+
+/* One event into an open transaction; its code. */
+static int
+ingest_in(struct fixture *fx, MDB_txn *txn, const char *sender,
+    msgpack_sbuffer *sb)
+{
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_unpacked up;
+	size_t off = 0;
+	int code;
+
+	msgpack_unpacked_init(&up);
+	assert_int_equal(msgpack_unpack_next(&up, sb->data, sb->size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	code = ingest_event(&fx->b, txn, config_agent_by_id(fx->b.cfg, sender),
+	    &up.data, FIXTURE_NOW, &r, &err);
+	msgpack_unpacked_destroy(&up);
+	return code;
+}
+
+static int
+contact(struct fixture *fx, MDB_txn *txn, const char *eid, const char *p)
+{
+	msgpack_sbuffer sb;
+	int code;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", eid, "type", "contact.made",
+	    "occurred_at", T0, "participant", p, "channel", "phone");
+	code = ingest_in(fx, txn, "med", &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return code;
+}
+
+static int
+referral(struct fixture *fx, MDB_txn *txn, const char *sender,
+    const char *type, const char *eid, const char *p, const char *r)
+{
+	msgpack_sbuffer sb;
+	int code;
+
+	msgpack_sbuffer_init(&sb);
+	if (strcmp(type, "referral.sent") == 0)
+		pack_event(&sb, 7, "event_id", eid, "type", type,
+		    "occurred_at", T0, "participant", p, "referral", r,
+		    "to", "ml", "purpose", "cv");
+	else
+		pack_event(&sb, 5, "event_id", eid, "type", type,
+		    "occurred_at", T0, "participant", p, "referral", r);
+	code = ingest_in(fx, txn, sender, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return code;
+}
+
+/* The stored pathway of p; false if there is none. */
+static bool
+stored(struct fixture *fx, const char *p, struct pathway *pw)
+{
+	MDB_txn *txn;
+	MDB_val k = { strlen(p), (void *)p }, v;
+	struct rl_error err;
+	bool found;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	found = mdb_get(txn, fx->b.st.participants, &k, &v) == 0;
+	if (found)
+		assert_int_equal(pathway_decode(v.mv_data, v.mv_size, pw, &err), RL_OK);
+	mdb_txn_abort(txn);
+	return found;
+}
+
+static void
+test_events_of_one_pass_all_reach_the_store(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway pw;
+	MDB_txn *txn;
+	char eid[16], rid[16];
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(eid, sizeof(eid), "e%d", i);
+		snprintf(rid, sizeof(rid), "r-%d", i);
+		assert_int_equal(referral(fx, txn, "med", "referral.sent", eid,
+		    "p-1", rid), RL_OK);
+	}
+	/* Nothing is written before the commit... */
+	assert_false(stored(fx, "p-1", &pw));
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	/* ...and everything after it. */
+	assert_true(stored(fx, "p-1", &pw));
+	assert_int_equal(pw.nreferrals, 4);
+	assert_int_equal(pw.counts[EV_REFERRAL_SENT], 4);
+}
+
+static void
+test_a_refusal_keeps_earlier_changes_of_the_pass(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway pw, want;
+	struct pw_actor med = { "med", AK_MEDIATOR }, ml = { "ml", AK_MISSION_LOCALE };
+	struct pw_effects fxs;
+	struct rl_error err;
+	struct rl_event ev;
+	MDB_txn *txn;
+	msgpack_sbuffer sb;
+	msgpack_unpacked up;
+	size_t off;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e1", "p-1",
+	    "r-1"), RL_OK);
+	/* The sender may not accept its own referral: refused mid-pass. */
+	assert_int_equal(referral(fx, txn, "med", "referral.accepted", "e2",
+	    "p-1", "r-1"), RL_E_WRONG_AGENT);
+	assert_int_equal(referral(fx, txn, "ml", "referral.accepted", "e3",
+	    "p-1", "r-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+
+	/* The same two accepted events applied one by one, without a store. */
+	pathway_init(&want, "p-1", 3);
+	msgpack_sbuffer_init(&sb);
+	msgpack_unpacked_init(&up);
+	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", T0, "participant", "p-1", "referral", "r-1",
+	    "to", "ml", "purpose", "cv");
+	off = 0;
+	assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(event_parse(&up.data, &ev, &err), RL_OK);
+	assert_int_equal(pathway_apply(&want, &ev, &med, T0_MS, fx->b.cfg->rules,
+	    &fxs, &err), RL_OK);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e3", "type", "referral.accepted",
+	    "occurred_at", T0, "participant", "p-1", "referral", "r-1");
+	off = 0;
+	assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(event_parse(&up.data, &ev, &err), RL_OK);
+	assert_int_equal(pathway_apply(&want, &ev, &ml, T0_MS, fx->b.cfg->rules,
+	    &fxs, &err), RL_OK);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+
+	assert_true(stored(fx, "p-1", &pw));
+	assert_true(pathway_equal(&pw, &want));
+	assert_int_equal(pw.referrals[0].state, PW_REF_ACCEPTED);
+	assert_int_equal(pw.counts[EV_REFERRAL_ACCEPTED], 1);
+}
+
+static void
+test_a_refusal_on_a_fresh_read_changes_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway before, after;
+	MDB_txn *txn;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e1", "p-1",
+	    "r-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_true(stored(fx, "p-1", &before));
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(referral(fx, txn, "med", "referral.accepted", "e2",
+	    "p-1", "r-1"), RL_E_WRONG_AGENT);
+	assert_int_equal(contact(fx, txn, "e3", "p-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_true(stored(fx, "p-1", &after));
+	assert_int_equal(after.counts[EV_REFERRAL_ACCEPTED], 0);
+	assert_int_equal(after.counts[EV_CONTACT_MADE], 1);
+	assert_int_equal(after.referrals[0].state, PW_REF_REQUESTED);
+	after.counts[EV_CONTACT_MADE] = 0;
+	assert_true(pathway_equal(&before, &after));
+}
+
+static void
+test_more_participants_than_slots(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway pw;
+	MDB_txn *txn;
+	char eid[16], p[16];
+
+	/* Twice round 40 people: every slot is reused, dirty, many times. */
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 40; i++) {
+			snprintf(eid, sizeof(eid), "e%d-%d", round, i);
+			snprintf(p, sizeof(p), "p-%d", i);
+			assert_int_equal(contact(fx, txn, eid, p), RL_OK);
+		}
+	}
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(count(fx, fx->b.st.participants), 40);
+	for (int i = 0; i < 40; i++) {
+		snprintf(p, sizeof(p), "p-%d", i);
+		assert_true(stored(fx, p, &pw));
+		assert_int_equal(pw.counts[EV_CONTACT_MADE], 2);
+	}
+}
+
+static void
+test_an_aborted_pass_leaves_nothing_behind(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway pw;
+	MDB_txn *txn;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(contact(fx, txn, "e2", "p-1"), RL_OK);
+	txn_abort(&fx->b, txn);
+	assert_false(stored(fx, "p-1", &pw));
+
+	/* The next pass starts from the store, not from the forgotten state. */
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(contact(fx, txn, "e3", "p-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_true(stored(fx, "p-1", &pw));
+	assert_int_equal(pw.counts[EV_CONTACT_MADE], 1);
+}
+
+static void
+test_erasure_in_the_same_pass_wins(void **state)
+{
+	struct fixture *fx = *state;
+	struct pathway pw;
+	msgpack_sbuffer sb;
+	MDB_txn *txn;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 4, "event_id", "x1", "type", "participant.erased",
+	    "occurred_at", T0, "participant", "p-1");
+	assert_int_equal(ingest_in(fx, txn, "coord", &sb), RL_OK);
+	msgpack_sbuffer_destroy(&sb);
+	/* The pathway is gone for the rest of the pass too. */
+	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e2", "p-2",
+	    "r-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_false(stored(fx, "p-1", &pw));
+	assert_true(stored(fx, "p-2", &pw));
+	assert_int_equal(count(fx, fx->b.st.participants), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_events_of_one_pass_all_reach_the_store, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_refusal_keeps_earlier_changes_of_the_pass, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_refusal_on_a_fresh_read_changes_nothing, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_more_participants_than_slots, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_an_aborted_pass_leaves_nothing_behind, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_erasure_in_the_same_pass_wins, fixture_setup, fixture_teardown),
+	};
+
+	/* Refusals log nothing above info; storage errors would show. */
+	log_init(stderr, LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
