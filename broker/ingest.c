@@ -4,9 +4,11 @@
  * pathway, record it in the log and put the deliveries it causes in the
  * recipients' mailboxes.  All of it commits together or not at all.
  *
- * The order matters: every check that can refuse the event comes before
- * the first write, so a refused event changes nothing even though it shares
- * its transaction with accepted ones.
+ * The order matters: the event_id and a new referral id are claimed first,
+ * each in the lookup that checks it (one B-tree descent instead of a read
+ * and a write), and given back if the event is refused; every other check
+ * comes before the first write.  So a refused event changes nothing even
+ * though it shares its transaction with accepted ones.
  */
 #include <string.h>
 #include <sodium.h>
@@ -53,26 +55,32 @@ storage_error(struct rl_error *err, int rc)
  * Registry and bus-wide checks a pathway cannot make on its own: the
  * target of a referral must be registered, a referral id is used once on
  * the whole bus, and an answer must name the referral's participant.
+ * referral.sent claims its id here, in the same lookup that checks it is
+ * new; *claimed says so, for the caller to give it back on a refusal.
  */
 static int
 check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    struct rl_error *err)
+    bool *claimed, struct rl_error *err)
 {
 	MDB_val k = { ev->referral.len, (void *)ev->referral.p }, v;
 	int rc;
 
+	*claimed = false;
 	if (!event_has(ev, EF_REFERRAL))
 		return RL_OK;
-	rc = mdb_get(txn, b->st.referrals, &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return storage_error(err, rc);
 	if (ev->type == EV_REFERRAL_SENT) {
 		char to[RL_MAX_AGENT_ID_BYTES + 1];
 
-		if (rc == 0)
+		v.mv_size = ev->participant.len;
+		v.mv_data = (void *)ev->participant.p;
+		rc = mdb_put(txn, b->st.referrals, &k, &v, MDB_NOOVERWRITE);
+		if (rc == MDB_KEYEXIST)
 			return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
 			    "referral %.*s already exists; choose a new id",
 			    (int)ev->referral.len, ev->referral.p);
+		if (rc != 0)
+			return storage_error(err, rc);
+		*claimed = true;
 		memcpy(to, ev->to.p, ev->to.len);
 		to[ev->to.len] = '\0';
 		if (config_agent_by_id(b->cfg, to) == NULL)
@@ -80,6 +88,9 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 			    "no agent %s is registered", to);
 		return RL_OK;
 	}
+	rc = mdb_get(txn, b->st.referrals, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return storage_error(err, rc);
 	if (rc == MDB_NOTFOUND)
 		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
 		    "no referral %.*s exists", (int)ev->referral.len,
@@ -95,11 +106,10 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 /* The writes, once every check has passed. */
 static int
 record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
-    const struct rl_event *ev, const unsigned char hash[16],
-    const struct pw_effects *fx, int64_t now, uint64_t *seq)
+    const struct rl_event *ev, const struct pw_effects *fx, int64_t now,
+    uint64_t *seq)
 {
 	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES + 9];
-	struct dedup_rec dr;
 	msgpack_sbuffer *sb = &b->record;
 	MDB_val k, v;
 	int rc;
@@ -130,17 +140,6 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if ((rc = mdb_put(txn, b->st.log, &k, &v, MDB_APPEND)) != 0)
 		return rc;
 
-	memset(&dr, 0, sizeof(dr));
-	dr.seq = *seq;
-	dr.recorded_at = now;
-	memcpy(dr.hash, hash, sizeof(dr.hash));
-	k.mv_size = dedup_key(key, sender, ev);
-	k.mv_data = key;
-	v.mv_size = sizeof(dr);
-	v.mv_data = &dr;
-	if ((rc = mdb_put(txn, b->st.dedup, &k, &v, 0)) != 0)
-		return rc;
-
 	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_PARTICIPANT_ERASED) {
 		k.mv_size = store_key_seq(key, ev->participant.p,
 		    ev->participant.len, *seq);
@@ -148,14 +147,6 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		v.mv_size = 0;
 		v.mv_data = "";
 		if ((rc = mdb_put(txn, b->st.timeline, &k, &v, 0)) != 0)
-			return rc;
-	}
-	if (ev->type == EV_REFERRAL_SENT) {
-		k.mv_size = ev->referral.len;
-		k.mv_data = (void *)ev->referral.p;
-		v.mv_size = ev->participant.len;
-		v.mv_data = (void *)ev->participant.p;
-		if ((rc = mdb_put(txn, b->st.referrals, &k, &v, 0)) != 0)
 			return rc;
 	}
 	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {
@@ -178,15 +169,93 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 }
 
 
+/* The event's effects, once the bus-wide checks have passed. */
+static int
+change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, int64_t now, struct ingest_result *res,
+    struct rl_error *err)
+{
+	struct pw_effects fx;
+	struct pw_actor actor = { sender->id, sender->kind };
+	struct pathway *pw = NULL;
+	int code, rc;
+
+	memset(&fx, 0, sizeof(fx));
+	int64_t at = ev->occurred_at < now ? ev->occurred_at : now;
+	switch (ev->type) {
+	case EV_ALERT_ACKNOWLEDGED:
+	case EV_ALERT_RESOLVED:
+		if ((code = alerts_event(b, txn, sender, ev, now, err)) != RL_OK)
+			return code;
+		break;
+	case EV_OUTREACH_INTERVENTION:
+		break;
+	case EV_PARTICIPANT_ERASED:
+		if ((code = pwcache_load(b, txn, ev->participant.p,
+		    ev->participant.len, false, &pw, err)) != RL_OK)
+			return code;
+		rc = erase_participant(b, txn, pw, sender->id, now);
+		pwcache_forget(b, pw);
+		if (rc != 0)
+			return storage_error(err, rc);
+		break;
+	default:
+		if ((code = pwcache_load(b, txn, ev->participant.p,
+		    ev->participant.len, true, &pw, err)) != RL_OK)
+			return code;
+		if ((code = pwcache_apply(b, pw, ev, &actor, at, &fx, err)) != RL_OK)
+			return code;
+		break;
+	}
+
+	if ((rc = record_event(b, txn, sender, ev, &fx, now, &res->seq)) != 0)
+		return storage_error(err, rc);
+	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_ALERT_ACKNOWLEDGED &&
+	    ev->type != EV_ALERT_RESOLVED && ev->type != EV_PARTICIPANT_ERASED &&
+	    (rc = alerts_after_event(b, txn, ev->participant.p, ev->participant.len,
+	    pw, now)) != 0)
+		return storage_error(err, rc);
+	res->recorded_at = now;
+	log_info("event.accepted", "agent", LOG_STR(sender->id),
+	    "type", LOG_STR(ev_type_name(ev->type)), "seq", LOG_U64(res->seq), NULL);
+	for (int i = 0; i < fx.ndeliver; i++)
+		log_debug("delivery.queued", "agent", LOG_STR(fx.deliver_to[i]),
+		    "log_seq", LOG_U64(res->seq), NULL);
+	return RL_OK;
+}
+
+static bool
+is_refusal(int code)
+{
+	return code != RL_OK && code != RL_E_STORAGE && code != RL_E_STORAGE_FULL;
+}
+
+/* Everything after the claim of the event_id: check, apply, record, route. */
+static int
+apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, int64_t now, struct ingest_result *res,
+    struct rl_error *err)
+{
+	MDB_val k = { ev->referral.len, (void *)ev->referral.p };
+	bool claimed;
+	int code, rc;
+
+	code = check_referral(b, txn, ev, &claimed, err);
+	if (code == RL_OK)
+		code = change_state(b, txn, sender, ev, now, res, err);
+	if (claimed && is_refusal(code) &&
+	    (rc = mdb_del(txn, b->st.referrals, &k, NULL)) != 0)
+		return storage_error(err, rc);
+	return code;
+}
+
 int
 ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const msgpack_object *obj, int64_t now, struct ingest_result *res,
     struct rl_error *err)
 {
 	struct rl_event ev;
-	struct pw_effects fx;
-	struct pw_actor actor = { sender->id, sender->kind };
-	struct pathway *pw = NULL;
+	struct dedup_rec dr;
 	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES];
 	unsigned char hash[16];
 	msgpack_sbuffer *canon = &b->canon;
@@ -195,7 +264,6 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	int code, rc = 0;
 
 	memset(res, 0, sizeof(*res));
-	memset(&fx, 0, sizeof(fx));
 	if ((code = event_parse(obj, &ev, err)) != RL_OK)
 		return code;
 	if ((code = refuse_sender(sender, &ev, err)) != RL_OK)
@@ -212,12 +280,22 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	crypto_generichash(hash, sizeof(hash), (const unsigned char *)canon->data,
 	    canon->size, NULL, 0);
 
+	/*
+	 * Claim the event_id with the record it will have: one lookup that
+	 * inserts when the id is new and returns the original otherwise.  The
+	 * seq is the log's next, which only record_event() takes.  A refusal
+	 * from here on gives the claim back (release_event_id()).
+	 */
+	memset(&dr, 0, sizeof(dr));
+	dr.seq = b->log_seq + 1;
+	dr.recorded_at = now;
+	memcpy(dr.hash, hash, sizeof(dr.hash));
 	k.mv_size = dedup_key(key, sender, &ev);
 	k.mv_data = key;
-	rc = mdb_get(txn, b->st.dedup, &k, &v);
-	if (rc == 0) {
-		struct dedup_rec dr;
-
+	v.mv_size = sizeof(dr);
+	v.mv_data = &dr;
+	rc = mdb_put(txn, b->st.dedup, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
 		if (v.mv_size != sizeof(dr))
 			return storage_error(err, MDB_CORRUPTED);
 		memcpy(&dr, v.mv_data, sizeof(dr));
@@ -233,51 +311,18 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		    "seq", LOG_U64(dr.seq), NULL);
 		return RL_OK;
 	}
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0)
 		return storage_error(err, rc);
 
-	if ((code = check_referral(b, txn, &ev, err)) != RL_OK)
-		return code;
-
-	int64_t at = ev.occurred_at < now ? ev.occurred_at : now;
-	switch (ev.type) {
-	case EV_ALERT_ACKNOWLEDGED:
-	case EV_ALERT_RESOLVED:
-		if ((code = alerts_event(b, txn, sender, &ev, now, err)) != RL_OK)
-			return code;
-		break;
-	case EV_OUTREACH_INTERVENTION:
-		break;
-	case EV_PARTICIPANT_ERASED:
-		if ((code = pwcache_load(b, txn, ev.participant.p,
-		    ev.participant.len, false, &pw, err)) != RL_OK)
-			return code;
-		rc = erase_participant(b, txn, pw, sender->id, now);
-		pwcache_forget(b, pw);
-		if (rc != 0)
+	code = apply_event(b, txn, sender, &ev, now, res, err);
+	if (code == RL_OK && res->seq != dr.seq)
+		return storage_error(err, MDB_CORRUPTED);  /* the claim named another seq */
+	if (is_refusal(code)) {
+		k.mv_size = dedup_key(key, sender, &ev);
+		k.mv_data = key;
+		if ((rc = mdb_del(txn, b->st.dedup, &k, NULL)) != 0)
 			return storage_error(err, rc);
-		break;
-	default:
-		if ((code = pwcache_load(b, txn, ev.participant.p,
-		    ev.participant.len, true, &pw, err)) != RL_OK)
-			return code;
-		if ((code = pwcache_apply(b, pw, &ev, &actor, at, &fx, err)) != RL_OK)
-			return code;
-		break;
 	}
-
-	if ((rc = record_event(b, txn, sender, &ev, hash, &fx, now, &res->seq)) != 0)
-		return storage_error(err, rc);
-	if (event_has(&ev, EF_PARTICIPANT) && ev.type != EV_ALERT_ACKNOWLEDGED &&
-	    ev.type != EV_ALERT_RESOLVED && ev.type != EV_PARTICIPANT_ERASED &&
-	    (rc = alerts_after_event(b, txn, ev.participant.p, ev.participant.len,
-	    pw, now)) != 0)
-		return storage_error(err, rc);
-	res->recorded_at = now;
-	log_info("event.accepted", "agent", LOG_STR(sender->id),
-	    "type", LOG_STR(ev_type_name(ev.type)), "seq", LOG_U64(res->seq), NULL);
-	for (int i = 0; i < fx.ndeliver; i++)
-		log_debug("delivery.queued", "agent", LOG_STR(fx.deliver_to[i]),
-		    "log_seq", LOG_U64(res->seq), NULL);
-	return RL_OK;
+	return code;
 }
+

@@ -32,6 +32,13 @@ int ingest_at(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
 int ingest(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
     struct ingest_result *res, struct rl_error *err);
 
+/*
+ * One event into an open transaction, which stays open whatever happens,
+ * as in a pass where other events commit beside a refused one.
+ */
+int ingest_in(struct fixture *fx, MDB_txn *txn, const char *sender,
+    msgpack_sbuffer *sb);
+
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);

@@ -18,26 +18,6 @@
 #define T0      "1795000000000"
 #define T0_MS   INT64_C(1795000000000)
 
-/* One event into an open transaction; its code. */
-static int
-ingest_in(struct fixture *fx, MDB_txn *txn, const char *sender,
-    msgpack_sbuffer *sb)
-{
-	struct ingest_result r;
-	struct rl_error err;
-	msgpack_unpacked up;
-	size_t off = 0;
-	int code;
-
-	msgpack_unpacked_init(&up);
-	assert_int_equal(msgpack_unpack_next(&up, sb->data, sb->size, &off),
-	    MSGPACK_UNPACK_SUCCESS);
-	code = ingest_event(&fx->b, txn, config_agent_by_id(fx->b.cfg, sender),
-	    &up.data, FIXTURE_NOW, &r, &err);
-	msgpack_unpacked_destroy(&up);
-	return code;
-}
-
 static int
 contact(struct fixture *fx, MDB_txn *txn, const char *eid, const char *p)
 {

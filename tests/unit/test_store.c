@@ -156,6 +156,56 @@ test_referral_goes_to_target_mailbox(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * The event_id and the referral id are claimed before the checks that may
+ * still refuse the event: a refusal must give both back, even when the
+ * pass it was in commits.
+ */
+static void
+test_refused_event_claims_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer sb;
+	MDB_txn *txn;
+
+	msgpack_sbuffer_init(&sb);
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
+	    "to", "nobody", "purpose", "cv");
+	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_E_UNKNOWN_AGENT);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 7, "event_id", "e2", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-2",
+	    "to", "ml", "purpose", "cv");
+	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	/* Refused by the pathway: a referral's sender may not accept it. */
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e3", "type", "referral.accepted",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-2");
+	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_E_WRONG_AGENT);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(count(fx, fx->b.st.dedup), 1);
+	assert_int_equal(count(fx, fx->b.st.referrals), 1);
+
+	/* The refused ids, now in valid events, are new: no conflict, no "exists". */
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
+	    "to", "ml", "purpose", "other");
+	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e3", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "phone");
+	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(count(fx, fx->b.st.dedup), 3);
+	assert_int_equal(count(fx, fx->b.st.referrals), 2);
+	assert_int_equal(count(fx, fx->b.st.log), 3);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static void
 test_answer_must_name_the_referrals_participant(void **state)
 {
@@ -250,6 +300,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_same_id_other_content_is_a_conflict, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_referral_goes_to_target_mailbox, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_refused_event_claims_nothing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_answer_must_name_the_referrals_participant, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_operators_may_not_send_events, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_full_map_is_refused_not_fatal),
