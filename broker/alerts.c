@@ -2,22 +2,25 @@
  * Rupture detection: deadlines, the sweep, and the alert lifecycle.
  *
  * After every event, pathway_due() says when each rule next falls due for
- * the participant.  "deadlines" holds at most one key per participant and
- * rule, ordered by time: u64be due, rule byte, participant; the "armed"
- * table remembers, per participant, where those keys are.
+ * the participant, and retention_due() when the person's data expires.
+ * "deadlines" holds at most one key per participant: u64be due, then the
+ * participant, at the earliest of those times that has not fired yet.  The
+ * participant's record (participants.c) remembers where that key is, the
+ * time each rule last fired at, and which rules have an alert open.
  *
- * Deadlines are lazy: a key may be earlier than the rule's true due time,
- * never later.  When activity pushes a due time later (no_contact and
- * retention, with every event), the key stays where it is, so most events
- * write nothing here; a key only moves, in the event's own transaction,
- * when its due time comes earlier or goes away.  When an early key comes
- * up, the sweep finds the rule not yet due and puts the key at the true
- * time.
+ * Deadlines are lazy: the key may be earlier than the earliest true due
+ * time, never later.  When activity pushes due times later (no_contact and
+ * retention move with every event), the key stays where it is, so most
+ * events write nothing here; the key only moves, in the event's own
+ * transaction, when a due time comes earlier or every one goes away.  When
+ * an early key comes up, the sweep finds nothing due and puts the key at
+ * the true time.
  *
  * The sweep reads "deadlines" from the start and stops at the first key in
- * the future, so it costs the number of deadlines due, not the number of
- * participants.  For each, it re-checks the rule against the stored pathway
- * and opens an alert if none is open for that participant and rule.
+ * the future, so it costs the number of participants due, not the number
+ * of participants.  For each, it re-checks every rule due against the
+ * stored pathway and opens an alert if none is open for that participant
+ * and rule.
  *
  * An open alert is resolved automatically by the first event after which
  * its rule no longer holds, or by a coordinator.
@@ -32,22 +35,15 @@
 #include "relaisd.h"
 
 #define SWEEP_MAX           2000    /* deadlines per sweep transaction */
-/*
- * One armed slot per rule, and one more for retention: the time after which
- * an inactive participant is anonymised rides on the same index.
- */
-#define RETENTION_SLOT      RULE__COUNT
-#define ARMED_SLOTS         (RULE__COUNT + 1)
-#define DEADLINE_KEY_MAX    (8 + 1 + PW_ID_SIZE)
+#define DEADLINE_KEY_MAX    (8 + PW_ID_SIZE)
 #define AUTO_RESOLVER       "relais"
 
 static size_t
-deadline_key(char *buf, int64_t due, enum rule_id rule, const char *p, size_t plen)
+deadline_key(char *buf, int64_t due, const char *p, size_t plen)
 {
 	store_put_be64(buf, (uint64_t)due);
-	buf[8] = (char)rule;
-	memcpy(buf + 9, p, plen);
-	return 9 + plen;
+	memcpy(buf + 8, p, plen);
+	return 8 + plen;
 }
 
 static size_t
@@ -59,100 +55,25 @@ open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
 	return plen + 2;
 }
 
-/*
- * What the "armed" table keeps per participant: the due times that are in
- * the deadline index, and which rules have an open alert, so that an event
- * for someone without alerts looks none up.
- */
-struct armed {
-	/*
-	 * Where the slot's key is when it is indexed; otherwise the due time
-	 * that last fired (so that it does not fire twice), or 0.
-	 */
-	int64_t due[ARMED_SLOTS];
-	uint32_t indexed;           /* bit per slot with a key in "deadlines" */
-	uint32_t open;              /* bit (1 << rule) per open alert */
-};
-
-#define ARMED_BYTES (8 * ARMED_SLOTS + 8)
-
-static uint32_t
-get_be32(const unsigned char *d)
-{
-	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
-	    (uint32_t)d[2] << 8 | d[3];
-}
-
-static void
-put_be32(unsigned char *d, uint32_t v)
-{
-	d[0] = v >> 24;
-	d[1] = v >> 16;
-	d[2] = v >> 8;
-	d[3] = v;
-}
-
-static int
-load_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    struct armed *a)
-{
-	MDB_val k = { plen, (void *)p }, v;
-	int rc = mdb_get(txn, b->st.armed, &k, &v);
-	const unsigned char *d;
-
-	memset(a, 0, sizeof(*a));
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (v.mv_size != ARMED_BYTES)
-		return MDB_CORRUPTED;
-	d = v.mv_data;
-	for (int r = 0; r < ARMED_SLOTS; r++)
-		a->due[r] = (int64_t)store_be64(d + 8 * r);
-	d += 8 * ARMED_SLOTS;
-	a->indexed = get_be32(d);
-	a->open = get_be32(d + 4);
-	return 0;
-}
-
-static int
-save_armed(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    const struct armed *a)
-{
-	unsigned char buf[ARMED_BYTES], *d = buf + 8 * ARMED_SLOTS;
-	MDB_val k = { plen, (void *)p }, v = { sizeof(buf), buf };
-	bool any = a->open != 0;
-
-	for (int r = 0; r < ARMED_SLOTS; r++) {
-		store_put_be64(buf + 8 * r, (uint64_t)a->due[r]);
-		any |= a->due[r] != 0;
-	}
-	put_be32(d, a->indexed);
-	put_be32(d + 4, a->open);
-	if (!any) {
-		int rc = mdb_del(txn, b->st.armed, &k, NULL);
-
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	return mdb_put(txn, b->st.armed, &k, &v, 0);
-}
-
 /* Record that a rule's alert opened (open) or closed for a participant. */
 static int
 mark_open(struct broker *b, MDB_txn *txn, const char *p, enum rule_id rule,
     bool open)
 {
-	struct armed a;
+	struct participant *pt;
 	int rc;
 
-	if ((rc = load_armed(b, txn, p, strlen(p), &a)) != 0)
+	rc = participants_load(b, txn, p, strlen(p), false, &pt);
+	if (rc == MDB_NOTFOUND)
+		return 0;               /* erased: nothing left to mark */
+	if (rc != 0)
 		return rc;
 	if (open)
-		a.open |= 1u << rule;
+		pt->armed.open |= 1u << rule;
 	else
-		a.open &= ~(1u << rule);
-	return save_armed(b, txn, p, strlen(p), &a);
+		pt->armed.open &= ~(1u << rule);
+	participants_touch(pt);
+	return 0;
 }
 
 /*
@@ -171,84 +92,67 @@ retention_due(const struct broker *b, const struct pathway *pw)
 	return (due + day - 1) / day * day;
 }
 
-static int
-index_put(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
-    int64_t due, const char *p, size_t plen)
+/* When each slot (each rule, then retention) falls due for pw. */
+static void
+due_times(const struct broker *b, const struct pathway *pw,
+    int64_t due[ARMED_SLOTS])
 {
-	char key[DEADLINE_KEY_MAX];
-	MDB_val k, v = { 0, "" };
-	int rc;
-
-	k.mv_size = deadline_key(key, due, (enum rule_id)slot, p, plen);
-	k.mv_data = key;
-	if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
-		return rc;
-	a->due[slot] = due;
-	a->indexed |= 1u << slot;
-	return 0;
+	pathway_due(pw, b->cfg->rules, due);
+	due[RETENTION_SLOT] = retention_due(b, pw);
 }
 
 static int
-index_del(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
-    const char *p, size_t plen)
+index_del(struct broker *b, MDB_txn *txn, struct armed *a, const char *p,
+    size_t plen)
 {
 	char key[DEADLINE_KEY_MAX];
 	MDB_val k;
 	int rc;
 
-	k.mv_size = deadline_key(key, a->due[slot], (enum rule_id)slot, p, plen);
+	if (a->key_due == 0)
+		return 0;
+	k.mv_size = deadline_key(key, a->key_due, p, plen);
 	k.mv_data = key;
 	rc = mdb_del(txn, b->st.deadlines, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	a->indexed &= ~(1u << slot);
+	a->key_due = 0;
 	return 0;
 }
 
 /*
- * Bring one slot's key in line with its due time (see the lazy rule at the
- * top of this file).  *changed says whether *a must be saved.
+ * Bring the participant's key in line with its due times (see the lazy
+ * rule at the top of this file): at the earliest due time that has not
+ * fired yet.
  */
 static int
-rearm_slot(struct broker *b, MDB_txn *txn, struct armed *a, int slot,
-    int64_t due, const char *p, size_t plen, bool *changed)
+rearm(struct broker *b, MDB_txn *txn, struct participant *pt)
 {
-	bool indexed = a->indexed & (1u << slot);
-	int rc;
-
-	if (indexed && due != 0 && due >= a->due[slot])
-		return 0;               /* the key is early or right: keep it */
-	if (!indexed && due == a->due[slot])
-		return 0;               /* nothing armed, or fired at this time */
-	*changed = true;
-	if (indexed && (rc = index_del(b, txn, a, slot, p, plen)) != 0)
-		return rc;
-	if (due == 0) {
-		a->due[slot] = 0;
-		return 0;
-	}
-	return index_put(b, txn, a, slot, due, p, plen);
-}
-
-/* Bring the deadline index in line with the pathway's due times. */
-static int
-rearm(struct broker *b, MDB_txn *txn, const struct pathway *pw,
-    struct armed *a)
-{
-	const char *p = pw->participant;
+	struct armed *a = &pt->armed;
+	const char *p = pt->pw.participant;
 	size_t plen = strlen(p);
-	int64_t due[ARMED_SLOTS];
-	bool changed = false;
+	int64_t due[ARMED_SLOTS], next = 0;
+	char key[DEADLINE_KEY_MAX];
+	MDB_val k, v = { 0, "" };
 	int rc;
 
-	pathway_due(pw, b->cfg->rules, due);
-	due[RETENTION_SLOT] = retention_due(b, pw);
-	if ((rc = load_armed(b, txn, p, plen, a)) != 0)
-		return rc;
+	due_times(b, &pt->pw, due);
 	for (int r = 0; r < ARMED_SLOTS; r++)
-		if ((rc = rearm_slot(b, txn, a, r, due[r], p, plen, &changed)) != 0)
-			return rc;
-	return changed ? save_armed(b, txn, p, plen, a) : 0;
+		if (due[r] != 0 && due[r] != a->fired[r] && (next == 0 || due[r] < next))
+			next = due[r];
+	if (next == a->key_due || (a->key_due != 0 && next > a->key_due))
+		return 0;               /* the key is right, or early: keep it */
+	if ((rc = index_del(b, txn, a, p, plen)) != 0)
+		return rc;
+	participants_touch(pt);
+	if (next == 0)
+		return 0;
+	k.mv_size = deadline_key(key, next, p, plen);
+	k.mv_data = key;
+	if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
+		return rc;
+	a->key_due = next;
+	return 0;
 }
 
 static int
@@ -384,27 +288,27 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct alert *a, const char *by,
 }
 
 int
-alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
-    size_t plen, const void *pathway, int64_t now)
+alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
+    int64_t now)
 {
-	const struct pathway *pw = pathway;
-	struct armed armed;
+	const char *p = pt->pw.participant;
+	size_t plen = strlen(p);
 	char key[PW_ID_SIZE + 2];
 	int rc;
 
-	if ((rc = rearm(b, txn, pw, &armed)) != 0)
+	if ((rc = rearm(b, txn, pt)) != 0)
 		return rc;
-	for (int r = 0; r < RULE__COUNT && armed.open != 0; r++) {
+	for (int r = 0; r < RULE__COUNT && pt->armed.open != 0; r++) {
 		struct pw_alert_info info;
 		struct alert a;
 		uint64_t seq;
 
-		if (!(armed.open & (1u << r)))
+		if (!(pt->armed.open & (1u << r)))
 			continue;
-		open_key(key, participant, plen, (enum rule_id)r);
+		open_key(key, p, plen, (enum rule_id)r);
 		if ((rc = store_get_u64(txn, b->st.alert_open, key, plen + 2, &seq)) != 0)
 			return rc;
-		if (seq == 0 || pathway_rule_holds(pw, (enum rule_id)r,
+		if (seq == 0 || pathway_rule_holds(&pt->pw, (enum rule_id)r,
 		    b->cfg->rules, now, &info))
 			continue;
 		if ((rc = get_alert(b, txn, seq, &a)) != 0)
@@ -416,48 +320,49 @@ alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
 }
 
 /*
- * A deadline key came up (the sweep has deleted it).  The rule may not be
- * due yet (the key was early: activity pushed the due time later), in
- * which case the key goes to the true time; or it is due, and an alert
- * opens if the rule holds.
+ * A participant's deadline key came up (the sweep has deleted it).  It may
+ * be early (activity pushed the due times later): then nothing is due and
+ * the key goes to the true time.  Otherwise every slot due and not yet
+ * fired fires: retention erases the person, a rule opens an alert if it
+ * holds.
  */
 static int
-fire(struct broker *b, MDB_txn *txn, int slot, int64_t at, const char *p,
-    size_t plen, int64_t now, unsigned *fired)
+fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
+    int64_t now, unsigned *fired)
 {
-	MDB_val k = { plen, (void *)p }, v;
+	struct participant *pt;
 	struct pw_alert_info info;
-	struct rl_error err;
-	struct armed a;
 	int64_t due[ARMED_SLOTS];
 	int rc;
 
-	if ((rc = load_armed(b, txn, p, plen, &a)) != 0)
+	rc = participants_load(b, txn, p, plen, false, &pt);
+	if (rc == MDB_NOTFOUND)
+		return 0;               /* erased since */
+	if (rc != 0)
 		return rc;
-	if (!(a.indexed & (1u << slot)) || a.due[slot] != at)
+	if (pt->armed.key_due != at)
 		return 0;               /* not this participant's key any more */
-	a.indexed &= ~(1u << slot);
-	if ((rc = mdb_get(txn, b->st.participants, &k, &v)) != 0)
-		return rc == MDB_NOTFOUND ? save_armed(b, txn, p, plen, &a) : rc;
-	if (pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK)
-		return MDB_CORRUPTED;
-	pathway_due(b->pw, b->cfg->rules, due);
-	due[RETENTION_SLOT] = retention_due(b, b->pw);
-	if (due[slot] > now)
-		rc = index_put(b, txn, &a, slot, due[slot], p, plen);
-	else
-		a.due[slot] = due[slot];
-	if (rc == 0)
-		rc = save_armed(b, txn, p, plen, &a);
-	if (rc != 0 || due[slot] == 0 || due[slot] > now)
+	pt->armed.key_due = 0;
+	participants_touch(pt);
+	due_times(b, &pt->pw, due);
+	if (due[RETENTION_SLOT] != 0 && due[RETENTION_SLOT] <= now) {
+		rc = erase_participant(b, txn, pt, AUTO_RESOLVER, now);
+		participants_forget(pt);
 		return rc;
-	if (slot == RETENTION_SLOT)
-		return erase_participant(b, txn, b->pw, AUTO_RESOLVER, now);
-	memset(&info, 0, sizeof(info));
-	if (!pathway_rule_holds(b->pw, (enum rule_id)slot, b->cfg->rules, now, &info))
-		return 0;
-	(*fired)++;
-	return open_alert(b, txn, b->pw, (enum rule_id)slot, &info, now);
+	}
+	for (int r = 0; r < RULE__COUNT; r++) {
+		if (due[r] == 0 || due[r] > now || due[r] == pt->armed.fired[r])
+			continue;
+		pt->armed.fired[r] = due[r];
+		memset(&info, 0, sizeof(info));
+		if (!pathway_rule_holds(&pt->pw, (enum rule_id)r, b->cfg->rules,
+		    now, &info))
+			continue;
+		(*fired)++;
+		if ((rc = open_alert(b, txn, &pt->pw, (enum rule_id)r, &info, now)) != 0)
+			return rc;
+	}
+	return rearm(b, txn, pt);
 }
 
 static int64_t
@@ -514,25 +419,21 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char p[PW_ID_SIZE];
 		size_t plen;
-		int slot;
 		int64_t at;
 
-		if (k.mv_size < 10 || k.mv_size > DEADLINE_KEY_MAX) {
+		if (k.mv_size < 9 || k.mv_size > DEADLINE_KEY_MAX - 1) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
 		if ((at = (int64_t)store_be64(k.mv_data)) > now)
 			break;
-		slot = ((unsigned char *)k.mv_data)[8];
-		plen = k.mv_size - 9;
-		memcpy(p, (char *)k.mv_data + 9, plen);
+		plen = k.mv_size - 8;
+		memcpy(p, (char *)k.mv_data + 8, plen);
 		p[plen] = '\0';
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		n++;
-		if (slot >= ARMED_SLOTS)
-			continue;
-		if ((rc = fire(b, txn, slot, at, p, plen, now, fired)) != 0)
+		if ((rc = fire(b, txn, at, p, plen, now, fired)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -603,30 +504,13 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	return RL_OK;
 }
 
-/* Remove every deadline of a participant (erasure). */
+/* Remove the participant's deadline (erasure). */
 int
-alerts_disarm(struct broker *b, MDB_txn *txn, const char *p, size_t plen)
+alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt)
 {
-	struct armed armed;
-	char key[DEADLINE_KEY_MAX];
-	MDB_val k = { plen, (void *)p };
-	int rc;
+	const char *p = pt->pw.participant;
 
-	if ((rc = load_armed(b, txn, p, plen, &armed)) != 0)
-		return rc;
-	for (int r = 0; r < ARMED_SLOTS; r++) {
-		MDB_val dk;
-
-		if (!(armed.indexed & (1u << r)))
-			continue;
-		dk.mv_size = deadline_key(key, armed.due[r], (enum rule_id)r, p, plen);
-		dk.mv_data = key;
-		rc = mdb_del(txn, b->st.deadlines, &dk, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-	}
-	rc = mdb_del(txn, b->st.armed, &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return index_del(b, txn, &pt->armed, p, strlen(p));
 }
 
 /*
@@ -720,15 +604,19 @@ rules_fingerprint(const struct config *cfg, unsigned char fp[16])
 
 #define REARM_BATCH 1000
 
-/* Re-arm up to REARM_BATCH participants after "after" (a key, or ""). */
+/*
+ * Re-arm up to REARM_BATCH participants after "after" (a key, or "").  The
+ * ids are read first, then each record is changed through the cache, so
+ * that no write moves the cursor's pages under it.
+ */
 static int
 rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
     uint64_t *count, bool *done)
 {
+	static char ids[REARM_BATCH][PW_ID_SIZE];     /* 65 KB: not on the stack */
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	struct rl_error err;
 	unsigned n = 0;
 	int rc;
 
@@ -746,22 +634,31 @@ rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
 	    memcmp(k.mv_data, after, *alen) == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	for (; rc == 0 && n < REARM_BATCH; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= PW_ID_SIZE ||
-		    pathway_decode(v.mv_data, v.mv_size, b->pw, &err) != RL_OK) {
+		if (k.mv_size == 0 || k.mv_size >= PW_ID_SIZE) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		memcpy(after, k.mv_data, k.mv_size);
-		*alen = k.mv_size;
-		if ((rc = alerts_after_event(b, txn, after, *alen, b->pw, now)) != 0)
-			break;
-		n++;
+		memcpy(ids[n], k.mv_data, k.mv_size);
+		ids[n++][k.mv_size] = '\0';
 	}
 	mdb_cursor_close(cur);
 	*done = rc == MDB_NOTFOUND;
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	for (unsigned i = 0; rc == 0 && i < n; i++) {
+		struct participant *pt;
+
+		if ((rc = participants_load(b, txn, ids[i], strlen(ids[i]), false,
+		    &pt)) == 0)
+			rc = alerts_after_event(b, txn, pt, now);
+	}
+	if (rc != 0) {
 		txn_abort(b, txn);
 		return rc;
+	}
+	if (n > 0) {
+		*alen = strlen(ids[n - 1]);
+		memcpy(after, ids[n - 1], *alen);
 	}
 	*count += n;
 	return txn_commit(b, txn);

@@ -123,13 +123,14 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 }
 
 static int
-erase_indexes(struct broker *b, MDB_txn *txn, const struct pathway *pw)
+erase_indexes(struct broker *b, MDB_txn *txn, struct participant *pt)
 {
+	const struct pathway *pw = &pt->pw;
 	const char *p = pw->participant;
 	MDB_val k = { strlen(p), (void *)p };
 	int rc;
 
-	if ((rc = alerts_disarm(b, txn, p, strlen(p))) != 0)
+	if ((rc = alerts_disarm(b, txn, pt)) != 0)
 		return rc;
 	for (int i = 0; i < pw->nreferrals; i++) {
 		MDB_val rk = { strlen(pw->referrals[i].id), (void *)pw->referrals[i].id };
@@ -143,15 +144,16 @@ erase_indexes(struct broker *b, MDB_txn *txn, const struct pathway *pw)
 }
 
 int
-erase_participant(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
     const char *by, int64_t now)
 {
+	const struct pathway *pw = &pt->pw;
 	uint64_t nevents = 0;
 	int rc;
 
 	if ((rc = erase_log(b, txn, pw->participant, strlen(pw->participant),
 	    &nevents)) != 0 ||
-	    (rc = erase_indexes(b, txn, pw)) != 0 ||
+	    (rc = erase_indexes(b, txn, pt)) != 0 ||
 	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0)
 		return rc;
 	log_info("participant.erased", "by", LOG_STR(by),

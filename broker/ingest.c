@@ -177,11 +177,11 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 {
 	struct pw_effects fx;
 	struct pw_actor actor = { sender->id, sender->kind };
-	struct pathway *pw = NULL;
+	struct participant *pt = NULL;
+	int64_t at = ev->occurred_at < now ? ev->occurred_at : now;
 	int code, rc;
 
 	memset(&fx, 0, sizeof(fx));
-	int64_t at = ev->occurred_at < now ? ev->occurred_at : now;
 	switch (ev->type) {
 	case EV_ALERT_ACKNOWLEDGED:
 	case EV_ALERT_RESOLVED:
@@ -191,29 +191,32 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	case EV_OUTREACH_INTERVENTION:
 		break;
 	case EV_PARTICIPANT_ERASED:
-		if ((code = pwcache_load(b, txn, ev->participant.p,
-		    ev->participant.len, false, &pw, err)) != RL_OK)
-			return code;
-		rc = erase_participant(b, txn, pw, sender->id, now);
-		pwcache_forget(b, pw);
+		rc = participants_load(b, txn, ev->participant.p,
+		    ev->participant.len, false, &pt);
+		if (rc == MDB_NOTFOUND)
+			return rl_error_set(err, RL_E_UNKNOWN_PARTICIPANT,
+			    "participant", "no pathway exists for this "
+			    "participant (already erased?)");
+		if (rc != 0)
+			return storage_error(err, rc);
+		rc = erase_participant(b, txn, pt, sender->id, now);
+		participants_forget(pt);
+		pt = NULL;
 		if (rc != 0)
 			return storage_error(err, rc);
 		break;
 	default:
-		if ((code = pwcache_load(b, txn, ev->participant.p,
-		    ev->participant.len, true, &pw, err)) != RL_OK)
-			return code;
-		if ((code = pwcache_apply(b, pw, ev, &actor, at, &fx, err)) != RL_OK)
+		if ((rc = participants_load(b, txn, ev->participant.p,
+		    ev->participant.len, true, &pt)) != 0)
+			return storage_error(err, rc);
+		if ((code = participants_apply(b, pt, ev, &actor, at, &fx, err)) != RL_OK)
 			return code;
 		break;
 	}
 
 	if ((rc = record_event(b, txn, sender, ev, &fx, now, &res->seq)) != 0)
 		return storage_error(err, rc);
-	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_ALERT_ACKNOWLEDGED &&
-	    ev->type != EV_ALERT_RESOLVED && ev->type != EV_PARTICIPANT_ERASED &&
-	    (rc = alerts_after_event(b, txn, ev->participant.p, ev->participant.len,
-	    pw, now)) != 0)
+	if (pt != NULL && (rc = alerts_after_event(b, txn, pt, now)) != 0)
 		return storage_error(err, rc);
 	res->recorded_at = now;
 	log_info("event.accepted", "agent", LOG_STR(sender->id),

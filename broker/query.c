@@ -186,6 +186,8 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	char key[RL_MAX_ID_BYTES + 9];
 	MDB_val k, v;
 	MDB_cursor *cur;
+	const char *pwb;
+	size_t pwlen;
 	uint32_t n = 0;
 
 	if (!arg_str(req, "id", &p)) {
@@ -201,7 +203,8 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	}
 	k.mv_size = p.len;
 	k.mv_data = (void *)p.p;
-	if (mdb_get(txn, b->st.participants, &k, &v) != 0) {
+	if (mdb_get(txn, b->st.participants, &k, &v) != 0 ||
+	    participants_stored_pathway(&v, &pwb, &pwlen) == -1) {
 		refuse(pk, req, RL_E_UNKNOWN_PARTICIPANT, "id",
 		    "no pathway exists for this participant");
 		return;
@@ -209,7 +212,7 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	begin_result(pk, req, "participant");
 	msgpack_pack_map(pk, 2);
 	codec_pack_str(pk, "state");
-	msgpack_sbuffer_write(pk->data, v.mv_data, v.mv_size);
+	msgpack_sbuffer_write(pk->data, pwb, pwlen);
 	codec_pack_str(pk, "timeline");
 	/* Count first: msgpack arrays carry their length up front. */
 	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0) {

@@ -86,7 +86,7 @@ struct broker {
 	msgpack_sbuffer canon;      /* an event's canonical encoding */
 	msgpack_sbuffer record;     /* an event's log record */
 	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
-	struct pwcache *pwc;        /* pathways the transaction is changing */
+	struct ptcache *ptc;        /* participants the transaction is changing */
 
 	/*
 	 * Counters kept in memory during a write transaction and written (or
@@ -112,23 +112,50 @@ void txn_abort(struct broker *b, MDB_txn *txn);
 int broker_load_counters(struct broker *b);
 
 /*
- * pathway_cache.c: pathways decoded once per write transaction and written
- * back when it commits (pwcache_flush, from txn_commit) or dropped when it
- * aborts (pwcache_clear, from txn_abort).
+ * participants.c: one record per participant, its pathway and its rupture
+ * bookkeeping, read and decoded once per write transaction and written back
+ * when it commits (participants_flush, from txn_commit) or dropped when it
+ * aborts (participants_clear, from txn_abort).
+ *
+ * Stored value: u8 format (2), i64be key_due, i64be fired[ARMED_SLOTS],
+ * u32be open, then the pathway (pathway_encode).
  */
-int pwcache_init(struct broker *b);
-void pwcache_free(struct broker *b);
-/* The participant's pathway; a fresh one if never seen and create is set. */
-int pwcache_load(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
-    bool create, struct pathway **pw, struct rl_error *err);
-/* pathway_apply on a cached pathway: a refusal leaves it as it was. */
-int pwcache_apply(struct broker *b, struct pathway *pw, const struct rl_event *ev,
-    const struct pw_actor *actor, int64_t at, struct pw_effects *fx,
-    struct rl_error *err);
-/* Drop a pathway without writing it (its participant is being erased). */
-void pwcache_forget(struct broker *b, struct pathway *pw);
-int pwcache_flush(struct broker *b, MDB_txn *txn);
-void pwcache_clear(struct broker *b);
+#define ARMED_SLOTS (RULE__COUNT + 1)   /* the rules, then retention */
+#define RETENTION_SLOT RULE__COUNT
+
+struct armed {
+	int64_t key_due;            /* the participant's key in "deadlines"; 0: none */
+	int64_t fired[ARMED_SLOTS]; /* the due time each slot last fired at, or 0 */
+	uint32_t open;              /* bit (1 << rule) per open alert */
+};
+
+struct participant {
+	struct pathway pw;
+	struct armed armed;
+};
+
+int participants_init(struct broker *b);
+void participants_free(struct broker *b);
+/*
+ * The participant's record: a fresh one if never seen and create is set,
+ * MDB_NOTFOUND if not; MDB_CORRUPTED if the stored value cannot be read.
+ * The pointer is valid until the transaction ends or 16 other participants
+ * have been loaded since.
+ */
+int participants_load(struct broker *b, MDB_txn *txn, const char *id,
+    size_t len, bool create, struct participant **out);
+/* pathway_apply on a loaded record: a refusal leaves it as it was. */
+int participants_apply(struct broker *b, struct participant *pt,
+    const struct rl_event *ev, const struct pw_actor *actor, int64_t at,
+    struct pw_effects *fx, struct rl_error *err);
+/* The record changed outside participants_apply (its armed part). */
+void participants_touch(struct participant *pt);
+/* Drop a record without writing it (its participant is being erased). */
+void participants_forget(struct participant *pt);
+int participants_flush(struct broker *b, MDB_txn *txn);
+void participants_clear(struct broker *b);
+/* The pathway's bytes inside a stored value; -1 if it is not a record. */
+int participants_stored_pathway(const MDB_val *v, const char **p, size_t *len);
 
 /* server.c */
 int broker_init(struct broker *b, struct config *cfg, const char *ready_file);
@@ -165,19 +192,18 @@ void mailbox_redeliver(struct broker *b, int64_t mono);
 void mailbox_session_reset(struct broker *b, struct session *s);
 
 /* alerts.c */
-int alerts_after_event(struct broker *b, MDB_txn *txn, const char *participant,
-    size_t plen, const void *pathway, int64_t now);
+int alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
+    int64_t now);
 int alerts_sweep(struct broker *b, int64_t now, unsigned *fired);
 int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct rl_error *err);
-int alerts_disarm(struct broker *b, MDB_txn *txn, const char *participant,
-    size_t plen);
+int alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt);
 int alerts_rearm_all(struct broker *b, int64_t now);
 int alerts_forget_participant(struct broker *b, MDB_txn *txn,
     const char *participant, const char *by, int64_t now);
 
 /* erase.c: remove a participant's data, keep anonymous counts. */
-int erase_participant(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+int erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
     const char *by, int64_t now);
 int erase_record(const char *buf, size_t len, msgpack_sbuffer *sb);
 

@@ -56,7 +56,6 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "referrals", dbflags, &st->referrals)) != 0 ||
 	    (rc = open_db(txn, "participants", dbflags, &st->participants)) != 0 ||
 	    (rc = open_db(txn, "timeline", dbflags, &st->timeline)) != 0 ||
-	    (rc = open_db(txn, "armed", dbflags, &st->armed)) != 0 ||
 	    (rc = open_db(txn, "deadlines", dbflags, &st->deadlines)) != 0 ||
 	    (rc = open_db(txn, "alerts", dbflags, &st->alerts)) != 0 ||
 	    (rc = open_db(txn, "alert_open", dbflags, &st->alert_open)) != 0 ||

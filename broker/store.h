@@ -7,10 +7,10 @@
  *   log           u64be log seq                 -> event record (msgpack)
  *   dedup         sender \0 event_id            -> struct dedup_rec
  *   referrals     referral id                   -> participant id
- *   participants  participant id                -> pathway (msgpack)
+ *   participants  participant id                -> rupture bookkeeping, pathway
+ *                                                  (participants.c)
  *   timeline      participant \0 u64be log seq  -> ""
- *   armed         participant                   -> deadline slots, open alerts
- *   deadlines     u64be due, rule byte, participant -> ""
+ *   deadlines     u64be due, participant         -> ""  (one per participant)
  *   alerts        u64be alert seq               -> alert record (msgpack)
  *   alert_open    participant \0 rule           -> u64 alert seq
  *   mbox          agent \0 u64be seq            -> u32be redeliveries, u8 kind, item
@@ -34,7 +34,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, log, dedup, referrals, participants, timeline, armed;
+	MDB_dbi meta, log, dedup, referrals, participants, timeline;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead;
 };
 

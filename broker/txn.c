@@ -3,8 +3,8 @@
  * next seq) are kept in memory so that an event costs no read of them; they
  * are written in the transaction just before it commits, and reloaded from
  * the store when a transaction is aborted, so memory never runs ahead of
- * what is durable.  The pathways a pass changed are written back the same
- * way (pathway_cache.c).
+ * what is durable.  The participant records a transaction changed are
+ * written back the same way (participants.c).
  */
 #include "log.h"
 #include "relaisd.h"
@@ -40,14 +40,14 @@ txn_commit(struct broker *b, MDB_txn *txn)
 {
 	int rc;
 
-	if ((rc = pwcache_flush(b, txn)) != 0 ||
+	if ((rc = participants_flush(b, txn)) != 0 ||
 	    (b->counters_dirty && (rc = write_counters(b, txn)) != 0)) {
 		txn_abort(b, txn);
 		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		/* mdb_txn_commit frees the transaction even when it fails. */
-		pwcache_clear(b);
+		participants_clear(b);
 		broker_load_counters(b);
 		return rc;
 	}
@@ -59,7 +59,7 @@ void
 txn_abort(struct broker *b, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
-	pwcache_clear(b);
+	participants_clear(b);
 	if (b->counters_dirty)
 		broker_load_counters(b);
 }

@@ -109,6 +109,8 @@ verify_participants(struct verify *v)
 	    rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		struct rl_error err;
 		char p[PW_ID_SIZE];
+		const char *pwb;
+		size_t pwlen;
 
 		if (k.mv_size == 0 || k.mv_size >= sizeof(p)) {
 			difference(v, "participants", "a key has an impossible length");
@@ -117,7 +119,8 @@ verify_participants(struct verify *v)
 		memcpy(p, k.mv_data, k.mv_size);
 		p[k.mv_size] = '\0';
 		v->participants++;
-		if (pathway_decode(val.mv_data, val.mv_size, v->stored, &err) != RL_OK) {
+		if (participants_stored_pathway(&val, &pwb, &pwlen) == -1 ||
+		    pathway_decode(pwb, pwlen, v->stored, &err) != RL_OK) {
 			difference(v, "participants", "a stored pathway cannot be read");
 			continue;
 		}

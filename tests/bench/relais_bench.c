@@ -18,8 +18,8 @@
  * The broker syncs every commit, so an ack means the event is on disk.
  *
  * Participants mode: M participant.identified events (submits of 1000,
- * several senders) arm two deadlines each in the broker (no_referent and
- * no_contact).  A few "probe" participants are identified earlier than the
+ * several senders) each put one key in the broker's deadline index (at
+ * no_referent's due time, the earliest of their rules).  A few "probe" participants are identified earlier than the
  * rest, so that moving the broker's manual clock (the operator's "clock"
  * query) makes only them due.  The broker times each sweep itself and logs
  * it at debug level ("alerts.swept", with sweep_us), so after the load it
@@ -1743,7 +1743,7 @@ run_participants(struct bench *b)
 	if (seen == NULL)
 		return -1;
 	printf("\nparticipants %" PRIu64 " participant.identified events (each "
-	    "arms deadlines: no_referent at +15 d, no_contact at +45 d, ...),\n"
+	    "arms one deadline: no_referent at +15 d, the earliest rule),\n"
 	    "             at t0, plus %d groups of %d probe participants "
 	    "identified 24 h, 23 h, ... earlier\n", b->participants,
 	    PROBE_GROUPS, b->due);

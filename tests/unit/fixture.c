@@ -64,7 +64,7 @@ fixture_new(uint64_t map_size_mb)
 	fx->b.nsessions = cfg->nagents;
 	assert_int_equal(broker_load_counters(&fx->b), 0);
 	fx->b.pw = malloc(sizeof(*fx->b.pw));
-	assert_int_equal(pwcache_init(&fx->b), 0);
+	assert_int_equal(participants_init(&fx->b), 0);
 	msgpack_sbuffer_init(&fx->b.scratch);
 	msgpack_sbuffer_init(&fx->b.canon);
 	msgpack_sbuffer_init(&fx->b.record);
@@ -81,7 +81,7 @@ fixture_free(struct fixture *fx)
 	msgpack_sbuffer_destroy(&fx->b.canon);
 	msgpack_sbuffer_destroy(&fx->b.record);
 	free(fx->b.pw);
-	pwcache_free(&fx->b);
+	participants_free(&fx->b);
 	free(fx->b.sessions);
 	config_free(&fx->b.cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);

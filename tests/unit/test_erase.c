@@ -57,7 +57,7 @@ static void
 assert_absent(struct fixture *fx, const char *needle)
 {
 	MDB_dbi dbis[] = { fx->b.st.log, fx->b.st.participants, fx->b.st.timeline,
-	    fx->b.st.referrals, fx->b.st.armed, fx->b.st.deadlines, fx->b.st.alerts,
+	    fx->b.st.referrals, fx->b.st.deadlines, fx->b.st.alerts,
 	    fx->b.st.alert_open };
 	MDB_txn *txn;
 

@@ -1,6 +1,6 @@
 /*
- * The pathway cache (broker/pathway_cache.c): several events of one pass
- * share a decoded pathway, and what reaches the store at the commit is
+ * Participant records (broker/participants.c): several events of one pass
+ * share a decoded record, and what reaches the store at the commit is
  * exactly what applying the accepted events one by one gives, whatever
  * was refused in between, however many participants the pass touched, and
  * nothing at all when the transaction is aborted.
@@ -63,8 +63,13 @@ stored(struct fixture *fx, const char *p, struct pathway *pw)
 
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
 	found = mdb_get(txn, fx->b.st.participants, &k, &v) == 0;
-	if (found)
-		assert_int_equal(pathway_decode(v.mv_data, v.mv_size, pw, &err), RL_OK);
+	if (found) {
+		const char *pwb;
+		size_t pwlen;
+
+		assert_int_equal(participants_stored_pathway(&v, &pwb, &pwlen), 0);
+		assert_int_equal(pathway_decode(pwb, pwlen, pw, &err), RL_OK);
+	}
 	mdb_txn_abort(txn);
 	return found;
 }

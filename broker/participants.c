@@ -1,0 +1,267 @@
+/*
+ * Participant records: the stored form, and the records a write
+ * transaction is changing, decoded once and written back once.
+ *
+ * A pass often carries several events about the same person (a partner's
+ * batch, a referral and its answer), and each event also moves the
+ * person's rupture bookkeeping.  Reading, decoding, encoding and writing
+ * the record for each of them would cost more than all the rest of an
+ * event.  So a record stays here, decoded, from the first event that needs
+ * it until the transaction commits (participants_flush(), called by
+ * txn_commit() before the commit) or aborts (participants_clear()).  A slot
+ * that must be reused before then is written back first.
+ *
+ * Every write transaction reads and changes participants only through
+ * here, and starts with the cache empty, so the store and the cache never
+ * disagree.  Read-only transactions (queries, verify) read the store.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relaisd.h"
+
+#define SLOTS           16      /* a pass rarely touches more people at once */
+#define FORMAT          2       /* format 1 was the bare pathway */
+#define HEADER_BYTES    (1 + 8 + 8 * ARMED_SLOTS + 4)
+
+struct slot {
+	struct participant pt;      /* first: a slot is found from its record */
+	bool used;
+	bool dirty;                 /* changed since read: write before commit */
+};
+
+struct ptcache {
+	struct slot slots[SLOTS];
+	unsigned victim;            /* next slot to reuse when all are taken */
+	struct slot *last;          /* the latest loaded: never the victim */
+};
+
+static struct slot *
+slot_of(struct participant *pt)
+{
+	return (struct slot *)(void *)pt;
+}
+
+int
+participants_init(struct broker *b)
+{
+	b->ptc = calloc(1, sizeof(*b->ptc));
+	return b->ptc == NULL ? -1 : 0;
+}
+
+void
+participants_free(struct broker *b)
+{
+	free(b->ptc);
+	b->ptc = NULL;
+}
+
+/* --- the stored form --- */
+
+static void
+put_header(unsigned char *d, const struct armed *a)
+{
+	d[0] = FORMAT;
+	store_put_be64(d + 1, (uint64_t)a->key_due);
+	for (int r = 0; r < ARMED_SLOTS; r++)
+		store_put_be64(d + 9 + 8 * r, (uint64_t)a->fired[r]);
+	d += 9 + 8 * ARMED_SLOTS;
+	d[0] = a->open >> 24;
+	d[1] = a->open >> 16;
+	d[2] = a->open >> 8;
+	d[3] = a->open;
+}
+
+static int
+get_header(const unsigned char *d, size_t len, struct armed *a)
+{
+	if (len < HEADER_BYTES || d[0] != FORMAT)
+		return -1;
+	a->key_due = (int64_t)store_be64(d + 1);
+	for (int r = 0; r < ARMED_SLOTS; r++)
+		a->fired[r] = (int64_t)store_be64(d + 9 + 8 * r);
+	d += 9 + 8 * ARMED_SLOTS;
+	a->open = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
+	    (uint32_t)d[2] << 8 | d[3];
+	return 0;
+}
+
+int
+participants_stored_pathway(const MDB_val *v, const char **p, size_t *len)
+{
+	struct armed a;
+
+	if (get_header(v->mv_data, v->mv_size, &a) == -1)
+		return -1;
+	*p = (const char *)v->mv_data + HEADER_BYTES;
+	*len = v->mv_size - HEADER_BYTES;
+	return 0;
+}
+
+static int
+write_back(struct broker *b, MDB_txn *txn, struct slot *s)
+{
+	const char *id = s->pt.pw.participant;
+	MDB_val k = { strlen(id), (void *)id }, v;
+	msgpack_sbuffer *sb = &b->scratch;
+	msgpack_packer pk;
+	unsigned char hdr[HEADER_BYTES];
+	int rc;
+
+	put_header(hdr, &s->pt.armed);
+	/* The reply buffer is free until the pass replies: no malloc here. */
+	msgpack_sbuffer_clear(sb);
+	if (msgpack_sbuffer_write(sb, (const char *)hdr, sizeof(hdr)) != 0)
+		return ENOMEM;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	if (pathway_encode(&s->pt.pw, &pk) != 0)
+		return ENOMEM;
+	v.mv_size = sb->size;
+	v.mv_data = sb->data;
+	if ((rc = mdb_put(txn, b->st.participants, &k, &v, 0)) != 0)
+		return rc;
+	s->dirty = false;
+	return 0;
+}
+
+/* --- the cache --- */
+
+/* A free slot, writing one back if every slot is taken. */
+static int
+take_slot(struct broker *b, MDB_txn *txn, struct slot **out)
+{
+	struct ptcache *c = b->ptc;
+	struct slot *s;
+	int rc;
+
+	for (unsigned i = 0; i < SLOTS; i++) {
+		if (!c->slots[i].used) {
+			*out = &c->slots[i];
+			return 0;
+		}
+	}
+	s = &c->slots[c->victim];
+	if (s == c->last) {
+		c->victim = (c->victim + 1) % SLOTS;
+		s = &c->slots[c->victim];
+	}
+	c->victim = (c->victim + 1) % SLOTS;
+	if (s->dirty && (rc = write_back(b, txn, s)) != 0)
+		return rc;
+	s->used = false;
+	*out = s;
+	return 0;
+}
+
+int
+participants_load(struct broker *b, MDB_txn *txn, const char *id, size_t len,
+    bool create, struct participant **out)
+{
+	struct ptcache *c = b->ptc;
+	struct rl_error err;
+	struct slot *s;
+	MDB_val k = { len, (void *)id }, v;
+	int rc;
+
+	if (len == 0 || len >= PW_ID_SIZE)
+		return MDB_NOTFOUND;
+	for (unsigned i = 0; i < SLOTS; i++) {
+		s = &c->slots[i];
+		if (s->used && memcmp(s->pt.pw.participant, id, len) == 0 &&
+		    s->pt.pw.participant[len] == '\0') {
+			c->last = s;
+			*out = &s->pt;
+			return 0;
+		}
+	}
+	/* Before the read: writing a slot back may move the pages read. */
+	if ((rc = take_slot(b, txn, &s)) != 0)
+		return rc;
+	rc = mdb_get(txn, b->st.participants, &k, &v);
+	if (rc == MDB_NOTFOUND && !create)
+		return rc;
+	if (rc == MDB_NOTFOUND) {
+		pathway_init(&s->pt.pw, id, len);
+		memset(&s->pt.armed, 0, sizeof(s->pt.armed));
+	} else if (rc != 0) {
+		return rc;
+	} else if (get_header(v.mv_data, v.mv_size, &s->pt.armed) == -1 ||
+	    pathway_decode((const char *)v.mv_data + HEADER_BYTES,
+	    v.mv_size - HEADER_BYTES, &s->pt.pw, &err) != RL_OK) {
+		return MDB_CORRUPTED;
+	}
+	s->used = true;
+	s->dirty = false;
+	c->last = s;
+	*out = &s->pt;
+	return 0;
+}
+
+int
+participants_apply(struct broker *b, struct participant *pt,
+    const struct rl_event *ev, const struct pw_actor *actor, int64_t at,
+    struct pw_effects *fx, struct rl_error *err)
+{
+	struct slot *s = slot_of(pt);
+	int code;
+
+	/*
+	 * A refusal may leave the pathway half-changed.  When the store still
+	 * has it all, the slot is just forgotten; when it holds changes not
+	 * yet written, they are kept in b->pw and put back.
+	 */
+	if (s->dirty)
+		*b->pw = pt->pw;
+	code = pathway_apply_in_place(&pt->pw, ev, actor, at, b->cfg->rules,
+	    fx, err);
+	if (code != RL_OK && s->dirty)
+		pt->pw = *b->pw;
+	else if (code != RL_OK)
+		s->used = false;
+	if (code == RL_OK && fx->changed)
+		s->dirty = true;
+	return code;
+}
+
+void
+participants_touch(struct participant *pt)
+{
+	slot_of(pt)->dirty = true;
+}
+
+void
+participants_forget(struct participant *pt)
+{
+	struct slot *s = slot_of(pt);
+
+	s->used = false;
+	s->dirty = false;
+}
+
+int
+participants_flush(struct broker *b, MDB_txn *txn)
+{
+	struct ptcache *c = b->ptc;
+	int rc;
+
+	for (unsigned i = 0; c != NULL && i < SLOTS; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->used && s->dirty && (rc = write_back(b, txn, s)) != 0)
+			return rc;
+		s->used = false;
+	}
+	return 0;
+}
+
+void
+participants_clear(struct broker *b)
+{
+	struct ptcache *c = b->ptc;
+
+	for (unsigned i = 0; c != NULL && i < SLOTS; i++) {
+		c->slots[i].used = false;
+		c->slots[i].dirty = false;
+	}
+}
