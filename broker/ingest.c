@@ -161,8 +161,8 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			    "registry; its mailbox keeps nothing new"), NULL);
 			continue;
 		}
-		if ((rc = mailbox_append(b, txn, fx->deliver_to[i], MBOX_EVENT,
-		    sb->data, sb->size)) != 0)
+		if ((rc = mailbox_append_event(b, txn, fx->deliver_to[i],
+		    *seq)) != 0)
 			return rc;
 	}
 	return 0;

@@ -7,7 +7,10 @@
  * the recipient's cumulative dack.  Only counters live in memory, never the
  * items, so an absent or slow agent costs disk, not heap.
  *
- * Item value: u32be redeliveries, u8 kind, then the msgpack payload.
+ * Item value: u32be redeliveries, u8 kind, then for an event its u64be log
+ * seq, for an alert the alert (msgpack).  An event is read from the log
+ * when it is sent rather than copied here: the log has it already, and an
+ * erased participant's queued deliveries go out as the erased record.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -75,6 +78,41 @@ mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
 	b->counters_dirty = true;
 	s->pending = true;
 	return 0;
+}
+
+int
+mailbox_append_event(struct broker *b, MDB_txn *txn, const char *agent_id,
+    uint64_t log_seq)
+{
+	char seq[8];
+
+	store_put_be64(seq, log_seq);
+	return mailbox_append(b, txn, agent_id, MBOX_EVENT, seq, sizeof(seq));
+}
+
+/*
+ * What an item delivers: an alert is in the item, an event in the log.
+ * -1 if the item cannot be read (a damaged store).
+ */
+static int
+item_payload(struct broker *b, MDB_txn *txn, const MDB_val *item,
+    MDB_val *payload)
+{
+	const char *p = item->mv_data;
+	MDB_val k;
+
+	if (item->mv_size < ITEM_HDR)
+		return -1;
+	if ((unsigned char)p[4] != MBOX_EVENT) {
+		payload->mv_size = item->mv_size - ITEM_HDR;
+		payload->mv_data = (char *)item->mv_data + ITEM_HDR;
+		return 0;
+	}
+	if (item->mv_size != ITEM_HDR + 8)
+		return -1;
+	k.mv_size = 8;
+	k.mv_data = (char *)item->mv_data + ITEM_HDR;
+	return mdb_get(txn, b->st.log, &k, payload) == 0 ? 0 : -1;
 }
 
 /* Delete items (acked, min(upto, sent)]; *acked is the new mark. */
@@ -161,20 +199,28 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 		/* Collect up to one message's worth of items. */
 		uint64_t seqs[DELIVER_MAX_ITEMS];
 		const unsigned char *vals[DELIVER_MAX_ITEMS];
-		size_t lens[DELIVER_MAX_ITEMS];
+		MDB_val payloads[DELIVER_MAX_ITEMS];
 		uint32_t n = 0;
 		size_t bytes = 0;
 
 		while (rc == 0 && n < DELIVER_MAX_ITEMS && n < room &&
 		    bytes < DELIVER_MAX_BYTES) {
-			if (!key_in_mailbox(&k, id, alen) || v.mv_size < ITEM_HDR) {
+			if (!key_in_mailbox(&k, id, alen)) {
+				rc = MDB_NOTFOUND;
+				break;
+			}
+			if (item_payload(b, txn, &v, &payloads[n]) == -1) {
+				/* Stop here: skipping would break the seq order. */
+				log_error("delivery.unreadable", "agent", LOG_STR(id),
+				    "seq", LOG_U64(key_seq(&k, alen)), "hint",
+				    LOG_STR("the store is damaged; run relaisd "
+				    "--verify and restore from a backup"), NULL);
 				rc = MDB_NOTFOUND;
 				break;
 			}
 			seqs[n] = key_seq(&k, alen);
 			vals[n] = v.mv_data;
-			lens[n] = v.mv_size;
-			bytes += v.mv_size;
+			bytes += payloads[n].mv_size;
 			n++;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
@@ -197,8 +243,8 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 			    (uint64_t)item_attempts(vals[i]) + 1);
 			codec_pack_str(&pk, kn);
 			/* The payload is already msgpack: append it as is. */
-			msgpack_sbuffer_write(&sb, (const char *)vals[i] + ITEM_HDR,
-			    lens[i] - ITEM_HDR);
+			msgpack_sbuffer_write(&sb, payloads[i].mv_data,
+			    payloads[i].mv_size);
 		}
 		if (broker_send(b, s->rid, s->rid_len, sb.data, sb.size) == -1) {
 			if (zmq_errno() == EHOSTUNREACH) {

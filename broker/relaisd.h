@@ -181,8 +181,13 @@ int ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const msgpack_object *obj, int64_t now, struct ingest_result *res,
     struct rl_error *err);
 
-/* mailbox.c */
+/*
+ * mailbox.c.  An event item holds the event's log seq (the record is read
+ * from the log when it is sent); an alert item holds the alert as sent.
+ */
 enum mbox_kind { MBOX_EVENT = 1, MBOX_ALERT = 2 };
+int mailbox_append_event(struct broker *b, MDB_txn *txn, const char *agent_id,
+    uint64_t log_seq);
 int mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
     enum mbox_kind kind, const char *payload, size_t len);
 int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,

@@ -13,7 +13,8 @@
  *   deadlines     u64be due, participant         -> ""  (one per participant)
  *   alerts        u64be alert seq               -> alert record (msgpack)
  *   alert_open    participant \0 rule           -> u64 alert seq
- *   mbox          agent \0 u64be seq            -> u32be redeliveries, u8 kind, item
+ *   mbox          agent \0 u64be seq            -> u32be redeliveries, u8 kind, then
+ *                                                  u64be log seq (event) or alert
  *   mbox_next     agent                         -> u64 next mailbox seq
  *   dead          agent \0 u64be seq            -> as mbox
  *

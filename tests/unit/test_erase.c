@@ -77,6 +77,43 @@ assert_absent(struct fixture *fx, const char *needle)
 	mdb_txn_abort(txn);
 }
 
+/*
+ * The referral waiting in the target's mailbox names the log record it
+ * delivers; after the erasure that record no longer names the person.
+ */
+static void
+assert_queued_event_erased(struct fixture *fx, const char *agent)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v, lk, lv;
+	char key[64];
+	size_t alen = strlen(agent);
+	int items = 0;
+
+	memcpy(key, agent, alen + 1);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_cursor_open(txn, fx->b.st.mbox, &cur), 0);
+	k.mv_size = alen + 1;
+	k.mv_data = key;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    memcmp(k.mv_data, key, alen + 1) == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (((unsigned char *)v.mv_data)[4] != MBOX_EVENT)
+			continue;
+		assert_int_equal(v.mv_size, 5 + 8);
+		lk.mv_size = 8;
+		lk.mv_data = (char *)v.mv_data + 5;
+		assert_int_equal(mdb_get(txn, fx->b.st.log, &lk, &lv), 0);
+		assert_null(memmem(lv.mv_data, lv.mv_size, P, strlen(P)));
+		assert_null(memmem(lv.mv_data, lv.mv_size, "free text", 9));
+		items++;
+	}
+	assert_true(items > 0);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+}
+
 static void
 test_coordinator_erasure_removes_the_person_keeps_counts(void **state)
 {
@@ -97,6 +134,7 @@ test_coordinator_erasure_removes_the_person_keeps_counts(void **state)
 	assert_absent(fx, P);
 	assert_absent(fx, "r-secret");
 	assert_absent(fx, "free text");
+	assert_queued_event_erased(fx, "ml");
 	assert_int_equal(count(fx, fx->b.st.participants), 0);
 	assert_int_equal(count(fx, fx->b.st.deadlines), 0);
 	assert_int_equal(count(fx, fx->b.st.alert_open), 0);
