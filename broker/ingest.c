@@ -121,7 +121,10 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	*seq = ++b->log_seq;
 	b->counters_dirty = true;
 	msgpack_sbuffer_clear(sb);
-	record_pack(sb, ev, sender->id, now, *seq);
+	/* b->canon still holds this event's canonical encoding (ingest_event). */
+	if (record_pack(sb, b->canon.data, b->canon.size, sender->id, now,
+	    *seq) != 0)
+		return ENOMEM;
 	if (ev->type == EV_PARTICIPANT_ERASED) {
 		/* The erasure itself must not keep the id it erases. */
 		msgpack_sbuffer_clear(&b->scratch);

@@ -8,18 +8,32 @@
 
 #define RECORD_EXTRA 3      /* sender, recorded_at, log_seq */
 
-void
-record_pack(msgpack_sbuffer *sb, const struct rl_event *ev,
+int
+record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
     const char *sender, int64_t recorded_at, uint64_t log_seq)
 {
+	const unsigned char *p = (const unsigned char *)canon;
 	msgpack_packer pk;
+	uint32_t n;
+	size_t hdr;
 
+	if (len >= 1 && (p[0] & 0xf0) == 0x80) {
+		n = p[0] & 0x0f;
+		hdr = 1;
+	} else if (len >= 3 && p[0] == 0xde) {
+		n = (uint32_t)p[1] << 8 | p[2];
+		hdr = 3;
+	} else {
+		return -1;      /* an event has far fewer than 65536 fields */
+	}
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, event_field_count(ev) + RECORD_EXTRA);
-	event_pack_fields(ev, &pk);
+	if (msgpack_pack_map(&pk, n + RECORD_EXTRA) != 0 ||
+	    msgpack_sbuffer_write(sb, canon + hdr, len - hdr) != 0)
+		return -1;
 	codec_pack_kv_str(&pk, "sender", sender);
 	codec_pack_kv_i64(&pk, "recorded_at", recorded_at);
 	codec_pack_kv_u64(&pk, "log_seq", log_seq);
+	return 0;
 }
 
 static bool

@@ -12,7 +12,12 @@
 
 #include "event.h"
 
-void record_pack(msgpack_sbuffer *sb, const struct rl_event *ev,
+/*
+ * The record of an event from its canonical encoding (event_pack()), which
+ * ingest has already made for deduplication: its fields are copied as they
+ * are, not packed again.  -1 if canon is not a msgpack map.
+ */
+int record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
     const char *sender, int64_t recorded_at, uint64_t log_seq);
 
 /* What record_parse() finds besides the event itself. */

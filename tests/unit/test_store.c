@@ -16,6 +16,7 @@
 
 #include "fixture.h"
 #include "log.h"
+#include "record.h"
 
 static void
 test_be64_orders_keys(void **state)
@@ -67,6 +68,62 @@ test_read_only_open_of_missing_store_fails_clearly(void **state)
 	assert_int_equal(store_open(&st, "/tmp/relais-no-such-store", 16, true,
 	    err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "/tmp/relais-no-such-store"));
+}
+
+/* A record is the canonical event plus the broker's three fields. */
+static void
+test_record_from_canonical_encoding(void **state)
+{
+	msgpack_sbuffer in, canon, rec, want;
+	msgpack_unpacked up, up2;
+	msgpack_packer pk;
+	struct rl_event ev, back;
+	struct record_meta meta;
+	struct rl_error err;
+	size_t off = 0;
+
+	msgpack_sbuffer_init(&in);
+	msgpack_sbuffer_init(&canon);
+	msgpack_sbuffer_init(&rec);
+	msgpack_sbuffer_init(&want);
+	pack_event(&in, 7, "event_id", "e1", "type", "referral.sent",
+	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
+	    "to", "ml", "purpose", "cv");
+	msgpack_unpacked_init(&up);
+	assert_int_equal(msgpack_unpack_next(&up, in.data, in.size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(event_parse(&up.data, &ev, &err), RL_OK);
+	msgpack_packer_init(&pk, &canon, msgpack_sbuffer_write);
+	assert_int_equal(event_pack(&ev, &pk), 0);
+	assert_int_equal(record_pack(&rec, canon.data, canon.size, "med",
+	    1796000000000, 42), 0);
+
+	/* The same bytes as packing every field again. */
+	msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, event_field_count(&ev) + 3);
+	event_pack_fields(&ev, &pk);
+	codec_pack_kv_str(&pk, "sender", "med");
+	codec_pack_kv_i64(&pk, "recorded_at", 1796000000000);
+	codec_pack_kv_u64(&pk, "log_seq", 42);
+	assert_int_equal(rec.size, want.size);
+	assert_memory_equal(rec.data, want.data, want.size);
+
+	msgpack_unpacked_init(&up2);
+	assert_int_equal(record_parse(rec.data, rec.size, &up2, &back, &meta, &err),
+	    RL_OK);
+	assert_int_equal(meta.log_seq, 42);
+	assert_int_equal(meta.recorded_at, 1796000000000);
+	assert_int_equal(back.type, EV_REFERRAL_SENT);
+	/* Not a map: refused, nothing written. */
+	msgpack_sbuffer_clear(&rec);
+	assert_int_equal(record_pack(&rec, "\x93\x01\x02\x03", 4, "med", 0, 1), -1);
+	assert_int_equal(record_pack(&rec, "", 0, "med", 0, 1), -1);
+	msgpack_unpacked_destroy(&up2);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&in);
+	msgpack_sbuffer_destroy(&canon);
+	msgpack_sbuffer_destroy(&rec);
+	msgpack_sbuffer_destroy(&want);
 }
 
 static void
@@ -297,6 +354,7 @@ main(void)
 		cmocka_unit_test(test_be64_orders_keys),
 		cmocka_unit_test_setup_teardown(test_counters_and_prefix_counts, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_read_only_open_of_missing_store_fails_clearly),
+		cmocka_unit_test(test_record_from_canonical_encoding),
 		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_same_id_other_content_is_a_conflict, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_referral_goes_to_target_mailbox, fixture_setup, fixture_teardown),
