@@ -88,13 +88,14 @@ get_header(const unsigned char *d, size_t len, struct armed *a)
 }
 
 int
-participants_stored_pathway(const MDB_val *v, const char **p, size_t *len)
+participants_stored(const MDB_val *v, struct armed *a, const char **pw,
+    size_t *len)
 {
-	struct armed a;
+	struct armed tmp;
 
-	if (get_header(v->mv_data, v->mv_size, &a) == -1)
+	if (get_header(v->mv_data, v->mv_size, a != NULL ? a : &tmp) == -1)
 		return -1;
-	*p = (const char *)v->mv_data + HEADER_BYTES;
+	*pw = (const char *)v->mv_data + HEADER_BYTES;
 	*len = v->mv_size - HEADER_BYTES;
 	return 0;
 }

@@ -204,7 +204,7 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	k.mv_size = p.len;
 	k.mv_data = (void *)p.p;
 	if (mdb_get(txn, b->st.participants, &k, &v) != 0 ||
-	    participants_stored_pathway(&v, &pwb, &pwlen) == -1) {
+	    participants_stored(&v, NULL, &pwb, &pwlen) == -1) {
 		refuse(pk, req, RL_E_UNKNOWN_PARTICIPANT, "id",
 		    "no pathway exists for this participant");
 		return;

@@ -154,8 +154,12 @@ void participants_touch(struct participant *pt);
 void participants_forget(struct participant *pt);
 int participants_flush(struct broker *b, MDB_txn *txn);
 void participants_clear(struct broker *b);
-/* The pathway's bytes inside a stored value; -1 if it is not a record. */
-int participants_stored_pathway(const MDB_val *v, const char **p, size_t *len);
+/*
+ * A stored value read in place: its bookkeeping into *a (if not NULL) and
+ * where its pathway's bytes are; -1 if it is not a participant record.
+ */
+int participants_stored(const MDB_val *v, struct armed *a, const char **pw,
+    size_t *len);
 
 /* server.c */
 int broker_init(struct broker *b, struct config *cfg, const char *ready_file);

@@ -5,7 +5,8 @@
  * order) through pathway_apply(), the same code that built the stored
  * pathway, and compare.  Then check the log and the dedup table against
  * each other: every recorded event has exactly one dedup record, which
- * points back at it.  Runs on a read-only snapshot, beside a running
+ * points back at it; and the deadline index against the participant
+ * records: one key for each record that names one, no other.  Runs on a read-only snapshot, beside a running
  * broker if need be.
  */
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct verify {
 	MDB_txn *txn;
 	FILE *out;
 	uint64_t participants, events, differences;
+	uint64_t keyed;             /* participants with a deadline key */
 	struct pathway *replayed, *stored;
 };
 
@@ -96,6 +98,17 @@ replay_one(struct verify *v, const char *p, size_t plen)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static bool
+has_deadline(struct verify *v, int64_t due, const void *p, size_t plen)
+{
+	char key[8 + PW_ID_SIZE];
+	MDB_val k = { 8 + plen, key }, val;
+
+	store_put_be64(key, (uint64_t)due);
+	memcpy(key + 8, p, plen);
+	return mdb_get(v->txn, v->st.deadlines, &k, &val) == 0;
+}
+
 static int
 verify_participants(struct verify *v)
 {
@@ -111,6 +124,7 @@ verify_participants(struct verify *v)
 		char p[PW_ID_SIZE];
 		const char *pwb;
 		size_t pwlen;
+		struct armed armed;
 
 		if (k.mv_size == 0 || k.mv_size >= sizeof(p)) {
 			difference(v, "participants", "a key has an impossible length");
@@ -119,7 +133,7 @@ verify_participants(struct verify *v)
 		memcpy(p, k.mv_data, k.mv_size);
 		p[k.mv_size] = '\0';
 		v->participants++;
-		if (participants_stored_pathway(&val, &pwb, &pwlen) == -1 ||
+		if (participants_stored(&val, &armed, &pwb, &pwlen) == -1 ||
 		    pathway_decode(pwb, pwlen, v->stored, &err) != RL_OK) {
 			difference(v, "participants", "a stored pathway cannot be read");
 			continue;
@@ -129,6 +143,12 @@ verify_participants(struct verify *v)
 		if (!pathway_equal(v->stored, v->replayed))
 			difference(v, "pathway", "a stored pathway differs from the "
 			    "replay of its events (participant ids are not printed)");
+		if (armed.key_due != 0) {
+			v->keyed++;
+			if (!has_deadline(v, armed.key_due, k.mv_data, k.mv_size))
+				difference(v, "deadlines", "a participant's deadline "
+				    "key is missing: its rules would never fire");
+		}
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -199,6 +219,15 @@ verify_store(const struct config *cfg, FILE *out)
 	}
 	if ((rc = verify_participants(&v)) == 0)
 		rc = verify_dedup(&v);
+	/* Every key belongs to the one participant record that names it. */
+	if (rc == 0 && store_count(v.txn, v.st.deadlines) != v.keyed) {
+		char detail[200];
+
+		snprintf(detail, sizeof(detail), "%llu deadline keys for %llu "
+		    "participants that have one", (unsigned long long)
+		    store_count(v.txn, v.st.deadlines), (unsigned long long)v.keyed);
+		difference(&v, "deadlines", detail);
+	}
 	if (rc != 0) {
 		fprintf(out, "verify: storage error: %s\n", mdb_strerror(rc));
 		rc = -1;

@@ -67,7 +67,7 @@ stored(struct fixture *fx, const char *p, struct pathway *pw)
 		const char *pwb;
 		size_t pwlen;
 
-		assert_int_equal(participants_stored_pathway(&v, &pwb, &pwlen), 0);
+		assert_int_equal(participants_stored(&v, NULL, &pwb, &pwlen), 0);
 		assert_int_equal(pathway_decode(pwb, pwlen, pw, &err), RL_OK);
 	}
 	mdb_txn_abort(txn);
@@ -250,6 +250,68 @@ test_erasure_in_the_same_pass_wins(void **state)
 	assert_int_equal(count(fx, fx->b.st.participants), 1);
 }
 
+/* relaisd --verify on the fixture's store, which is closed meanwhile. */
+static int
+verify(struct fixture *fx, char *out, size_t outlen)
+{
+	char err[256];
+	FILE *f = fmemopen(out, outlen, "w");
+	int rc;
+
+	assert_non_null(f);
+	store_close(&fx->b.st);
+	rc = verify_store(fx->b.cfg, f);
+	fclose(f);
+	assert_int_equal(store_open(&fx->b.st, fx->b.cfg->data_dir, 16, false,
+	    err, sizeof(err)), 0);
+	return rc;
+}
+
+/* The deadline index and the records that name their key agree. */
+static void
+test_verify_checks_the_deadline_index(void **state)
+{
+	struct fixture *fx = *state;
+	char out[2048], key[64];
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v = { 0, "" };
+	size_t klen;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(count(fx, fx->b.st.deadlines), 1);
+	assert_int_equal(verify(fx, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " 0 differences"));
+
+	/* The key gone: the person's rules would never fire. */
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_cursor_open(txn, fx->b.st.deadlines, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	klen = k.mv_size;
+	memcpy(key, k.mv_data, klen);
+	assert_int_equal(mdb_cursor_del(cur, 0), 0);
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "deadline key is missing"));
+
+	/* Back, plus a key nobody names. */
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	k.mv_size = klen;
+	k.mv_data = key;
+	v.mv_size = 0;
+	v.mv_data = "";
+	assert_int_equal(mdb_put(txn, fx->b.st.deadlines, &k, &v, 0), 0);
+	key[7]++;
+	assert_int_equal(mdb_put(txn, fx->b.st.deadlines, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_null(strstr(out, "deadline key is missing"));
+	assert_non_null(strstr(out, "2 deadline keys for 1 participants"));
+}
+
 int
 main(void)
 {
@@ -260,6 +322,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_more_participants_than_slots, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_an_aborted_pass_leaves_nothing_behind, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_erasure_in_the_same_pass_wins, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_checks_the_deadline_index, fixture_setup, fixture_teardown),
 	};
 
 	/* Refusals log nothing above info; storage errors would show. */
