@@ -171,7 +171,6 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	return 0;
 }
 
-
 /* The event's effects, once the bus-wide checks have passed. */
 static int
 change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
@@ -290,7 +289,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	 * Claim the event_id with the record it will have: one lookup that
 	 * inserts when the id is new and returns the original otherwise.  The
 	 * seq is the log's next, which only record_event() takes.  A refusal
-	 * from here on gives the claim back (release_event_id()).
+	 * from here on gives the claim back, at the end of this function.
 	 */
 	memset(&dr, 0, sizeof(dr));
 	dr.seq = b->log_seq + 1;
