@@ -60,6 +60,12 @@ struct relais_client {
 
 int64_t client_now_ms(void);
 
+/* relais_new_event_id() for a given time and random bytes (tests). */
+#define EVENT_ID_TIME       9     /* 5 bits each: milliseconds for 1100 years */
+#define EVENT_ID_RANDOM     13    /* 5 bits each: 65 random bits */
+void client_format_event_id(char id[RELAIS_EVENT_ID_SIZE], uint64_t ms,
+    const unsigned char rnd[EVENT_ID_RANDOM]);
+
 /* Set errmsg (printf-style) and last_code; always returns -1. */
 int client_fail(relais_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

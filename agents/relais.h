@@ -57,8 +57,19 @@ const char *relais_agent_id(const relais_client *c);
 const char *relais_agent_kind(const relais_client *c);
 
 /*
+ * A new event_id: "ev-", the time in milliseconds, then 65 random bits,
+ * all as letters (a run of digits could look like a social-security
+ * number, which the broker refuses).  Ids made later sort later, so the
+ * broker's deduplication table grows at its end instead of everywhere at
+ * once, which keeps its commits small.  0, or -1 if no randomness.
+ */
+#define RELAIS_EVENT_ID_SIZE 26     /* "ev-", 9 + 13 letters, NUL */
+int relais_new_event_id(char id[RELAIS_EVENT_ID_SIZE]);
+
+/*
  * Submit events and wait for every result.  Events without "event_id" get
- * a fresh random one (written into the object, so the caller can see it).
+ * a new one (relais_new_event_id(), written into the object, so the caller
+ * can see it).
  * Unacknowledged events are resent with the same event_id until acked, so
  * a broker restart in between is harmless.  On return, results[i] is the
  * broker's result for events[i] (a new reference the caller decrefs):

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "client_internal.h"
 #include "relais_json.h"
@@ -24,7 +25,6 @@
 #define FRAME_HEAD_BYTES    64    /* v, cmd, ref and the events array header */
 #define RETRY_STOPPING_MS   500   /* after "shutting_down", before resending */
 #define IDLE_WAIT_MS        100   /* longest sleep between bookkeeping rounds */
-#define EVENT_ID_CHARS      20    /* 5 random bits each: 100 bits */
 
 struct batch {
 	uint64_t ref;
@@ -88,30 +88,48 @@ error_result(const json_t *event, int code, const char *name,
 /* ------------------------------------------------------------------ */
 /* Preparing: ids, encoding, batches                                   */
 
-/*
- * Give a random event_id to every object that has none: "ev-" and 20
- * letters, 100 random bits, so collisions are not a worry.  Letters only,
- * because the broker refuses any string with a run of 13 digits as a
- * possible social-security number, and hex ids would have such runs.
- */
+void
+client_format_event_id(char id[RELAIS_EVENT_ID_SIZE], uint64_t ms,
+    const unsigned char rnd[EVENT_ID_RANDOM])
+{
+	/* ASCII order, so that the ids sort as their times do. */
+	static const char alphabet[32] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef";
+
+	memcpy(id, "ev-", 3);
+	for (int k = 0; k < EVENT_ID_TIME; k++)
+		id[3 + k] = alphabet[(ms >> (5 * (EVENT_ID_TIME - 1 - k))) & 31];
+	for (int k = 0; k < EVENT_ID_RANDOM; k++)
+		id[3 + EVENT_ID_TIME + k] = alphabet[rnd[k] & 31];
+	id[RELAIS_EVENT_ID_SIZE - 1] = '\0';
+}
+
+int
+relais_new_event_id(char id[RELAIS_EVENT_ID_SIZE])
+{
+	unsigned char rnd[EVENT_ID_RANDOM];
+	struct timespec ts;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	client_format_event_id(id, (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000, rnd);
+	return 0;
+}
+
+/* Give a new event_id to every object that has none. */
 static int
 assign_event_ids(struct submission *s)
 {
-	static const char alphabet[32] = "abcdefghijklmnopqrstuvwxyzABCDEF";
-	unsigned char rnd[EVENT_ID_CHARS];
-	char id[3 + EVENT_ID_CHARS + 1];
+	char id[RELAIS_EVENT_ID_SIZE];
 
 	for (size_t i = 0; i < s->n; i++) {
 		json_t *ev = s->events[i];
 		if (!json_is_object(ev) || json_object_get(ev, "event_id") != NULL)
 			continue;
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		if (relais_new_event_id(id) == -1)
 			return client_fail(s->c, 0, "cannot draw a random event_id: %s",
 			    strerror(errno));
-		memcpy(id, "ev-", 3);
-		for (size_t k = 0; k < sizeof(rnd); k++)
-			id[3 + k] = alphabet[rnd[k] & 31];
-		id[sizeof(id) - 1] = '\0';
 		if (json_object_set_new(ev, "event_id", json_string(id)) != 0)
 			return client_fail(s->c, 0, "out of memory");
 	}

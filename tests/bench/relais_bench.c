@@ -57,6 +57,7 @@
 
 #include "codec.h"
 #include "keyfile.h"
+#include "relais.h"
 #include "relais_proto.h"
 
 #define DEFAULT_SENDERS         4
@@ -972,9 +973,12 @@ static void
 pack_referral(struct conn *c, int sender, uint64_t n, int64_t now,
     const char *to)
 {
-	char eid[32], pid[48], rid[48];
+	char eid[RELAIS_EVENT_ID_SIZE], pid[48], rid[48];
 
-	snprintf(eid, sizeof(eid), "e-%" PRIu64, n);
+	/* The ids librelais gives: their order decides how the broker's
+	 * deduplication table grows (random ids would halve throughput). */
+	if (relais_new_event_id(eid) == -1)
+		snprintf(eid, sizeof(eid), "e-%" PRIu64, n);
 	snprintf(pid, sizeof(pid), "p-%d-%" PRIu64, sender,
 	    n / REFERRALS_PER_PERSON);
 	snprintf(rid, sizeof(rid), "r-%d-%" PRIu64, sender, n);

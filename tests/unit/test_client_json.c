@@ -1,6 +1,6 @@
 /*
  * Unit tests of the client's JSON <-> msgpack conversion and RFC 3339
- * parsing (agents/relais_json.h).
+ * parsing (agents/relais_json.h), and of the event_ids it makes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "client_internal.h"
+#include "event.h"
 #include "relais_json.h"
 
 /* ------------------------------------------------------------------ */
@@ -461,6 +463,71 @@ test_msgpack_depth_limit(void **state)
 
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* event_ids                                                           */
+
+/* An id is valid in an event, whatever its random part. */
+static void
+assert_valid_in_event(const char *id)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	struct rl_event ev;
+	struct rl_error err;
+	size_t off = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	msgpack_pack_str_with_body(&pk, "event_id", 8);
+	msgpack_pack_str_with_body(&pk, id, strlen(id));
+	msgpack_pack_str_with_body(&pk, "type", 4);
+	msgpack_pack_str_with_body(&pk, "contact.made", 12);
+	msgpack_pack_str_with_body(&pk, "occurred_at", 11);
+	msgpack_pack_int64(&pk, 1796000000000);
+	msgpack_pack_str_with_body(&pk, "participant", 11);
+	msgpack_pack_str_with_body(&pk, "p-1", 3);
+	msgpack_pack_str_with_body(&pk, "channel", 7);
+	msgpack_pack_str_with_body(&pk, "phone", 5);
+	msgpack_unpacked_init(&up);
+	assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(event_parse(&up.data, &ev, &err), RL_OK);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_event_ids_sort_by_time(void **state)
+{
+	unsigned char low[EVENT_ID_RANDOM], high[EVENT_ID_RANDOM];
+	char a[RELAIS_EVENT_ID_SIZE], b[RELAIS_EVENT_ID_SIZE];
+	const uint64_t times[] = { 0, 1, 31, 32, 1796000000000, 1796000000001,
+	    1796000000999, 1796000001000, (UINT64_C(1) << 45) - 1 };
+
+	memset(low, 0, sizeof(low));
+	memset(high, 0xff, sizeof(high));
+	/* Later sorts after, even a later time with the smallest randomness. */
+	for (size_t i = 0; i + 1 < sizeof(times) / sizeof(times[0]); i++) {
+		client_format_event_id(a, times[i], high);
+		client_format_event_id(b, times[i + 1], low);
+		assert_true(strcmp(a, b) < 0);
+		assert_int_equal(strlen(a), RELAIS_EVENT_ID_SIZE - 1);
+		assert_valid_in_event(a);
+	}
+	/* The same millisecond: the random part tells ids apart. */
+	client_format_event_id(a, 1796000000000, low);
+	client_format_event_id(b, 1796000000000, high);
+	assert_true(strcmp(a, b) != 0);
+	/* Only letters after "ev-": no run of digits for the NIR check. */
+	assert_int_equal(relais_new_event_id(a), 0);
+	assert_int_equal(strncmp(a, "ev-", 3), 0);
+	for (const char *p = a + 3; *p != '\0'; p++)
+		assert_true((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'f'));
+	assert_valid_in_event(a);
+}
+
 int
 main(void)
 {
@@ -484,6 +551,7 @@ main(void)
 		cmocka_unit_test(test_msgpack_bad_utf8_and_bin),
 		cmocka_unit_test(test_msgpack_bad_value_nested),
 		cmocka_unit_test(test_msgpack_depth_limit),
+		cmocka_unit_test(test_event_ids_sort_by_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
