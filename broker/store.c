@@ -17,6 +17,34 @@ open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
 	return mdb_dbi_open(txn, name, flags, dbi);
 }
 
+/*
+ * The layout of the tables (store.h) has a number, kept in meta "format".
+ * A store without one is either new (no log yet: it gets this number) or
+ * was written before the number existed, by a layout this relaisd cannot
+ * read; so is one with another number.  Refusing to open it is better than
+ * refusing every event about its participants later.
+ */
+static int
+check_format(struct store *st, MDB_txn *txn, bool read_only, char *errbuf,
+    size_t errlen)
+{
+	uint64_t format;
+	int rc;
+
+	if ((rc = store_get_u64(txn, st->meta, "format", 6, &format)) != 0)
+		return rc;
+	if (format == STORE_FORMAT)
+		return 0;
+	if (format == 0 && store_count(txn, st->log) == 0)
+		return read_only ? 0 : store_put_u64(txn, st->meta, "format", 6,
+		    STORE_FORMAT);
+	snprintf(errbuf, errlen, "the store was written by another version of "
+	    "relaisd (store format %llu; this one reads format %d): point "
+	    "data_dir at an empty folder, or run the relaisd that wrote it",
+	    (unsigned long long)(format == 0 ? 1 : format), STORE_FORMAT);
+	return -1;
+}
+
 int
 store_open(struct store *st, const char *dir, uint64_t map_size_mb,
     bool read_only, char *errbuf, size_t errlen)
@@ -62,6 +90,14 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "mbox", dbflags, &st->mbox)) != 0 ||
 	    (rc = open_db(txn, "mbox_next", dbflags, &st->mbox_next)) != 0 ||
 	    (rc = open_db(txn, "dead", dbflags, &st->dead)) != 0)
+		goto fail;
+	if ((rc = check_format(st, txn, read_only, errbuf, errlen)) == -1) {
+		mdb_txn_abort(txn);
+		mdb_env_close(st->env);
+		st->env = NULL;
+		return -1;
+	}
+	if (rc != 0)
 		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;

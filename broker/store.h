@@ -2,8 +2,9 @@
  * The broker's durable state in one LMDB environment.
  *
  * Tables (named databases) and their keys:
- *   meta          "alert_seq" -> u64; "rules_fp" -> hash of the rules the
- *                 deadline index was built with
+ *   meta          "format" -> u64 STORE_FORMAT; "alert_seq" -> u64;
+ *                 "rules_fp" -> hash of the rules the deadline index was
+ *                 built with
  *   log           u64be log seq                 -> event record (msgpack)
  *   dedup         sender \0 event_id            -> struct dedup_rec
  *   referrals     referral id                   -> participant id
@@ -32,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <lmdb.h>
+
+/* The layout described above; store_open() refuses any other. */
+#define STORE_FORMAT 2
 
 struct store {
 	MDB_env *env;

@@ -59,6 +59,60 @@ test_counters_and_prefix_counts(void **state)
 	mdb_txn_abort(txn);
 }
 
+/* Write meta "format" into the closed store in dir, bypassing store_open. */
+static void
+set_format(const char *dir, uint64_t format)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(store_put_u64(txn, meta, "format", 6, format), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* A store of another layout is refused when opened, with what to do. */
+static void
+test_store_of_another_format_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	const char *dir = fx->b.cfg->data_dir;
+	char err[512], key[8];
+	MDB_txn *txn;
+	MDB_val k = { 8, key }, v = { 1, "x" }, fk = { 6, "format" };
+	uint64_t format;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "format", 6, &format), 0);
+	assert_int_equal(format, STORE_FORMAT);
+	mdb_txn_abort(txn);
+
+	/* A log written before the store had a format number. */
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	store_put_be64(key, 1);
+	assert_int_equal(mdb_put(txn, fx->b.st.log, &k, &v, 0), 0);
+	assert_int_equal(mdb_del(txn, fx->b.st.meta, &fk, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	store_close(&fx->b.st);
+	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "store format 1"));
+	assert_non_null(strstr(err, "empty folder"));
+	assert_int_equal(store_open(&fx->b.st, dir, 16, true, err, sizeof(err)), -1);
+
+	/* A later format is refused too; this one opens again. */
+	set_format(dir, 99);
+	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "store format 99"));
+	set_format(dir, STORE_FORMAT);
+	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)), 0);
+}
+
 static void
 test_read_only_open_of_missing_store_fails_clearly(void **state)
 {
@@ -353,6 +407,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_be64_orders_keys),
 		cmocka_unit_test_setup_teardown(test_counters_and_prefix_counts, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_store_of_another_format_is_refused, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_read_only_open_of_missing_store_fails_clearly),
 		cmocka_unit_test(test_record_from_canonical_encoding),
 		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
