@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "client_internal.h"
@@ -32,15 +31,6 @@
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
-
-int64_t
-client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 client_fail(relais_client *c, int code, const char *fmt, ...)
@@ -150,7 +140,7 @@ client_send(relais_client *c, const void *buf, size_t len)
 	 * from its own loop, where it also keeps receiving.
 	 */
 	if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0) {
-		c->last_send = client_now_ms();
+		c->last_send = rl_mono_ms();
 		return 0;
 	}
 	if (errno == EAGAIN)
@@ -190,7 +180,7 @@ send_simple(relais_client *c, const char *cmd, const char *ukey,
 static int
 send_hello(relais_client *c)
 {
-	c->last_hello = client_now_ms();
+	c->last_hello = rl_mono_ms();
 	return send_simple(c, "hello", c->credit > 0 ? "credit" : NULL,
 	    c->credit, true);
 }
@@ -348,7 +338,7 @@ recv_one(relais_client *c, json_t **out)
 		more = zmq_msg_more(&m);
 		zmq_msg_close(&m);
 	}
-	c->last_recv = client_now_ms();
+	c->last_recv = rl_mono_ms();
 	if (msg != NULL)
 		*out = dispatch(c, msg);
 	return 1;
@@ -385,7 +375,7 @@ client_pump(relais_client *c, int timeout_ms, json_t **msg)
 void
 client_keepalive(relais_client *c)
 {
-	int64_t now = client_now_ms();
+	int64_t now = rl_mono_ms();
 	int hb = c->heartbeat_ms;
 
 	if (!c->send_only) {
@@ -486,12 +476,12 @@ static int
 wait_first_answer(relais_client *c)
 {
 	const char *want = c->send_only ? "pong" : "welcome";
-	int64_t deadline = client_now_ms() + c->timeout_ms;
+	int64_t deadline = rl_mono_ms() + c->timeout_ms;
 	int64_t next_try = 0;
 	json_t *msg;
 
 	for (;;) {
-		int64_t now = client_now_ms();
+		int64_t now = rl_mono_ms();
 		/* A ZAP refusal is final: waiting longer cannot change it. */
 		if (now >= deadline || c->auth_status != 0) {
 			explain_no_answer(c, c->timeout_ms, want);
@@ -544,7 +534,7 @@ client_new(const struct relais_options *o)
 	c->max_batch = RL_MAX_BATCH;
 	c->max_frame = RL_MAX_FRAME_BYTES;
 	c->next_ref = 1;
-	c->last_send = c->last_recv = c->last_hello = client_now_ms();
+	c->last_send = c->last_recv = c->last_hello = rl_mono_ms();
 	return c;
 }
 
@@ -679,14 +669,14 @@ json_t *
 relais_next_delivery(relais_client *c, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX :
-	    client_now_ms() + timeout_ms;
+	    rl_mono_ms() + timeout_ms;
 	int got = 1;
 
 	for (;;) {
 		json_t *item = pop_delivery(c), *msg;
 		if (item != NULL)
 			return item;
-		int64_t now = client_now_ms();
+		int64_t now = rl_mono_ms();
 		/* Time is up only after a poll that found nothing. */
 		if (now >= deadline && got == 0) {
 			client_fail(c, 0, "timeout");
@@ -706,7 +696,7 @@ relais_next_delivery(relais_client *c, int timeout_ms)
 int
 relais_ack(relais_client *c, uint64_t seq)
 {
-	int64_t deadline = client_now_ms() + c->timeout_ms;
+	int64_t deadline = rl_mono_ms() + c->timeout_ms;
 
 	if (seq > c->acked_seq)
 		c->acked_seq = seq;
@@ -716,7 +706,7 @@ relais_ack(relais_client *c, uint64_t seq)
 		int rc = send_dack(c, c->acked_seq);
 		if (rc <= 0)
 			return rc;
-		if (client_now_ms() >= deadline)
+		if (rl_mono_ms() >= deadline)
 			return client_fail(c, 0, "the broker is unreachable, so the "
 			    "acknowledgement up to seq %llu was not sent; those "
 			    "deliveries will come again", (unsigned long long)seq);
@@ -757,13 +747,13 @@ static json_t *
 await_result(relais_client *c, const msgpack_sbuffer *sb, uint64_t ref,
     const char *what, int timeout_ms)
 {
-	int64_t deadline = client_now_ms() + timeout_ms;
+	int64_t deadline = rl_mono_ms() + timeout_ms;
 	int64_t resend_at = 0;
 	int sent_gen = -1;
 	json_t *msg;
 
 	for (;;) {
-		int64_t now = client_now_ms();
+		int64_t now = rl_mono_ms();
 		if (now >= deadline) {
 			explain_no_answer(c, timeout_ms, "result");
 			return NULL;

@@ -12,6 +12,7 @@
 #include <msgpack.h>
 
 #include "relais.h"
+#include "rltime.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_MS   5000
 #define CLIENT_DEFAULT_HEARTBEAT_MS 2000
@@ -57,8 +58,6 @@ struct relais_client {
 	uint64_t returned_seq;      /* highest seq handed out */
 	uint64_t acked_seq;         /* highest seq the application acknowledged */
 };
-
-int64_t client_now_ms(void);
 
 /* relais_new_event_id() for a given time and random bytes (tests). */
 #define EVENT_ID_TIME       9     /* 5 bits each: milliseconds for 1100 years */

@@ -35,6 +35,7 @@
 #include "keyfile.h"
 #include "relais.h"
 #include "relais_proto.h"
+#include "rltime.h"
 
 #define EXIT_REFUSED        1
 #define EXIT_USAGE          2
@@ -531,15 +532,6 @@ cmd_keygen(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* send                                                                */
 
-static int64_t
-wall_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The value of key=value: digits become an integer, true/false booleans,
  * and "now" for a time the current time.  A leading zero keeps digits a
@@ -559,7 +551,7 @@ arg_value(const char *key, const char *s)
 		return json_false();
 	if (strcmp(s, "now") == 0 &&
 	    (strcmp(key, "occurred_at") == 0 || strcmp(key, "at") == 0))
-		return json_integer(wall_clock_ms());
+		return json_integer(rl_wall_ms());
 	return json_string(s);
 }
 
@@ -594,7 +586,7 @@ event_from_args(int argc, char **argv)
 		}
 	}
 	if (json_object_get(ev, "occurred_at") == NULL)
-		json_object_set_new(ev, "occurred_at", json_integer(wall_clock_ms()));
+		json_object_set_new(ev, "occurred_at", json_integer(rl_wall_ms()));
 	return ev;
 fail:
 	json_decref(ev);
@@ -1233,7 +1225,7 @@ submit_answer(relais_client *c, const char *type, const char *id,
 	int status;
 
 	ev = json_pack("{s:s, s:I, s:s, s:s}", "type", type, "occurred_at",
-	    (json_int_t)wall_clock_ms(), "participant", participant, "alert", id);
+	    (json_int_t)rl_wall_ms(), "participant", participant, "alert", id);
 	if (note != NULL)
 		json_object_set_new(ev, "note", json_string(note));
 	if (relais_submit(c, &ev, 1, &result, SEND_MAX_WAIT_MS) < 0) {

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "client_internal.h"
 #include "relais_json.h"
@@ -107,13 +106,10 @@ int
 relais_new_event_id(char id[RELAIS_EVENT_ID_SIZE])
 {
 	unsigned char rnd[EVENT_ID_RANDOM];
-	struct timespec ts;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -1;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	client_format_event_id(id, (uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000, rnd);
+	client_format_event_id(id, (uint64_t)rl_wall_ms(), rnd);
 	return 0;
 }
 
@@ -289,7 +285,7 @@ send_batch(struct submission *s, struct batch *b)
 		if (!b->sent)
 			s->inflight++;
 		b->sent = true;
-		b->sent_at = client_now_ms();
+		b->sent_at = rl_mono_ms();
 		b->gen = s->c->handshakes;
 	}
 	return rc;
@@ -314,7 +310,7 @@ resend_due(const struct submission *s, const struct batch *b, int64_t now)
 static int
 send_due(struct submission *s)
 {
-	int64_t now = client_now_ms();
+	int64_t now = rl_mono_ms();
 
 	for (size_t k = s->first_open; k < s->nbatches; k++) {
 		struct batch *b = &s->batches[k];
@@ -381,7 +377,7 @@ retry_later(struct submission *s, const size_t *idx, size_t count)
 {
 	if (count == 0)
 		return 0;
-	return make_batches(s, idx, count, client_now_ms() + RETRY_STOPPING_MS);
+	return make_batches(s, idx, count, rl_mono_ms() + RETRY_STOPPING_MS);
 }
 
 /* One result per event, in order; anything else is a broker bug. */
@@ -460,7 +456,7 @@ handle_reply(struct submission *s, const json_t *msg)
 	b = find_batch(s, (uint64_t)json_integer_value(ref));
 	if (b == NULL)
 		return 0;   /* a late answer to a batch already settled */
-	s->last_progress = client_now_ms();
+	s->last_progress = rl_mono_ms();
 	if (strcmp(cmd, "acks") == 0)
 		return take_acks(s, b, msg);
 	if (strcmp(cmd, "error") == 0)
@@ -473,12 +469,12 @@ handle_reply(struct submission *s, const json_t *msg)
 static int
 run(struct submission *s, int max_wait_ms)
 {
-	int64_t deadline = max_wait_ms > 0 ? client_now_ms() + max_wait_ms :
+	int64_t deadline = max_wait_ms > 0 ? rl_mono_ms() + max_wait_ms :
 	    INT64_MAX;
 
 	while (s->remaining > 0) {
 		json_t *msg;
-		int64_t now = client_now_ms();
+		int64_t now = rl_mono_ms();
 		if (now >= deadline)
 			return client_fail(s->c, 0, "%zu of %zu events were not "
 			    "acknowledged within %d ms: the broker at %s may be down "
@@ -516,7 +512,7 @@ relais_submit(relais_client *c, json_t **events, size_t n, json_t **results,
 {
 	struct submission s = {
 		.c = c, .events = events, .results = results, .n = n,
-		.remaining = n, .last_progress = client_now_ms(),
+		.remaining = n, .last_progress = rl_mono_ms(),
 	};
 	int rc = -1;
 

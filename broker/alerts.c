@@ -27,12 +27,12 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <sodium.h>
 
 #include "alert.h"
 #include "log.h"
 #include "relaisd.h"
+#include "rltime.h"
 
 #define SWEEP_MAX           2000    /* deadlines per sweep transaction */
 #define DEADLINE_KEY_MAX    (8 + PW_ID_SIZE)
@@ -365,29 +365,20 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 	return rearm(b, txn, pt);
 }
 
-static int64_t
-monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n);
 
 /* Runs every tick; its cost is measured and kept for health queries. */
 int
 alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 {
-	int64_t t0 = monotonic_us();
+	int64_t t0 = rl_mono_us();
 	unsigned n = 0;
 	int rc;
 
 	b->sweep_started_us = t0;
 	rc = sweep(b, now, fired, &n);
 
-	b->last_sweep_us = monotonic_us() - t0;
+	b->last_sweep_us = rl_mono_us() - t0;
 	b->last_sweep_due = n;
 	if (b->last_sweep_us > b->max_sweep_us)
 		b->max_sweep_us = b->last_sweep_us;
@@ -444,7 +435,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 	}
 	*np = n;
 	/* The index work alone, before the commit's fsync. */
-	b->last_sweep_scan_us = monotonic_us() - b->sweep_started_us;
+	b->last_sweep_scan_us = rl_mono_us() - b->sweep_started_us;
 	if (n == 0) {
 		txn_abort(b, txn);
 		return 0;

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "relaisd.h"
+#include "rltime.h"
 
 #define ITEM_HDR            5
 #define DELIVER_MAX_ITEMS   256
@@ -276,7 +277,7 @@ void
 mailbox_flush(struct broker *b)
 {
 	MDB_txn *txn;
-	int64_t mono = clock_monotonic_ms();
+	int64_t mono = rl_mono_ms();
 	bool any = false;
 
 	for (size_t i = 0; i < b->nsessions && !any; i++)

@@ -36,7 +36,6 @@ struct rclock {
 	int64_t offset_ms;          /* added to the real time */
 };
 int64_t clock_now(const struct rclock *c);     /* rules, records */
-int64_t clock_monotonic_ms(void);                 /* connections */
 
 /* What the broker knows of one registered agent's connection. */
 struct session {

@@ -28,6 +28,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "relaisd.h"
+#include "rltime.h"
 
 #define TICK_MS         100
 #define PASS_MAX_BYTES  (16u << 20)  /* bounds a pass's memory */
@@ -430,7 +431,7 @@ pass(struct broker *b)
 	struct inbound *ins;
 	MDB_txn *txn = NULL;
 	size_t n = 0, bytes = 0;
-	int64_t now = clock_now(&b->clock), mono = clock_monotonic_ms();
+	int64_t now = clock_now(&b->clock), mono = rl_mono_ms();
 	int rc, txn_rc = 0, commit_code = RL_OK;
 	bool writes = false;
 
@@ -556,7 +557,7 @@ static void
 on_tick(uv_timer_t *h)
 {
 	struct broker *b = h->data;
-	int64_t mono = clock_monotonic_ms();
+	int64_t mono = rl_mono_ms();
 	unsigned fired = 0;
 
 	if (b->stopping)

@@ -59,6 +59,7 @@
 #include "keyfile.h"
 #include "relais.h"
 #include "relais_proto.h"
+#include "rltime.h"
 
 #define DEFAULT_SENDERS         4
 #define DEFAULT_INFLIGHT        100
@@ -104,33 +105,6 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
 }
 
 static bool
@@ -197,12 +171,12 @@ fsync_ms(const char *dir)
 		return -1;
 	memset(block, 'x', sizeof(block));
 	for (int i = 0; i < 15; i++) {
-		int64_t t0 = mono_us();
+		int64_t t0 = rl_mono_us();
 
 		if (pwrite(fd, block, sizeof(block), (off_t)i * 4096) !=
 		    (ssize_t)sizeof(block) || fdatasync(fd) == -1)
 			break;
-		t[n++] = mono_us() - t0;
+		t[n++] = rl_mono_us() - t0;
 	}
 	close(fd);
 	unlink(path);
@@ -443,7 +417,7 @@ broker_alive(struct bench *b)
 static int
 broker_start(struct bench *b)
 {
-	int64_t t0 = mono_us();
+	int64_t t0 = rl_mono_us();
 	pid_t pid;
 
 	unlink(b->ready);
@@ -465,7 +439,7 @@ broker_start(struct bench *b)
 		_exit(127);
 	}
 	b->pid = pid;
-	while (mono_us() - t0 < (int64_t)READY_TIMEOUT_MS * 1000) {
+	while (rl_mono_us() - t0 < (int64_t)READY_TIMEOUT_MS * 1000) {
 		FILE *f = fopen(b->ready, "r");
 
 		if (f != NULL) {
@@ -481,7 +455,7 @@ broker_start(struct bench *b)
 			show_log_tail(b, 10);
 			return -1;
 		}
-		sleep_ms(10);
+		rl_sleep_ms(10);
 	}
 	fail("relaisd was not ready after %d ms", READY_TIMEOUT_MS);
 	show_log_tail(b, 10);
@@ -492,26 +466,26 @@ broker_start(struct bench *b)
 static double
 broker_stop(struct bench *b, int *status_out)
 {
-	int64_t t0 = mono_us();
+	int64_t t0 = rl_mono_us();
 	int status = 0;
 
 	if (b->pid <= 0)
 		return 0;
 	kill(b->pid, SIGTERM);
 	while (waitpid(b->pid, &status, WNOHANG) == 0) {
-		if (mono_us() - t0 > (int64_t)STOP_TIMEOUT_MS * 1000) {
+		if (rl_mono_us() - t0 > (int64_t)STOP_TIMEOUT_MS * 1000) {
 			fail("relaisd did not stop within %d ms of SIGTERM; killing it",
 			    STOP_TIMEOUT_MS);
 			kill(b->pid, SIGKILL);
 			waitpid(b->pid, &status, 0);
 			break;
 		}
-		sleep_ms(5);
+		rl_sleep_ms(5);
 	}
 	b->pid = 0;
 	if (status_out != NULL)
 		*status_out = status;
-	return (mono_us() - t0) / 1000.0;
+	return (rl_mono_us() - t0) / 1000.0;
 }
 
 /* Resident memory of the broker from /proc/PID/status, in KiB. */
@@ -685,7 +659,7 @@ conn_send(struct conn *c)
 			return -1;
 		}
 	}
-	c->last_send_us = mono_us();
+	c->last_send_us = rl_mono_us();
 	return 0;
 }
 
@@ -724,14 +698,14 @@ static const msgpack_object *
 conn_wait(struct conn *c, atomic_bool *abort_flag, int timeout_ms,
     const char *who)
 {
-	int64_t end = mono_us() + (int64_t)timeout_ms * 1000;
+	int64_t end = rl_mono_us() + (int64_t)timeout_ms * 1000;
 
 	while (!atomic_load(abort_flag)) {
 		const msgpack_object *m = conn_recv(c, 200);
 
 		if (m != NULL)
 			return m;
-		if (mono_us() >= end) {
+		if (rl_mono_us() >= end) {
 			fail("%s: no answer from the broker within %d ms", who,
 			    timeout_ms);
 			return NULL;
@@ -803,12 +777,12 @@ describe_error(const msgpack_object *m, char *out, size_t len)
 static const msgpack_object *
 conn_call(struct conn *c, uint64_t ref, int timeout_ms)
 {
-	int64_t end = mono_us() + (int64_t)timeout_ms * 1000;
+	int64_t end = rl_mono_us() + (int64_t)timeout_ms * 1000;
 
 	if (conn_send(c) == -1)
 		return NULL;
 	for (;;) {
-		int64_t left = (end - mono_us()) / 1000;
+		int64_t left = (end - rl_mono_us()) / 1000;
 		const msgpack_object *m;
 
 		if (left <= 0)
@@ -961,7 +935,7 @@ claim(struct run *r, uint32_t want)
 {
 	uint64_t prev;
 
-	if (atomic_load(&r->abort) || mono_us() >= r->t_end_us)
+	if (atomic_load(&r->abort) || rl_mono_us() >= r->t_end_us)
 		return 0;
 	prev = atomic_fetch_add(&r->claimed, want);
 	if (prev >= r->b->events)
@@ -1059,7 +1033,7 @@ sender_main(void *arg)
 		while (!stop && inflight < (uint32_t)b->inflight) {
 			uint32_t want = (uint32_t)b->inflight - inflight;
 			uint32_t got = claim(r, want < chunk ? want : chunk);
-			int64_t now = wall_ms();
+			int64_t now = rl_wall_ms();
 			uint64_t ref;
 
 			if (got == 0) {
@@ -1075,7 +1049,7 @@ sender_main(void *arg)
 				;
 			slots[k].ref = ref;
 			slots[k].n = got;
-			slots[k].t_us = mono_us();
+			slots[k].t_us = rl_mono_us();
 			if (conn_send(&c) == -1)
 				goto broken;
 			inflight += got;
@@ -1099,7 +1073,7 @@ sender_main(void *arg)
 				break;
 		if (k == (size_t)b->inflight)
 			continue;       /* not ours: cannot happen, ignore */
-		s->t_last_us = mono_us();
+		s->t_last_us = rl_mono_us();
 		lats_add(&s->lat, s->t_last_us - slots[k].t_us, slots[k].n);
 		inflight -= slots[k].n;
 		slots[k].n = 0;
@@ -1134,7 +1108,7 @@ static void
 receive_items(struct receiver *rx, const msgpack_object *m, uint64_t *upto)
 {
 	const msgpack_object *items = codec_map_get(m, "items");
-	int64_t now = wall_ms();
+	int64_t now = rl_wall_ms();
 
 	if (items == NULL || items->type != MSGPACK_OBJECT_ARRAY)
 		return;
@@ -1183,7 +1157,7 @@ receiver_main(void *arg)
 	pthread_barrier_wait(&r->start);
 	while (!rx->failed && !atomic_load(&r->abort)) {
 		const msgpack_object *m = conn_recv(&c, 100);
-		int64_t now = mono_us();
+		int64_t now = rl_mono_us();
 
 		if (m != NULL && is_cmd(m, "deliver")) {
 			uint64_t before = upto;
@@ -1295,7 +1269,7 @@ run_throughput(struct bench *b)
 		pthread_create(&ss[i].th, NULL, sender_main, &ss[i]);
 	}
 	cpu0 = broker_cpu(b);
-	r.t0_us = mono_us();
+	r.t0_us = rl_mono_us();
 	r.t_end_us = r.t0_us + (int64_t)(b->seconds * 1e6);
 	pthread_barrier_wait(&r.start);
 	while (atomic_load(&r.running) > 0) {
@@ -1304,7 +1278,7 @@ run_throughput(struct bench *b)
 			atomic_store(&r.abort, true);
 			failed = true;
 		}
-		sleep_ms(50);
+		rl_sleep_ms(50);
 	}
 	for (int i = 0; i < b->nsenders; i++) {
 		pthread_join(ss[i].th, NULL);
@@ -1548,7 +1522,7 @@ load_participants(struct bench *b, int64_t t0)
 	atomic_uint_fast64_t done;
 	atomic_bool abort_flag;
 	uint64_t per = b->participants / (uint64_t)b->nsenders, last = 0;
-	int64_t start = mono_us(), last_print = start;
+	int64_t start = rl_mono_us(), last_print = start;
 	bool failed = false;
 	double secs;
 
@@ -1569,7 +1543,7 @@ load_participants(struct bench *b, int64_t t0)
 	}
 	for (;;) {
 		uint64_t n = atomic_load(&done);
-		int64_t now = mono_us();
+		int64_t now = rl_mono_us();
 
 		if (n >= b->participants || atomic_load(&abort_flag))
 			break;
@@ -1587,13 +1561,13 @@ load_participants(struct bench *b, int64_t t0)
 			last = n;
 			last_print = now;
 		}
-		sleep_ms(100);
+		rl_sleep_ms(100);
 	}
 	for (int i = 0; i < b->nsenders; i++) {
 		pthread_join(ls[i].th, NULL);
 		failed |= ls[i].failed;
 	}
-	secs = (mono_us() - start) / 1e6;
+	secs = (rl_mono_us() - start) / 1e6;
 	if (!failed)
 		printf("  loaded %" PRIu64 " participants in %.1f s: %.0f events/s "
 		    "(%d senders, submits of %d, %d submits in flight each)\n",
@@ -1690,10 +1664,10 @@ clock_step(struct bench *b, struct conn *ops, int64_t target,
 	    target - now) == NULL)
 		return -1;
 	s->swept = false;
-	t0 = mono_us();
+	t0 = rl_mono_us();
 	while (!scan_log(b, note_sweep, s) &&
-	    mono_us() - t0 < (int64_t)SWEEP_WAIT_MS * 1000)
-		sleep_ms(20);
+	    rl_mono_us() - t0 < (int64_t)SWEEP_WAIT_MS * 1000)
+		rl_sleep_ms(20);
 	return 0;
 }
 
@@ -1716,24 +1690,24 @@ submit_one(struct conn *c, const char *who, int n)
 	msgpack_pack_map(&c->pk, 6);
 	codec_pack_kv_str(&c->pk, "event_id", eid);
 	codec_pack_kv_str(&c->pk, "type", "outreach.intervention");
-	codec_pack_kv_i64(&c->pk, "occurred_at", wall_ms());
+	codec_pack_kv_i64(&c->pk, "occurred_at", rl_wall_ms());
 	codec_pack_kv_str(&c->pk, "place", "public_space");
 	codec_pack_kv_str(&c->pk, "qpv", "sanitas");
 	codec_pack_kv_u64(&c->pk, "contacts", 1);
-	t0 = mono_us();
+	t0 = rl_mono_us();
 	if ((m = conn_call(c, ref, QUERY_TIMEOUT_MS)) == NULL) {
 		fail("%s: no acks for an outreach.intervention", who);
 		return -1;
 	}
 	if (acks_all_ok(m, who) < 0)
 		return -1;
-	return mono_us() - t0;
+	return rl_mono_us() - t0;
 }
 
 static int
 run_participants(struct bench *b)
 {
-	int64_t t0 = wall_ms();
+	int64_t t0 = rl_wall_ms();
 	struct rss fresh, loaded, restarted, swept;
 	struct sweep_seen *seen = calloc(1, sizeof(*seen));
 	int64_t sweeps[PROBE_GROUPS], scans[PROBE_GROUPS], commits[PROBE_GROUPS + 1];
@@ -1795,13 +1769,13 @@ run_participants(struct bench *b)
 	 * The load leaves the store's pages dirty in the page cache; their
 	 * write-back would slow every synced commit of phase 3.  Flush first.
 	 */
-	ts = mono_us();
+	ts = rl_mono_us();
 	sync();
-	sync_ms = (mono_us() - ts) / 1000.0;
-	ts = mono_us();
+	sync_ms = (rl_mono_us() - ts) / 1000.0;
+	ts = rl_mono_us();
 	if (broker_start(b) == -1)
 		goto out;
-	start_ms = (mono_us() - ts) / 1000.0;
+	start_ms = (rl_mono_us() - ts) / 1000.0;
 	restarted = broker_rss(b);
 	printf("  stopped in %.0f ms (SIGTERM); sync(2) of the load's dirty pages "
 	    "took %.0f ms;\n  ready again in %.0f ms with %" PRIu64

@@ -10,21 +10,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alerts_util.h"
 
 #define POLL_MS     20
-
-static void
-au_sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
 
 static bool
 str_is(const char *a, const char *b)
@@ -161,15 +151,15 @@ void
 au_wait_backlog_(const char *file, int line, relais_client *c,
     const char *id, long long want)
 {
-	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
 	long long n;
 
 	while ((n = au_backlog(c, id)) != want) {
-		if (e2e_now_ms() > deadline)
+		if (rl_mono_ms() > deadline)
 			e2e_fail(file, line, "backlog", "expected a backlog of %lld for "
 			    "%s within %d ms; it stays at %lld", want, id, E2E_WAIT_MS,
 			    n);
-		au_sleep_ms(POLL_MS);
+		rl_sleep_ms(POLL_MS);
 	}
 }
 
@@ -200,11 +190,11 @@ au_expect_alert_(const char *file, int line, relais_client *c,
     const char *rule, const char *participant, const char *change,
     int timeout_ms)
 {
-	int64_t deadline = e2e_now_ms() + timeout_ms;
+	int64_t deadline = rl_mono_ms() + timeout_ms;
 	char seen[1024] = "nothing";
 
 	for (;;) {
-		int64_t left = deadline - e2e_now_ms();
+		int64_t left = deadline - rl_mono_ms();
 		json_t *d, *a;
 
 		if (left <= 0)
@@ -259,15 +249,15 @@ json_t *
 au_wait_listed_(const char *file, int line, relais_client *c,
     const char *rule, const char *participant)
 {
-	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
 	json_t *a;
 
 	while ((a = au_find_alert(c, "open", rule, participant)) == NULL) {
-		if (e2e_now_ms() > deadline)
+		if (rl_mono_ms() > deadline)
 			e2e_fail(file, line, "alerts query",
 			    "expected an open %s alert for %s within %d ms; none is "
 			    "listed", rule, participant, E2E_WAIT_MS);
-		au_sleep_ms(POLL_MS);
+		rl_sleep_ms(POLL_MS);
 	}
 	return a;
 }
@@ -391,19 +381,19 @@ cli_collect(struct au_cli *r, int status)
 void
 au_cli_wait(struct au_cli *r, int timeout_ms)
 {
-	int64_t deadline = e2e_now_ms() + timeout_ms;
+	int64_t deadline = rl_mono_ms() + timeout_ms;
 	int status;
 	pid_t got;
 
 	e2e_assert(r->pid > 0, "no relais command is running");
 	while ((got = waitpid(r->pid, &status, WNOHANG)) == 0) {
-		if (e2e_now_ms() > deadline) {
+		if (rl_mono_ms() > deadline) {
 			au_cli_kill(r);
 			e2e_fail(__FILE__, __LINE__, "relais command",
 			    "expected it to end within %d ms; it was killed (output in "
 			    "%s)", timeout_ms, r->out_path);
 		}
-		au_sleep_ms(10);
+		rl_sleep_ms(10);
 	}
 	e2e_assert(got == r->pid, "waitpid: %s", strerror(errno));
 	cli_collect(r, status);

@@ -12,7 +12,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <msgpack.h>
 #include <zmq.h>
@@ -30,33 +29,6 @@ static bool current_failed;     /* e2e_fail() ran: keep the folder */
 
 /* ------------------------------------------------------------------ */
 /* Small things                                                        */
-
-int64_t
-e2e_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-e2e_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
 
 long
 e2e_env_long(const char *name, long dflt)
@@ -344,7 +316,7 @@ e2e_try_start(struct e2e_broker *b, char *why, size_t whylen)
 	b->pid = spawn(b, argv, -1);
 	b->starts++;
 
-	deadline = e2e_now_ms() + E2E_READY_MS;
+	deadline = rl_mono_ms() + E2E_READY_MS;
 	for (;;) {
 		int status;
 		char *text = e2e_read_file(b->ready);
@@ -368,13 +340,13 @@ e2e_try_start(struct e2e_broker *b, char *why, size_t whylen)
 			    "ready: %s", path, describe_status(status));
 			return false;
 		}
-		if (e2e_now_ms() > deadline) {
+		if (rl_mono_ms() > deadline) {
 			e2e_kill(b);
 			snprintf(why, whylen, "no ready file %s within %d ms",
 			    b->ready, E2E_READY_MS);
 			return false;
 		}
-		sleep_ms(POLL_MS);
+		rl_sleep_ms(POLL_MS);
 	}
 }
 
@@ -391,16 +363,16 @@ void
 e2e_reload(struct e2e_broker *b)
 {
 	int before = e2e_log_count(b, "\"msg\":\"config.reloaded\"", NULL);
-	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
 
 	e2e_assert(b->pid != 0, "the broker is not running");
 	write_config(b);
 	e2e_assert(kill(b->pid, SIGHUP) == 0, "kill(%d, SIGHUP): %s",
 	    (int)b->pid, strerror(errno));
 	while (e2e_log_count(b, "\"msg\":\"config.reloaded\"", NULL) <= before) {
-		e2e_assert(e2e_now_ms() < deadline, "expected a config.reloaded "
+		e2e_assert(rl_mono_ms() < deadline, "expected a config.reloaded "
 		    "line within %d ms of SIGHUP", E2E_WAIT_MS);
-		sleep_ms(20);
+		rl_sleep_ms(20);
 	}
 }
 
@@ -424,7 +396,7 @@ e2e_running(struct e2e_broker *b)
 static bool
 reap(pid_t pid, int timeout_ms, int *status)
 {
-	int64_t deadline = e2e_now_ms() + timeout_ms;
+	int64_t deadline = rl_mono_ms() + timeout_ms;
 
 	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
@@ -435,9 +407,9 @@ reap(pid_t pid, int timeout_ms, int *status)
 			*status = 0;
 			return true;
 		}
-		if (e2e_now_ms() > deadline)
+		if (rl_mono_ms() > deadline)
 			return false;
-		sleep_ms(POLL_MS);
+		rl_sleep_ms(POLL_MS);
 	}
 }
 
@@ -669,7 +641,7 @@ e2e_log_wait_(const char *file, int line, struct e2e_broker *b, ...)
 	char want[1024] = "";
 	va_list ap;
 	size_t n;
-	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
 
 	va_start(ap, b);
 	n = collect_needles(ap, needles, 16);
@@ -686,11 +658,11 @@ e2e_log_wait_(const char *file, int line, struct e2e_broker *b, ...)
 		free(text);
 		if (count > 0)
 			return;
-		if (e2e_now_ms() > deadline)
+		if (rl_mono_ms() > deadline)
 			e2e_fail(file, line, "broker log",
 			    "expected a line with %s within %d ms; none came", want,
 			    E2E_WAIT_MS);
-		sleep_ms(20);
+		rl_sleep_ms(20);
 	}
 }
 
@@ -852,7 +824,7 @@ e2e_ev_referral(const char *event_id, const char *participant,
 {
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
 	    "event_id", event_id, "type", "referral.sent",
-	    "occurred_at", (json_int_t)e2e_wall_ms(),
+	    "occurred_at", (json_int_t)rl_wall_ms(),
 	    "participant", participant, "referral", referral, "to", to,
 	    "purpose", "accompagnement vers l'emploi");
 }
@@ -863,7 +835,7 @@ e2e_ev_answer(const char *type, const char *event_id, const char *participant,
 {
 	json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s}",
 	    "event_id", event_id, "type", type,
-	    "occurred_at", (json_int_t)e2e_wall_ms(),
+	    "occurred_at", (json_int_t)rl_wall_ms(),
 	    "participant", participant, "referral", referral);
 
 	if (strcmp(type, "referral.declined") == 0)
@@ -878,7 +850,7 @@ e2e_ev_contact(const char *event_id, const char *participant)
 {
 	return json_pack("{s:s, s:s, s:I, s:s, s:s}",
 	    "event_id", event_id, "type", "contact.made",
-	    "occurred_at", (json_int_t)e2e_wall_ms(),
+	    "occurred_at", (json_int_t)rl_wall_ms(),
 	    "participant", participant, "channel", "phone");
 }
 
@@ -1004,11 +976,11 @@ e2e_raw_recv(struct e2e_raw *r, int timeout_ms)
 json_t *
 e2e_raw_expect(struct e2e_raw *r, const char *cmd, int timeout_ms)
 {
-	int64_t deadline = e2e_now_ms() + timeout_ms;
+	int64_t deadline = rl_mono_ms() + timeout_ms;
 	char seen[2048] = "";
 
 	for (;;) {
-		int64_t left = deadline - e2e_now_ms();
+		int64_t left = deadline - rl_mono_ms();
 		json_t *m;
 		const char *got;
 

@@ -35,6 +35,7 @@
 #include <cmocka.h>
 
 #include "relais.h"
+#include "rltime.h"
 
 #define E2E_MAX_AGENTS      16
 #define E2E_READY_MS        30000   /* start-up, generous for sanitizers */
@@ -107,12 +108,6 @@ long long jint(const json_t *o, const char *key);
 
 /* Environment integer, or dflt. */
 long e2e_env_long(const char *name, long dflt);
-
-/* Monotonic milliseconds. */
-int64_t e2e_now_ms(void);
-
-/* Wall-clock milliseconds since the epoch, for occurred_at. */
-int64_t e2e_wall_ms(void);
 
 /* ---- the broker ---------------------------------------------------- */
 

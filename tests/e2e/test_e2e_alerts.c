@@ -98,7 +98,7 @@ alert_event(const char *type, const char *event_id, const char *participant,
     const char *alert)
 {
 	return json_pack("{s:s, s:s, s:I, s:s, s:s}", "event_id", event_id,
-	    "type", type, "occurred_at", (json_int_t)e2e_wall_ms(),
+	    "type", type, "occurred_at", (json_int_t)rl_wall_ms(),
 	    "participant", participant, "alert", alert);
 }
 
@@ -148,7 +148,7 @@ test_referral_unanswered_opens_then_resolves(void **state)
 	ml = e2e_connect(b, "ml-tours");
 
 	/* The sentinel's referral is two hours older than p-1's. */
-	t0 = e2e_wall_ms();
+	t0 = rl_wall_ms();
 	refer(cs, "p-sentinel", "sanitas", "r-sentinel", "ft-nord",
 	    t0 - 2 * AU_HOUR_MS);
 	refer(cs, "p-1", "sanitas", "r-1", "ml-tours", t0);
@@ -223,7 +223,7 @@ test_no_contact_after_45_days(void **state)
 	coord = e2e_connect(b, "cite-emploi");
 
 	/* A referent from the start, so that no_referent stays quiet. */
-	t0 = e2e_wall_ms();
+	t0 = rl_wall_ms();
 	au_submit_ok(cs, au_ev_identified("s-id", "p-sentinel", "sanitas",
 	    t0 - 2 * AU_HOUR_MS));
 	au_submit_ok(cs, au_ev_support("s-sup", "p-sentinel", t0 - 2 * AU_HOUR_MS));
@@ -298,7 +298,7 @@ test_catch_up_at_start(void **state)
 
 	e2e_start(b);
 	cs = au_connect_quiet(b, "cs-pasteur");
-	due = e2e_wall_ms() + CATCHUP_MARGIN_MS;
+	due = rl_wall_ms() + CATCHUP_MARGIN_MS;
 	refer(cs, "p-3", "sanitas", "r-3", "ml-tours", due - 10 * AU_DAY_MS);
 	relais_close(&cs);
 	e2e_stop(b);
@@ -308,7 +308,7 @@ test_catch_up_at_start(void **state)
 	    "CATCHUP_MARGIN_MS", CATCHUP_MARGIN_MS);
 
 	/* Waiting for the wall clock, not for the broker: it is not running. */
-	while (e2e_wall_ms() <= due + 50)
+	while (rl_wall_ms() <= due + 50)
 		usleep(20000);
 	e2e_start(b);
 
@@ -356,7 +356,7 @@ test_alerts_follow_the_territory(void **state)
 	roche = e2e_connect(b, "coord-roche");
 
 	/* The sanitas deadline comes first: swept before the rochepinard one. */
-	t0 = e2e_wall_ms();
+	t0 = rl_wall_ms();
 	refer(cs, "p-san", "sanitas", "r-san", "ml-tours", t0 - 1000);
 	refer(cs, "p-roche", "rochepinard", "r-roche", "ml-tours", t0);
 	au_clock_advance(ops, 10 * AU_DAY_MS + AU_HOUR_MS);
@@ -455,7 +455,7 @@ test_cli_ack_and_resolve(void **state)
 	cs = au_connect_quiet(b, "cs-pasteur");
 	ops = au_connect_quiet(b, "ops");
 	coord = au_connect_quiet(b, "cite-emploi");
-	refer(cs, "p-7", "sanitas", "r-7", "ml-tours", e2e_wall_ms());
+	refer(cs, "p-7", "sanitas", "r-7", "ml-tours", rl_wall_ms());
 	au_clock_advance(ops, 10 * AU_DAY_MS + AU_HOUR_MS);
 	id = listed_alert_id(coord, RULE_UNANSWERED, "p-7");
 
@@ -542,9 +542,9 @@ test_alert_event_names_its_participant(void **state)
 	cs = au_connect_quiet(b, "cs-pasteur");
 	ops = au_connect_quiet(b, "ops");
 	coord = au_connect_quiet(b, "cite-emploi");
-	refer(cs, "p-10", "sanitas", "r-10", "ml-tours", e2e_wall_ms());
+	refer(cs, "p-10", "sanitas", "r-10", "ml-tours", rl_wall_ms());
 	au_submit_ok(cs, au_ev_identified("p-11-id", "p-11", "sanitas",
-	    e2e_wall_ms()));
+	    rl_wall_ms()));
 	au_clock_advance(ops, 10 * AU_DAY_MS + AU_HOUR_MS);
 	id = listed_alert_id(coord, RULE_UNANSWERED, "p-10");
 
@@ -591,7 +591,7 @@ test_cli_participant(void **state)
 
 	e2e_start(b);
 	cs = au_connect_quiet(b, "cs-pasteur");
-	refer(cs, "p-8", "sanitas", "r-8", "ml-tours", e2e_wall_ms());
+	refer(cs, "p-8", "sanitas", "r-8", "ml-tours", rl_wall_ms());
 
 	au_cli_run(b, "cite-emploi", &cli, "participant", "p-8", NULL);
 	e2e_assert(cli.status == 0, "relais participant as the coordinator: "
@@ -711,7 +711,7 @@ test_switched_off_rule_is_silent(void **state)
 	ops = au_connect_quiet(b, "ops");
 	coord = au_connect_quiet(b, "cite-emploi");
 	ml = e2e_connect(b, "ml-tours");
-	refer(cs, "p-9", "sanitas", "r-9", "ml-tours", e2e_wall_ms());
+	refer(cs, "p-9", "sanitas", "r-9", "ml-tours", rl_wall_ms());
 	au_clock_advance(ops, 40 * AU_DAY_MS);
 
 	json_decref(au_wait_listed(coord, "referral_expired", "p-9"));
@@ -764,8 +764,8 @@ test_rule_switched_on_applies_to_existing_pathways(void **state)
 
 	e2e_start(b);
 	cs = au_connect_quiet(b, "cs-pasteur");
-	refer(cs, "p-12", "sanitas", "r-12", "ml-tours", e2e_wall_ms());
-	refer(cs, "p-13", "sanitas", "r-13", "ml-tours", e2e_wall_ms() + 1);
+	refer(cs, "p-12", "sanitas", "r-12", "ml-tours", rl_wall_ms());
+	refer(cs, "p-13", "sanitas", "r-13", "ml-tours", rl_wall_ms() + 1);
 	relais_close(&cs);
 	e2e_stop(b);
 
@@ -869,7 +869,7 @@ test_kill9_during_burst_then_verify(void **state)
 	int fd, rc;
 
 	e2e_start(b);
-	text = burst_lines(participants, e2e_wall_ms(), &len);
+	text = burst_lines(participants, rl_wall_ms(), &len);
 	chunk = len / 40;
 	snprintf(file, sizeof(file), "%s/burst.jsonl", b->dir);
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "harness.h"
@@ -44,13 +43,13 @@ backlog_of(relais_client *c, const char *id)
 static void
 wait_backlog(relais_client *c, const char *id, long long want)
 {
-	int64_t deadline = e2e_now_ms() + E2E_WAIT_MS;
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
 	long long n;
 
 	while ((n = backlog_of(c, id)) != want) {
-		e2e_assert(e2e_now_ms() < deadline, "expected a backlog of %lld for "
+		e2e_assert(rl_mono_ms() < deadline, "expected a backlog of %lld for "
 		    "%s within %d ms, it stays at %lld", want, id, E2E_WAIT_MS, n);
-		nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
+		rl_sleep_ms(20);
 	}
 }
 
@@ -195,22 +194,22 @@ test_redelivery_and_dead_letter(void **state)
 	raw = e2e_raw_open(b, "ml-tours", NULL);
 	w = e2e_raw_hello(raw, 1);
 	json_decref(w);
-	deadline = e2e_now_ms() + E2E_WAIT_MS;
+	deadline = rl_mono_ms() + E2E_WAIT_MS;
 	while (!second) {
 		json_t *m, *item;
 		size_t i;
 
-		e2e_assert(e2e_now_ms() < deadline, "expected seq 1 three times "
+		e2e_assert(rl_mono_ms() < deadline, "expected seq 1 three times "
 		    "(attempts 1, 2, 3) then seq 2 within %d ms; seq 1 came with "
 		    "attempts 1:%d 2:%d 3:%d", E2E_WAIT_MS, attempts_seen[1],
 		    attempts_seen[2], attempts_seen[3]);
 		/* Stay alive for the broker's liveness check. */
-		if (e2e_now_ms() >= next_ping) {
+		if (rl_mono_ms() >= next_ping) {
 			json_t *ping = json_pack("{s:i, s:s, s:I}", "v", 1, "cmd",
 			    "ping", "ref", (json_int_t)++ref);
 			e2e_raw_send_json(raw, ping);
 			json_decref(ping);
-			next_ping = e2e_now_ms() + 500;
+			next_ping = rl_mono_ms() + 500;
 		}
 		if ((m = e2e_raw_recv(raw, 100)) == NULL)
 			continue;
@@ -338,12 +337,10 @@ sender_main(void *arg)
 		 * land in the middle of the stream.
 		 */
 		if (k + m == s->n) {
-			int64_t until = e2e_now_ms() + 300000;
+			int64_t until = rl_mono_ms() + 300000;
 			while (atomic_load(&cr->kills_done) < (int)cr->nkills &&
-			    e2e_now_ms() < until) {
-				struct timespec ts = { 0, 5000000 };
-				nanosleep(&ts, NULL);
-			}
+			    rl_mono_ms() < until)
+				rl_sleep_ms(5);
 		}
 		/* Through a broker restart, relais_submit resends by itself. */
 		if (relais_submit(c, &s->events[k], m, results, 60000) != 0) {
@@ -512,7 +509,7 @@ test_kill9_mid_stream(void **state)
 	pthread_t *sth, tth;
 	relais_client *ops;
 	size_t total, refs_total;
-	int64_t t0 = e2e_now_ms(), deadline;
+	int64_t t0 = rl_mono_ms(), deadline;
 	char why[600];
 
 	memset(&cr, 0, sizeof(cr));
@@ -551,11 +548,10 @@ test_kill9_mid_stream(void **state)
 	tgt.seen = json_object();
 	e2e_assert(pthread_create(&tth, NULL, target_main, &tgt) == 0,
 	    "pthread_create");
-	deadline = e2e_now_ms() + E2E_WAIT_MS;
+	deadline = rl_mono_ms() + E2E_WAIT_MS;
 	while (!atomic_load(&cr.target_ready)) {
-		struct timespec ts = { 0, 5000000 };
-		e2e_assert(e2e_now_ms() < deadline, "the target never connected");
-		nanosleep(&ts, NULL);
+		e2e_assert(rl_mono_ms() < deadline, "the target never connected");
+		rl_sleep_ms(5);
 	}
 	e2e_assert(tgt.err[0] == '\0', "%s", tgt.err);
 	for (size_t i = 0; i < cr.nsenders; i++)
@@ -569,10 +565,8 @@ test_kill9_mid_stream(void **state)
 
 		if (at > total - cr.nsenders * CHUNK)
 			at = total - cr.nsenders * CHUNK;
-		deadline = e2e_now_ms() + 60000;
+		deadline = rl_mono_ms() + 60000;
 		while (atomic_load(&cr.acked) < at) {
-			struct timespec ts = { 0, 1000000 };
-
 			/* A sender that gave up stops the test at once. */
 			for (size_t i = 0; i < cr.nsenders; i++)
 				if (senders[i].err[0] != '\0') {
@@ -580,13 +574,13 @@ test_kill9_mid_stream(void **state)
 					e2e_fail(__FILE__, __LINE__, "sender", "%s",
 					    senders[i].err);
 				}
-			if (e2e_now_ms() > deadline) {
+			if (rl_mono_ms() > deadline) {
 				crash_abort(&cr, sth, &tth);
 				e2e_fail(__FILE__, __LINE__, "progress", "kill %zu: "
 				    "expected %zu acknowledgements within 60 s, got %zu",
 				    k + 1, at, atomic_load(&cr.acked));
 			}
-			nanosleep(&ts, NULL);
+			rl_sleep_ms(1);
 		}
 		before = atomic_load(&cr.acked);
 		/*
@@ -604,7 +598,7 @@ test_kill9_mid_stream(void **state)
 		}
 		print_message("  %s #%zu after %zu of %zu acknowledgements "
 		    "(%.1f s)\n", k % 2 == 1 ? "SIGTERM" : "kill -9", k + 1,
-		    before, total, (double)(e2e_now_ms() - t0) / 1000);
+		    before, total, (double)(rl_mono_ms() - t0) / 1000);
 		if (!e2e_try_start(cr.b, why, sizeof(why))) {
 			crash_abort(&cr, sth, &tth);
 			e2e_fail(__FILE__, __LINE__, "restart", "%s", why);
@@ -616,7 +610,7 @@ test_kill9_mid_stream(void **state)
 		pthread_join(sth[i], NULL);
 	print_message("  all acknowledged: %zu events, %zu as duplicates "
 	    "(%.1f s)\n", atomic_load(&cr.acked), atomic_load(&cr.dup_acks),
-	    (double)(e2e_now_ms() - t0) / 1000);
+	    (double)(rl_mono_ms() - t0) / 1000);
 
 	/* Every event was acknowledged, sooner or later. */
 	for (size_t i = 0; i < cr.nsenders; i++)
@@ -628,18 +622,16 @@ test_kill9_mid_stream(void **state)
 	e2e_assert_int(total, atomic_load(&cr.acked), "acknowledged events");
 
 	/* The target gets every acknowledged referral. */
-	deadline = e2e_now_ms() + 180000;
+	deadline = rl_mono_ms() + 180000;
 	while (atomic_load(&cr.target_refs) < refs_total &&
-	    e2e_now_ms() < deadline && tgt.err[0] == '\0') {
-		struct timespec ts = { 0, 10000000 };
-		nanosleep(&ts, NULL);
-	}
+	    rl_mono_ms() < deadline && tgt.err[0] == '\0')
+		rl_sleep_ms(10);
 	atomic_store(&cr.target_stop, true);
 	pthread_join(tth, NULL);
 	print_message("  target: %zu referrals, mailbox seq 1..%llu, %zu alerts "
 	    "(%.1f s)\n", atomic_load(&cr.target_refs),
 	    (unsigned long long)tgt.last_seq, tgt.alerts,
-	    (double)(e2e_now_ms() - t0) / 1000);
+	    (double)(rl_mono_ms() - t0) / 1000);
 	e2e_assert(tgt.err[0] == '\0', "target: %s", tgt.err);
 	e2e_assert_int(refs_total, atomic_load(&cr.target_refs),
 	    "distinct referral.sent delivered to the target");
@@ -699,7 +691,7 @@ test_kill9_mid_stream(void **state)
 	/* The stored state is the replay of the log. */
 	e2e_stop(cr.b);
 	check_verify(cr.b, (long long)total);
-	print_message("  verified (%.1f s)\n", (double)(e2e_now_ms() - t0) / 1000);
+	print_message("  verified (%.1f s)\n", (double)(rl_mono_ms() - t0) / 1000);
 
 	for (size_t i = 0; i < cr.nsenders; i++) {
 		for (size_t j = 0; j < senders[i].n; j++)

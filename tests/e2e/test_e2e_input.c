@@ -74,7 +74,7 @@ pk_event(msgpack_packer *pk, const char *id)
 	pk_kv_str(pk, "event_id", id);
 	pk_kv_str(pk, "type", "contact.made");
 	pk_str(pk, "occurred_at");
-	msgpack_pack_int64(pk, e2e_wall_ms());
+	msgpack_pack_int64(pk, rl_wall_ms());
 	pk_kv_str(pk, "participant", "p-1");
 	pk_kv_str(pk, "channel", "phone");
 }
@@ -541,7 +541,7 @@ test_bad_events(void **state)
 #define COMMON(id) do { \
 	pk_kv_str(&f.pk, "event_id", (id)); \
 	pk_str(&f.pk, "occurred_at"); \
-	msgpack_pack_int64(&f.pk, e2e_wall_ms()); \
+	msgpack_pack_int64(&f.pk, rl_wall_ms()); \
 	pk_kv_str(&f.pk, "participant", "p-1"); \
 } while (0)
 
@@ -570,7 +570,7 @@ test_bad_events(void **state)
 	EVENT_FRAME(4);
 	pk_kv_str(&f.pk, "type", "contact.made");
 	pk_str(&f.pk, "occurred_at");
-	msgpack_pack_int64(&f.pk, e2e_wall_ms());
+	msgpack_pack_int64(&f.pk, rl_wall_ms());
 	pk_kv_str(&f.pk, "participant", "p-1");
 	pk_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "no event_id", &f, ref, 104, "event_id");
@@ -610,7 +610,7 @@ test_bad_events(void **state)
 	pk_kv_str(&f.pk, "event_id", "e-7");
 	pk_kv_str(&f.pk, "type", "contact.made");
 	pk_str(&f.pk, "occurred_at");
-	msgpack_pack_int64(&f.pk, e2e_wall_ms());
+	msgpack_pack_int64(&f.pk, rl_wall_ms());
 	pk_kv_str(&f.pk, "participant", "Jean Dupont");
 	pk_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "participant with a space", &f, ref, 105,
@@ -620,7 +620,7 @@ test_bad_events(void **state)
 	pk_kv_str(&f.pk, "event_id", "e-8");
 	pk_kv_str(&f.pk, "type", "contact.made");
 	pk_str(&f.pk, "occurred_at");
-	msgpack_pack_int64(&f.pk, e2e_wall_ms());
+	msgpack_pack_int64(&f.pk, rl_wall_ms());
 	pk_kv_str(&f.pk, "participant", "1850575123456");
 	pk_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "participant that looks like a NIR", &f, ref, 201,
@@ -646,7 +646,7 @@ test_bad_events(void **state)
 	pk_kv_str(&f.pk, "event_id", "e-11");
 	pk_kv_str(&f.pk, "type", "outreach.intervention");
 	pk_str(&f.pk, "occurred_at");
-	msgpack_pack_int64(&f.pk, e2e_wall_ms());
+	msgpack_pack_int64(&f.pk, rl_wall_ms());
 	pk_kv_str(&f.pk, "place", "public_space");
 	pk_kv_str(&f.pk, "qpv", "sanitas");
 	expect_event_error(&c, "outreach without contacts", &f, ref, 104,
