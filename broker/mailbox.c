@@ -17,6 +17,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "bigendian.h"
 #include "log.h"
 #include "relaisd.h"
 #include "rltime.h"
@@ -28,8 +29,7 @@
 static uint32_t
 item_attempts(const unsigned char *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)be_get(p, 4);
 }
 
 static bool
@@ -327,10 +327,7 @@ bump_attempts(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
 	if (copy == NULL)
 		return ENOMEM;
 	memcpy(copy, v->mv_data, v->mv_size);
-	copy[0] = attempts >> 24;
-	copy[1] = attempts >> 16;
-	copy[2] = attempts >> 8;
-	copy[3] = attempts;
+	be_put(copy, attempts, 4);
 	rc = mdb_cursor_put(cur, k, &nv, MDB_CURRENT);
 	free(copy);
 	return rc;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigendian.h"
 #include "relaisd.h"
 
 #define SLOTS           16      /* a pass rarely touches more people at once */
@@ -63,14 +64,10 @@ static void
 put_header(unsigned char *d, const struct armed *a)
 {
 	d[0] = FORMAT;
-	store_put_be64(d + 1, (uint64_t)a->key_due);
+	be_put(d + 1, (uint64_t)a->key_due, 8);
 	for (int r = 0; r < ARMED_SLOTS; r++)
-		store_put_be64(d + 9 + 8 * r, (uint64_t)a->fired[r]);
-	d += 9 + 8 * ARMED_SLOTS;
-	d[0] = a->open >> 24;
-	d[1] = a->open >> 16;
-	d[2] = a->open >> 8;
-	d[3] = a->open;
+		be_put(d + 9 + 8 * r, (uint64_t)a->fired[r], 8);
+	be_put(d + 9 + 8 * ARMED_SLOTS, a->open, 4);
 }
 
 static int
@@ -78,12 +75,10 @@ get_header(const unsigned char *d, size_t len, struct armed *a)
 {
 	if (len < HEADER_BYTES || d[0] != FORMAT)
 		return -1;
-	a->key_due = (int64_t)store_be64(d + 1);
+	a->key_due = (int64_t)be_get(d + 1, 8);
 	for (int r = 0; r < ARMED_SLOTS; r++)
-		a->fired[r] = (int64_t)store_be64(d + 9 + 8 * r);
-	d += 9 + 8 * ARMED_SLOTS;
-	a->open = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
-	    (uint32_t)d[2] << 8 | d[3];
+		a->fired[r] = (int64_t)be_get(d + 9 + 8 * r, 8);
+	a->open = (uint32_t)be_get(d + 9 + 8 * ARMED_SLOTS, 4);
 	return 0;
 }
 

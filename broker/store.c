@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bigendian.h"
 #include "relais_proto.h"
 #include "store.h"
 
@@ -135,23 +136,13 @@ store_code(int mdb_rc)
 void
 store_put_be64(void *p, uint64_t v)
 {
-	unsigned char *b = p;
-
-	for (int i = 7; i >= 0; i--) {
-		b[i] = v & 0xff;
-		v >>= 8;
-	}
+	be_put(p, v, 8);
 }
 
 uint64_t
 store_be64(const void *p)
 {
-	const unsigned char *b = p;
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
-	return v;
+	return be_get(p, 8);
 }
 
 size_t

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bigendian.h"
 #include "codec.h"
 
 #define MAX_WHAT_BYTES 32
@@ -72,16 +73,6 @@ struct mp_extent {
 	uint64_t values;    /* values nested in it (arrays and maps) */
 };
 
-static uint64_t
-read_be(const unsigned char *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* The extent of the value at p[0..n), or an explanation of why there is none. */
 static const char *
 value_extent(const unsigned char *p, size_t n, struct mp_extent *e)
@@ -112,7 +103,7 @@ value_extent(const unsigned char *p, size_t n, struct mp_extent *e)
 	e->head = 1u + fmt->len_bytes + fmt->extra;
 	if (n < e->head)
 		return "the frame ends in the middle of a msgpack value";
-	count = read_be(p + 1, fmt->len_bytes);
+	count = be_get(p + 1, fmt->len_bytes);
 	if (fmt->values_per_entry > 0)
 		e->values = count * fmt->values_per_entry;
 	else

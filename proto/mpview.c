@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "bigendian.h"
 #include "mpview.h"
 
 struct reader {
@@ -11,16 +12,6 @@ struct reader {
 	struct mpview *v;
 	size_t objs_used, kvs_used;
 };
-
-static uint64_t
-be(const unsigned char *p, int n)
-{
-	uint64_t x = 0;
-
-	for (int i = 0; i < n; i++)
-		x = (x << 8) | p[i];
-	return x;
-}
 
 /* Take n bytes; NULL if fewer remain. */
 static const unsigned char *
@@ -41,7 +32,7 @@ take_uint(struct reader *r, int n, uint64_t *x)
 
 	if (p == NULL)
 		return -1;
-	*x = be(p, n);
+	*x = be_get(p, n);
 	return 0;
 }
 
