@@ -178,6 +178,42 @@ ingest_in(struct fixture *fx, MDB_txn *txn, const char *sender,
 	return code;
 }
 
+int
+ingest_contact_in(struct fixture *fx, MDB_txn *txn, const char *eid,
+    const char *p)
+{
+	msgpack_sbuffer sb;
+	int code;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", eid, "type", "contact.made",
+	    "occurred_at", FIXTURE_T0, "participant", p, "channel", "phone");
+	code = ingest_in(fx, txn, "med", &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return code;
+}
+
+int
+ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
+    const char *type, const char *eid, const char *p, const char *r,
+    const char *to)
+{
+	msgpack_sbuffer sb;
+	int code;
+
+	msgpack_sbuffer_init(&sb);
+	if (strcmp(type, "referral.sent") == 0)
+		pack_event(&sb, 7, "event_id", eid, "type", type,
+		    "occurred_at", FIXTURE_T0, "participant", p, "referral", r,
+		    "to", to, "purpose", "cv");
+	else
+		pack_event(&sb, 5, "event_id", eid, "type", type,
+		    "occurred_at", FIXTURE_T0, "participant", p, "referral", r);
+	code = ingest_in(fx, txn, sender, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return code;
+}
+
 uint64_t
 count(struct fixture *fx, MDB_dbi dbi)
 {

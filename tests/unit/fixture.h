@@ -39,6 +39,17 @@ int ingest(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
 int ingest_in(struct fixture *fx, MDB_txn *txn, const char *sender,
     msgpack_sbuffer *sb);
 
+/*
+ * The same for common events at FIXTURE_T0: contact.made by "med"; a
+ * referral event of any type (referral.sent goes to "to", purpose "cv").
+ */
+#define FIXTURE_T0 "1795000000000"
+int ingest_contact_in(struct fixture *fx, MDB_txn *txn, const char *eid,
+    const char *p);
+int ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
+    const char *type, const char *eid, const char *p, const char *r,
+    const char *to);
+
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);

@@ -15,42 +15,8 @@
 #include "fixture.h"
 #include "log.h"
 
-#define T0      "1795000000000"
+#define T0      FIXTURE_T0
 #define T0_MS   INT64_C(1795000000000)
-
-static int
-contact(struct fixture *fx, MDB_txn *txn, const char *eid, const char *p)
-{
-	msgpack_sbuffer sb;
-	int code;
-
-	msgpack_sbuffer_init(&sb);
-	pack_event(&sb, 5, "event_id", eid, "type", "contact.made",
-	    "occurred_at", T0, "participant", p, "channel", "phone");
-	code = ingest_in(fx, txn, "med", &sb);
-	msgpack_sbuffer_destroy(&sb);
-	return code;
-}
-
-static int
-referral(struct fixture *fx, MDB_txn *txn, const char *sender,
-    const char *type, const char *eid, const char *p, const char *r)
-{
-	msgpack_sbuffer sb;
-	int code;
-
-	msgpack_sbuffer_init(&sb);
-	if (strcmp(type, "referral.sent") == 0)
-		pack_event(&sb, 7, "event_id", eid, "type", type,
-		    "occurred_at", T0, "participant", p, "referral", r,
-		    "to", "ml", "purpose", "cv");
-	else
-		pack_event(&sb, 5, "event_id", eid, "type", type,
-		    "occurred_at", T0, "participant", p, "referral", r);
-	code = ingest_in(fx, txn, sender, &sb);
-	msgpack_sbuffer_destroy(&sb);
-	return code;
-}
 
 /* The stored pathway of p; false if there is none. */
 static bool
@@ -86,8 +52,8 @@ test_events_of_one_pass_all_reach_the_store(void **state)
 	for (int i = 0; i < 4; i++) {
 		snprintf(eid, sizeof(eid), "e%d", i);
 		snprintf(rid, sizeof(rid), "r-%d", i);
-		assert_int_equal(referral(fx, txn, "med", "referral.sent", eid,
-		    "p-1", rid), RL_OK);
+		assert_int_equal(ingest_referral_in(fx, txn, "med",
+		    "referral.sent", eid, "p-1", rid, "ml"), RL_OK);
 	}
 	/* Nothing is written before the commit... */
 	assert_false(stored(fx, "p-1", &pw));
@@ -113,13 +79,13 @@ test_a_refusal_keeps_earlier_changes_of_the_pass(void **state)
 	size_t off;
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e1", "p-1",
-	    "r-1"), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med",
+	    "referral.sent", "e1", "p-1", "r-1", "ml"), RL_OK);
 	/* The sender may not accept its own referral: refused mid-pass. */
-	assert_int_equal(referral(fx, txn, "med", "referral.accepted", "e2",
-	    "p-1", "r-1"), RL_E_WRONG_AGENT);
-	assert_int_equal(referral(fx, txn, "ml", "referral.accepted", "e3",
-	    "p-1", "r-1"), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med",
+	    "referral.accepted", "e2", "p-1", "r-1", "ml"), RL_E_WRONG_AGENT);
+	assert_int_equal(ingest_referral_in(fx, txn, "ml",
+	    "referral.accepted", "e3", "p-1", "r-1", "ml"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 
 	/* The same two accepted events applied one by one, without a store. */
@@ -161,15 +127,15 @@ test_a_refusal_on_a_fresh_read_changes_nothing(void **state)
 	MDB_txn *txn;
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e1", "p-1",
-	    "r-1"), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med",
+	    "referral.sent", "e1", "p-1", "r-1", "ml"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_true(stored(fx, "p-1", &before));
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(referral(fx, txn, "med", "referral.accepted", "e2",
-	    "p-1", "r-1"), RL_E_WRONG_AGENT);
-	assert_int_equal(contact(fx, txn, "e3", "p-1"), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med",
+	    "referral.accepted", "e2", "p-1", "r-1", "ml"), RL_E_WRONG_AGENT);
+	assert_int_equal(ingest_contact_in(fx, txn, "e3", "p-1"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_true(stored(fx, "p-1", &after));
 	assert_int_equal(after.counts[EV_REFERRAL_ACCEPTED], 0);
@@ -193,7 +159,7 @@ test_more_participants_than_slots(void **state)
 		for (int i = 0; i < 40; i++) {
 			snprintf(eid, sizeof(eid), "e%d-%d", round, i);
 			snprintf(p, sizeof(p), "p-%d", i);
-			assert_int_equal(contact(fx, txn, eid, p), RL_OK);
+			assert_int_equal(ingest_contact_in(fx, txn, eid, p), RL_OK);
 		}
 	}
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
@@ -213,14 +179,14 @@ test_an_aborted_pass_leaves_nothing_behind(void **state)
 	MDB_txn *txn;
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
-	assert_int_equal(contact(fx, txn, "e2", "p-1"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e2", "p-1"), RL_OK);
 	txn_abort(&fx->b, txn);
 	assert_false(stored(fx, "p-1", &pw));
 
 	/* The next pass starts from the store, not from the forgotten state. */
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(contact(fx, txn, "e3", "p-1"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e3", "p-1"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_true(stored(fx, "p-1", &pw));
 	assert_int_equal(pw.counts[EV_CONTACT_MADE], 1);
@@ -235,15 +201,15 @@ test_erasure_in_the_same_pass_wins(void **state)
 	MDB_txn *txn;
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e1", "p-1"), RL_OK);
 	msgpack_sbuffer_init(&sb);
 	pack_event(&sb, 4, "event_id", "x1", "type", "participant.erased",
 	    "occurred_at", T0, "participant", "p-1");
 	assert_int_equal(ingest_in(fx, txn, "coord", &sb), RL_OK);
 	msgpack_sbuffer_destroy(&sb);
 	/* The pathway is gone for the rest of the pass too. */
-	assert_int_equal(referral(fx, txn, "med", "referral.sent", "e2", "p-2",
-	    "r-1"), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med",
+	    "referral.sent", "e2", "p-2", "r-1", "ml"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_false(stored(fx, "p-1", &pw));
 	assert_true(stored(fx, "p-2", &pw));
@@ -279,7 +245,7 @@ test_verify_checks_the_deadline_index(void **state)
 	size_t klen;
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	assert_int_equal(contact(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e1", "p-1"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_int_equal(count(fx, fx->b.st.deadlines), 1);
 	assert_int_equal(verify(fx, out, sizeof(out)), 0);

@@ -276,45 +276,29 @@ static void
 test_refused_event_claims_nothing(void **state)
 {
 	struct fixture *fx = *state;
-	msgpack_sbuffer sb;
 	MDB_txn *txn;
 
-	msgpack_sbuffer_init(&sb);
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
-	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
-	    "to", "nobody", "purpose", "cv");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_E_UNKNOWN_AGENT);
-	msgpack_sbuffer_clear(&sb);
-	pack_event(&sb, 7, "event_id", "e2", "type", "referral.sent",
-	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-2",
-	    "to", "ml", "purpose", "cv");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+	    "e1", "p-1", "r-1", "nobody"), RL_E_UNKNOWN_AGENT);
+	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+	    "e2", "p-1", "r-2", "ml"), RL_OK);
 	/* Refused by the pathway: a referral's sender may not accept it. */
-	msgpack_sbuffer_clear(&sb);
-	pack_event(&sb, 5, "event_id", "e3", "type", "referral.accepted",
-	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-2");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_E_WRONG_AGENT);
+	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.accepted",
+	    "e3", "p-1", "r-2", NULL), RL_E_WRONG_AGENT);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_int_equal(count(fx, fx->b.st.dedup), 1);
 	assert_int_equal(count(fx, fx->b.st.referrals), 1);
 
 	/* The refused ids, now in valid events, are new: no conflict, no "exists". */
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	msgpack_sbuffer_clear(&sb);
-	pack_event(&sb, 7, "event_id", "e1", "type", "referral.sent",
-	    "occurred_at", "1795000000000", "participant", "p-1", "referral", "r-1",
-	    "to", "ml", "purpose", "other");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
-	msgpack_sbuffer_clear(&sb);
-	pack_event(&sb, 5, "event_id", "e3", "type", "contact.made",
-	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "phone");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+	    "e1", "p-1", "r-1", "ml"), RL_OK);
+	assert_int_equal(ingest_contact_in(fx, txn, "e3", "p-1"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_int_equal(count(fx, fx->b.st.dedup), 3);
 	assert_int_equal(count(fx, fx->b.st.referrals), 2);
 	assert_int_equal(count(fx, fx->b.st.log), 3);
-	msgpack_sbuffer_destroy(&sb);
 }
 
 static void
