@@ -196,19 +196,21 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 		if (ag->kind != AK_COORDINATOR ||
 		    !agent_covers_qpv(ag, a->qpv, strlen(a->qpv)))
 			continue;
-		rc = mailbox_append(b, txn, ag->id, MBOX_ALERT, sb.data, sb.size);
+		/* Sessions are parallel to the registry's agents. */
+		rc = mailbox_append(b, txn, &b->sessions[i], MBOX_ALERT, sb.data,
+		    sb.size);
 		if (nsent < 64)
 			sent[nsent++] = ag->id;
 	}
 	/* ...and the agents concerned, once each. */
 	for (int i = 0; rc == 0 && i < a->nagents; i++) {
+		struct session *s = broker_session(b, a->agents[i]);
 		bool dup = false;
 
 		for (int j = 0; j < nsent && !dup; j++)
 			dup = strcmp(sent[j], a->agents[i]) == 0;
-		if (dup || config_agent_by_id(b->cfg, a->agents[i]) == NULL)
-			continue;
-		rc = mailbox_append(b, txn, a->agents[i], MBOX_ALERT, sb.data, sb.size);
+		if (!dup && s != NULL)
+			rc = mailbox_append(b, txn, s, MBOX_ALERT, sb.data, sb.size);
 	}
 	msgpack_sbuffer_destroy(&sb);
 	return rc;

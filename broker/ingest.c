@@ -153,19 +153,20 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			return rc;
 	}
 	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {
+		struct session *to = broker_session(b, fx->deliver_to[i]);
+
 		/*
 		 * A referral's other party may have left the registry since;
 		 * the event stands, there is just nobody to deliver it to.
 		 */
-		if (config_agent_by_id(b->cfg, fx->deliver_to[i]) == NULL) {
+		if (to == NULL) {
 			log_warn("delivery.no_recipient", "agent",
 			    LOG_STR(fx->deliver_to[i]), "log_seq", LOG_U64(*seq),
 			    "hint", LOG_STR("the agent is no longer in the "
 			    "registry; its mailbox keeps nothing new"), NULL);
 			continue;
 		}
-		if ((rc = mailbox_append_event(b, txn, fx->deliver_to[i],
-		    *seq)) != 0)
+		if ((rc = mailbox_append_event(b, txn, to, *seq)) != 0)
 			return rc;
 	}
 	return 0;
@@ -322,12 +323,9 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	code = apply_event(b, txn, sender, &ev, now, res, err);
 	if (code == RL_OK && res->seq != dr.seq)
 		return storage_error(err, MDB_CORRUPTED);  /* the claim named another seq */
-	if (is_refusal(code)) {
-		k.mv_size = dedup_key(key, sender, &ev);
-		k.mv_data = key;
-		if ((rc = mdb_del(txn, b->st.dedup, &k, NULL)) != 0)
-			return storage_error(err, rc);
-	}
+	/* k still names the claim: key[] has not changed since. */
+	if (is_refusal(code) && (rc = mdb_del(txn, b->st.dedup, &k, NULL)) != 0)
+		return storage_error(err, rc);
 	return code;
 }
 

@@ -45,18 +45,16 @@ key_seq(const MDB_val *k, size_t alen)
 }
 
 int
-mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
+mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
     enum mbox_kind kind, const char *payload, size_t len)
 {
+	const char *agent_id = s->agent->id;
 	size_t alen = strlen(agent_id);
 	char key[RL_MAX_AGENT_ID_BYTES + 9];
-	struct session *s = broker_session(b, agent_id);
 	uint64_t next;
 	MDB_val k, v;
 	int rc;
 
-	if (s == NULL)
-		return MDB_NOTFOUND;    /* callers only name registered agents */
 	/* The next seq is read once, then kept in memory (txn.c). */
 	if (s->next_seq == 0) {
 		rc = store_get_u64(txn, b->st.mbox_next, agent_id, alen, &next);
@@ -82,13 +80,13 @@ mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
 }
 
 int
-mailbox_append_event(struct broker *b, MDB_txn *txn, const char *agent_id,
+mailbox_append_event(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t log_seq)
 {
 	char seq[8];
 
 	store_put_be64(seq, log_seq);
-	return mailbox_append(b, txn, agent_id, MBOX_EVENT, seq, sizeof(seq));
+	return mailbox_append(b, txn, s, MBOX_EVENT, seq, sizeof(seq));
 }
 
 /*

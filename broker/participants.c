@@ -158,6 +158,8 @@ participants_load(struct broker *b, MDB_txn *txn, const char *id, size_t len,
 	struct rl_error err;
 	struct slot *s;
 	MDB_val k = { len, (void *)id }, v;
+	const char *pwb;
+	size_t pwlen;
 	int rc;
 
 	if (len == 0 || len >= PW_ID_SIZE)
@@ -182,9 +184,8 @@ participants_load(struct broker *b, MDB_txn *txn, const char *id, size_t len,
 		memset(&s->pt.armed, 0, sizeof(s->pt.armed));
 	} else if (rc != 0) {
 		return rc;
-	} else if (get_header(v.mv_data, v.mv_size, &s->pt.armed) == -1 ||
-	    pathway_decode((const char *)v.mv_data + HEADER_BYTES,
-	    v.mv_size - HEADER_BYTES, &s->pt.pw, &err) != RL_OK) {
+	} else if (participants_stored(&v, &s->pt.armed, &pwb, &pwlen) == -1 ||
+	    pathway_decode(pwb, pwlen, &s->pt.pw, &err) != RL_OK) {
 		return MDB_CORRUPTED;
 	}
 	s->used = true;

@@ -189,9 +189,9 @@ int ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
  * from the log when it is sent); an alert item holds the alert as sent.
  */
 enum mbox_kind { MBOX_EVENT = 1, MBOX_ALERT = 2 };
-int mailbox_append_event(struct broker *b, MDB_txn *txn, const char *agent_id,
+int mailbox_append_event(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t log_seq);
-int mailbox_append(struct broker *b, MDB_txn *txn, const char *agent_id,
+int mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
     enum mbox_kind kind, const char *payload, size_t len);
 int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t upto, uint64_t *acked);
