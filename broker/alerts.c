@@ -121,22 +121,22 @@ index_del(struct broker *b, MDB_txn *txn, struct armed *a, const char *p,
 }
 
 /*
- * Bring the participant's key in line with its due times (see the lazy
- * rule at the top of this file): at the earliest due time that has not
- * fired yet.
+ * Bring the participant's key in line with its due times (due_times(); see
+ * the lazy rule at the top of this file): at the earliest due time that
+ * has not fired yet.
  */
 static int
-rearm(struct broker *b, MDB_txn *txn, struct participant *pt)
+rearm(struct broker *b, MDB_txn *txn, struct participant *pt,
+    const int64_t due[ARMED_SLOTS])
 {
 	struct armed *a = &pt->armed;
 	const char *p = pt->pw.participant;
 	size_t plen = strlen(p);
-	int64_t due[ARMED_SLOTS], next = 0;
+	int64_t next = 0;
 	char key[DEADLINE_KEY_MAX];
 	MDB_val k, v = { 0, "" };
 	int rc;
 
-	due_times(b, &pt->pw, due);
 	for (int r = 0; r < ARMED_SLOTS; r++)
 		if (due[r] != 0 && due[r] != a->fired[r] && (next == 0 || due[r] < next))
 			next = due[r];
@@ -296,9 +296,11 @@ alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
 	const char *p = pt->pw.participant;
 	size_t plen = strlen(p);
 	char key[PW_ID_SIZE + 2];
+	int64_t due[ARMED_SLOTS];
 	int rc;
 
-	if ((rc = rearm(b, txn, pt)) != 0)
+	due_times(b, &pt->pw, due);
+	if ((rc = rearm(b, txn, pt, due)) != 0)
 		return rc;
 	for (int r = 0; r < RULE__COUNT && pt->armed.open != 0; r++) {
 		struct pw_alert_info info;
@@ -364,7 +366,7 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 		if ((rc = open_alert(b, txn, &pt->pw, (enum rule_id)r, &info, now)) != 0)
 			return rc;
 	}
-	return rearm(b, txn, pt);
+	return rearm(b, txn, pt, due);
 }
 
 static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n);
