@@ -216,6 +216,41 @@ test_erasure_in_the_same_pass_wins(void **state)
 	assert_int_equal(count(fx, fx->b.st.participants), 1);
 }
 
+/*
+ * A damaged record refuses its participant's events with a storage error
+ * and records nothing; other participants go on.
+ */
+static void
+test_a_damaged_record_is_refused_not_fatal(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r;
+	struct rl_error err;
+	msgpack_sbuffer sb;
+	MDB_txn *txn;
+	MDB_val k = { 3, "p-1" }, v = { 5, "\x02junk" };
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(ingest_contact_in(fx, txn, "e1", "p-1"), RL_OK);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, fx->b.st.participants, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", "e2", "type", "contact.made",
+	    "occurred_at", T0, "participant", "p-1", "channel", "phone");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_E_STORAGE);
+	assert_int_equal(count(fx, fx->b.st.log), 1);
+	assert_int_equal(count(fx, fx->b.st.dedup), 1);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e3", "type", "contact.made",
+	    "occurred_at", T0, "participant", "p-2", "channel", "phone");
+	assert_int_equal(ingest(fx, "med", &sb, &r, &err), RL_OK);
+	assert_int_equal(count(fx, fx->b.st.log), 2);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 /* relaisd --verify on the fixture's store, which is closed meanwhile. */
 static int
 verify(struct fixture *fx, char *out, size_t outlen)
@@ -288,6 +323,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_more_participants_than_slots, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_an_aborted_pass_leaves_nothing_behind, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_erasure_in_the_same_pass_wins, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_damaged_record_is_refused_not_fatal, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_checks_the_deadline_index, fixture_setup, fixture_teardown),
 	};
 
