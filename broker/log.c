@@ -9,6 +9,14 @@
  * copies without further checks.  Output is always valid JSON: control
  * characters are escaped and bytes that are not valid UTF-8 become U+FFFD.
  *
+ * Lines at warn and error are rate limited (see log.h): each kind, keyed
+ * by its msg and its first value when that is a string (usually the
+ * agent), gets LOG_LIMIT_PER_SEC lines per second of the monotonic clock;
+ * what goes beyond is counted, and one "log.suppressed" line reports the
+ * count when the second is over.  Kinds live in a small open-addressed
+ * table; when it is full, a kind shares the slot of its hash, which can
+ * only make two kinds limit each other, never lose the count.
+ *
  * A mutex makes log_write() safe from any thread; the broker's loop is the
  * only heavy user, so it is never contended.
  */
@@ -25,6 +33,20 @@
 
 #define LOG_FLUSH_AT  (64 * 1024)
 #define LOG_KEEP_CAP  (1024 * 1024)  /* free a buffer grown past this */
+#define LOG_SLOTS     128            /* kinds of warn/error lines tracked */
+#define LOG_NAME_MAX  64             /* msg and first value kept for the report */
+
+/* One kind of warn/error line and what it wrote in its current second. */
+struct limit_slot {
+	uint64_t hash;              /* 0: free */
+	int64_t second;             /* of the monotonic clock */
+	uint32_t lines;             /* written in that second */
+	uint64_t suppressed;        /* not written since the last report */
+	enum log_level level;
+	char msg[LOG_NAME_MAX];
+	char key[LOG_NAME_MAX];     /* the first value's key, "" if none */
+	char value[LOG_NAME_MAX];
+};
 
 static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug", [LOG_INFO] = "info",
@@ -39,6 +61,10 @@ static struct {
 	size_t len, cap;
 	time_t ts_sec;              /* second ts_text was formatted for */
 	char ts_text[24];           /* "2026-11-27T20:00:00" */
+	int64_t (*seconds)(void);   /* the limiter's clock */
+	int64_t reported_second;    /* last time the table was checked */
+	uint64_t dropped;           /* lines the output refused */
+	struct limit_slot slots[LOG_SLOTS];
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER, .min = LOG_INFO, .ts_sec = -1 };
 
 void log_init(FILE *out, enum log_level min)
@@ -51,6 +77,33 @@ void log_init(FILE *out, enum log_level min)
 	L.min = min;
 	pthread_mutex_unlock(&L.lock);
 	errno = saved;
+}
+
+void log_set_level(enum log_level min)
+{
+	pthread_mutex_lock(&L.lock);
+	L.min = min;
+	pthread_mutex_unlock(&L.lock);
+}
+
+static int64_t monotonic_seconds(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec;
+}
+
+void log_set_clock(int64_t (*seconds)(void))
+{
+	pthread_mutex_lock(&L.lock);
+	L.seconds = seconds;
+	pthread_mutex_unlock(&L.lock);
+}
+
+static int64_t now_seconds(void)
+{
+	return L.seconds != NULL ? L.seconds() : monotonic_seconds();
 }
 
 int log_level_from_name(const char *name)
@@ -211,17 +264,73 @@ static bool put_ts(void)
 	return true;
 }
 
-static void flush_locked(void)
+/* The beginning of a line: {"ts":...,"level":...,"msg":... */
+static bool put_head(enum log_level level, const char *msg)
+{
+	return put_ts() && put_literal(",\"level\":\"") &&
+	       put_literal(level_names[level]) && put_literal("\",\"msg\":") &&
+	       put_string(msg, strlen(msg));
+}
+
+static bool put_pair_u64(const char *key, uint64_t v)
+{
+	return put_literal(",") && put_string(key, strlen(key)) &&
+	       put_literal(":") && put_u64(v, false);
+}
+
+/* A whole line made by the logger itself; dropped if memory is short. */
+static void put_own_line(size_t start, bool ok)
+{
+	ok = ok && put_literal("}\n");
+	if (!ok)
+		L.len = start;
+}
+
+/* Write len bytes from buf; false (and the stream reset) if that failed. */
+static bool write_bytes(FILE *out, const char *buf, size_t len)
+{
+	if (fwrite(buf, 1, len, out) == len && fflush(out) == 0)
+		return true;
+	clearerr(out);
+	return false;
+}
+
+static uint64_t count_lines(const char *buf, size_t len)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\n';
+	return n;
+}
+
+/*
+ * A failed write drops the lines, and counts them: logging must never stop
+ * the broker.  The next write says first how many were lost, so a gap in
+ * the log is never silent.  The broker ignores SIGPIPE, so a reader that
+ * went away is just a failed write.
+ */
+static void write_out(void)
 {
 	FILE *out = L.out ? L.out : stderr;
+	size_t lines = L.len;
 
-	if (L.len) {
-		/* A failed write drops the lines: logging must never stop the
-		 * broker, and there is nowhere else to report it. */
-		if (fwrite(L.buf, 1, L.len, out) != L.len || fflush(out) != 0)
-			clearerr(out);
-		L.len = 0;
+	if (L.dropped) {
+		/* The notice is built after the lines and written before them. */
+		put_own_line(lines, put_head(LOG_ERROR, "log.dropped") &&
+		    put_pair_u64("lines", L.dropped));
+		if (L.len > lines && write_bytes(out, L.buf + lines, L.len - lines))
+			L.dropped = 0;
 	}
+	if (L.dropped || !write_bytes(out, L.buf, lines))
+		L.dropped += count_lines(L.buf, lines);
+	L.len = 0;
+}
+
+static void flush_locked(void)
+{
+	if (L.len)
+		write_out();
 	if (L.cap > LOG_KEEP_CAP) {     /* one huge line: give the memory back */
 		free(L.buf);
 		L.buf = NULL;
@@ -229,14 +338,115 @@ static void flush_locked(void)
 	}
 }
 
+/* The line saying how many lines of one kind were left out, and when. */
+static void report_suppressed(struct limit_slot *sl)
+{
+	size_t start = L.len;
+	bool ok = put_head(sl->level, "log.suppressed") &&
+	    put_literal(",\"what\":") && put_string(sl->msg, strlen(sl->msg));
+
+	if (ok && sl->key[0])
+		ok = put_literal(",") && put_string(sl->key, strlen(sl->key)) &&
+		    put_literal(":") && put_string(sl->value, strlen(sl->value));
+	put_own_line(start, ok && put_pair_u64("lines", sl->suppressed) &&
+	    put_pair_u64("per_second", LOG_LIMIT_PER_SEC));
+	sl->suppressed = 0;
+}
+
+/* Report every kind whose second is over and that left lines out. */
+static void report_all_suppressed(int64_t now)
+{
+	if (now == L.reported_second)
+		return;
+	L.reported_second = now;
+	for (size_t i = 0; i < LOG_SLOTS; i++)
+		if (L.slots[i].suppressed && L.slots[i].second != now)
+			report_suppressed(&L.slots[i]);
+}
+
 void log_flush(void)
 {
 	int saved = errno;
 
 	pthread_mutex_lock(&L.lock);
+	report_all_suppressed(now_seconds());
 	flush_locked();
 	pthread_mutex_unlock(&L.lock);
 	errno = saved;
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {     /* FNV-1a */
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void copy_name(char *dst, const char *src, size_t n)
+{
+	if (n >= LOG_NAME_MAX)
+		n = LOG_NAME_MAX - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
+ * The slot of a line's kind: its msg, and its first value if that is a
+ * string (so one agent's flood does not hide another agent's lines).
+ */
+static struct limit_slot *limit_slot(enum log_level level, const char *msg,
+    const char *key, const struct log_value *first)
+{
+	const char *v = NULL;
+	size_t vlen = 0;
+
+	if (key != NULL && first->type == LOG_T_STR && first->s != NULL) {
+		v = first->s;
+		vlen = strlen(v);
+	} else if (key != NULL && first->type == LOG_T_STRN && first->s != NULL) {
+		v = first->s;
+		vlen = first->n;
+	}
+	uint64_t h = hash_bytes(0xcbf29ce484222325ull, msg, strlen(msg) + 1);
+	if (v != NULL)
+		h = hash_bytes(hash_bytes(h, key, strlen(key) + 1), v, vlen);
+	h |= 1;                     /* never 0, which marks a free slot */
+
+	size_t home = (size_t)(h % LOG_SLOTS);
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		struct limit_slot *sl = &L.slots[(home + i) % LOG_SLOTS];
+
+		if (sl->hash == h)
+			return sl;
+		if (sl->hash == 0) {
+			sl->hash = h;
+			sl->level = level;
+			copy_name(sl->msg, msg, strlen(msg));
+			copy_name(sl->key, v != NULL ? key : "", v != NULL ? strlen(key) : 0);
+			copy_name(sl->value, v != NULL ? v : "", vlen);
+			return sl;
+		}
+	}
+	return &L.slots[home];      /* table full: share the home slot */
+}
+
+/* True if this line may be written; counts it either way. */
+static bool limit_allows(struct limit_slot *sl, int64_t now)
+{
+	if (sl->second != now) {
+		if (sl->suppressed)
+			report_suppressed(sl);
+		sl->second = now;
+		sl->lines = 0;
+	}
+	if (sl->lines >= LOG_LIMIT_PER_SEC) {
+		sl->suppressed++;
+		return false;
+	}
+	sl->lines++;
+	return true;
 }
 
 void log_write(enum log_level level, const char *msg, ...)
@@ -246,17 +456,33 @@ void log_write(enum log_level level, const char *msg, ...)
 
 	if ((unsigned)level > LOG_ERROR)
 		level = LOG_ERROR;
+	if (msg == NULL)
+		msg = "";
 	pthread_mutex_lock(&L.lock);
 	if (level < L.min) {
 		pthread_mutex_unlock(&L.lock);
 		errno = saved;
 		return;
 	}
+	if (level >= LOG_WARN) {
+		int64_t now = now_seconds();
+		const char *key;
+		struct log_value first = { .type = LOG_T_BOOL };
+
+		va_start(ap, msg);
+		if ((key = va_arg(ap, const char *)) != NULL)
+			first = va_arg(ap, struct log_value);
+		va_end(ap);
+		report_all_suppressed(now);
+		if (!limit_allows(limit_slot(level, msg, key, &first), now)) {
+			pthread_mutex_unlock(&L.lock);
+			errno = saved;
+			return;
+		}
+	}
 
 	size_t start = L.len;
-	bool ok = put_ts() && put_literal(",\"level\":\"") &&
-		  put_literal(level_names[level]) && put_literal("\",\"msg\":") &&
-		  put_string(msg ? msg : "", msg ? strlen(msg) : 0);
+	bool ok = put_head(level, msg);
 	va_start(ap, msg);
 	for (const char *key; ok && (key = va_arg(ap, const char *)) != NULL;) {
 		struct log_value v = va_arg(ap, struct log_value);
@@ -264,9 +490,7 @@ void log_write(enum log_level level, const char *msg, ...)
 		     put_literal(":") && put_value(&v);
 	}
 	va_end(ap);
-	ok = ok && put_literal("}\n");
-	if (!ok)
-		L.len = start;          /* out of memory: drop the line, never half of it */
+	put_own_line(start, ok);   /* out of memory: drop the line, never half of it */
 
 	if (L.len >= LOG_FLUSH_AT || level == LOG_ERROR)
 		flush_locked();

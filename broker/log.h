@@ -9,6 +9,19 @@
  * per loop pass, so logging never costs a write(2) per event.  Never pass
  * personal data (participant ids, free text) as a value.
  * log_*() preserve errno.
+ *
+ * Lines at warn and error are rate limited, so that a flood of refusals
+ * or a failing disk cannot fill the operator's disk with the same line:
+ * each kind (the msg, and the first value when it is a string, usually the
+ * agent) gets LOG_LIMIT_PER_SEC lines a second; the rest are counted, and
+ * a "log.suppressed" line at the same level gives "what" (the msg), that
+ * first value and "lines" (how many were left out) once the second is
+ * over.  Info and debug lines are one per lifecycle step of the work
+ * actually done and are never limited.
+ *
+ * A sink that fails (a full disk, a reader that went away) loses lines
+ * and never stops the caller; the next line that can be written is
+ * preceded by "log.dropped" with the number of lines lost.
  */
 #ifndef RELAIS_LOG_H
 #define RELAIS_LOG_H
@@ -17,6 +30,8 @@
 #include <stdio.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+#define LOG_LIMIT_PER_SEC 20    /* warn/error lines of one kind per second */
 
 enum log_vtype { LOG_T_STR, LOG_T_STRN, LOG_T_I64, LOG_T_U64, LOG_T_BOOL };
 
@@ -37,6 +52,11 @@ struct log_value {
 /* Where lines go (default stderr) and the lowest level written. */
 void log_init(FILE *out, enum log_level min);
 int log_level_from_name(const char *name);     /* -1 if unknown */
+/* Change the lowest level written, keeping the output (config reload). */
+void log_set_level(enum log_level min);
+/* The rate limiter's clock, in whole seconds; NULL: the monotonic clock.
+ * Tests drive it to cross seconds without sleeping. */
+void log_set_clock(int64_t (*seconds)(void));
 
 /* Key/value pairs: const char *key, struct log_value value, ..., NULL. */
 void log_write(enum log_level level, const char *msg, ...);

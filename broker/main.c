@@ -7,6 +7,7 @@
  *   relaisd -c FILE --backup DIR            hot copy of the store
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,13 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct broker b;
 	int c, rc;
+
+	/*
+	 * Whatever reads our stderr (a pipe to tee, a log shipper) may go
+	 * away: a write to it must fail with EPIPE, which the log counts, and
+	 * not kill the broker.  libzmq sends with MSG_NOSIGNAL already.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {

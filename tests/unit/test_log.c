@@ -1,7 +1,9 @@
 /*
  * log.c: every line is one valid JSON object whatever the bytes logged,
  * values keep their types, lines wait for log_flush() (except errors and a
- * full buffer), levels filter, errno survives.
+ * full buffer), levels filter, errno survives, repeated warnings and
+ * errors are rate limited with a count of what was left out, and lines a
+ * failing sink lost are counted.
  */
 #include <errno.h>
 #include <limits.h>
@@ -392,6 +394,107 @@ static void test_errno_preserved(void **state)
 	fclose(full);
 }
 
+/* Lines of text holding needle. */
+static int count_lines(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static int64_t fake_second = 1000;
+
+static int64_t fake_seconds(void)
+{
+	return fake_second;
+}
+
+static void test_rate_limit(void **state)
+{
+	log_set_clock(fake_seconds);
+	for (int i = 0; i < 3 * LOG_LIMIT_PER_SEC; i++)
+		log_warn("message.refused", "agent", LOG_STR("flooder"),
+			 "code", LOG_U64(105), NULL);
+	log_warn("message.refused", "agent", LOG_STR("quiet"), NULL);
+	for (int i = 0; i < 3 * LOG_LIMIT_PER_SEC; i++)
+		log_info("event.accepted", "agent", LOG_STR("flooder"), NULL);
+	log_flush();
+	char *text = take();
+	assert_int_equal(count_lines(text, "\"agent\":\"flooder\",\"code\""),
+			 LOG_LIMIT_PER_SEC);
+	assert_int_equal(count_lines(text, "\"agent\":\"quiet\""), 1);
+	/* Info lines are the work done, one each: never limited. */
+	assert_int_equal(count_lines(text, "event.accepted"), 3 * LOG_LIMIT_PER_SEC);
+	/* Within the second, nothing says yet what was left out. */
+	assert_null(strstr(text, "log.suppressed"));
+	free(text);
+
+	/* The second is over: the next flush reports it. */
+	fake_second++;
+	log_flush();
+	text = take();
+	json_t *j = parse_line(text, 0);
+	assert_string_equal(str_of(j, "msg"), "log.suppressed");
+	assert_string_equal(str_of(j, "level"), "warn");
+	assert_string_equal(str_of(j, "what"), "message.refused");
+	assert_string_equal(str_of(j, "agent"), "flooder");
+	assert_int_equal(json_integer_value(json_object_get(j, "lines")),
+			 2 * LOG_LIMIT_PER_SEC);
+	json_decref(j);
+	free(text);
+
+	/* A new second writes again, and a report is made only once. */
+	log_error("store.write_failed", "error", LOG_STR("disk"), NULL);
+	fake_second++;
+	log_flush();
+	text = take();
+	assert_int_equal(count_lines(text, "store.write_failed"), 1);
+	assert_null(strstr(text, "log.suppressed"));
+	free(text);
+
+	/* A flood that goes on is reported by its own next line too. */
+	for (int i = 0; i < LOG_LIMIT_PER_SEC + 5; i++)
+		log_error("store.write_failed", "error", LOG_STR("disk"), NULL);
+	fake_second++;
+	log_error("store.write_failed", "error", LOG_STR("disk"), NULL);
+	text = take();
+	assert_int_equal(count_lines(text, "\"msg\":\"log.suppressed\",\"what\":"
+				     "\"store.write_failed\",\"error\":\"disk\",\"lines\":5,"), 1);
+	assert_int_equal(count_lines(text, "\"msg\":\"store.write_failed\""),
+			 LOG_LIMIT_PER_SEC + 1);
+	free(text);
+	log_set_clock(NULL);
+}
+
+static void test_lost_lines_are_counted(void **state)
+{
+	FILE *full = fopen("/dev/full", "w");
+	if (!full)
+		skip();
+	log_init(full, LOG_DEBUG);
+	log_info("lost 1", NULL);
+	log_info("lost 2", NULL);
+	log_flush();
+	log_error("lost 3", NULL);
+	log_init(out, LOG_DEBUG);
+	fclose(full);
+
+	log_info("back", NULL);
+	log_flush();
+	char *text = take();
+	json_t *j = parse_line(strstr(text, "\n") + 1, 0);
+	assert_string_equal(str_of(j, "msg"), "back");
+	json_decref(j);
+	*strchr(text, '\n') = '\0';
+	j = parse_line(strcat(text, "\n"), 0);
+	assert_string_equal(str_of(j, "msg"), "log.dropped");
+	assert_int_equal(json_integer_value(json_object_get(j, "lines")), 3);
+	json_decref(j);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +509,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_huge_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_flushes_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_lines_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errno_preserved, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
