@@ -705,9 +705,14 @@ open_router(struct broker *b)
 	zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->server_secret, 32);
 	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, RL_ZAP_DOMAIN,
 	    strlen(RL_ZAP_DOMAIN));
-	int hb = (int)b->cfg->heartbeat_ms, hbt = 3 * hb;
-	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
-	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
+	/*
+	 * No ZMTP heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) on the router: in
+	 * libzmq 4.3.4 (and master) their timer writes on a connection that
+	 * failed while its input was stopped by a full queue, and asserts,
+	 * which any agent could cause by pipelining requests and resetting
+	 * its socket.  Liveness is the protocol's: ping/pong and
+	 * check_liveness().  Agents may still set heartbeats on their side.
+	 */
 	/*
 	 * Frames up to twice the limit reach the decoder and get a precise
 	 * too_large; beyond that libzmq drops the connection before buffering.

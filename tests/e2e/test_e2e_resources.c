@@ -1,7 +1,7 @@
 /*
  * The broker stays up, and its log stays readable, whatever agents and
- * the machine do: the reader of its log goes away, an agent floods it with
- * refusals.
+ * the machine do: an agent pipelines queries and resets its connection,
+ * the reader of its log goes away, an agent floods it with refusals.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,10 +88,93 @@ test_a_flood_of_refusals_is_rate_limited_in_the_log(void **state)
 	    lines);
 }
 
+/* n referrals from med to ml, which is offline: ml's backlog grows by n. */
+static void
+make_backlog(struct e2e_broker *b, int n)
+{
+	relais_client *c = e2e_connect(b, "med");
+	enum { BATCH = 1000 };
+	json_t *evs[BATCH], *res[BATCH];
+
+	for (int done = 0; done < n; done += BATCH) {
+		int k = n - done < BATCH ? n - done : BATCH;
+
+		for (int i = 0; i < k; i++) {
+			char id[32], ref[32], p[32];
+
+			snprintf(id, sizeof(id), "bl-%d", done + i);
+			snprintf(ref, sizeof(ref), "r-%d", done + i);
+			snprintf(p, sizeof(p), "p-%d", done + i);
+			evs[i] = e2e_ev_referral(id, p, ref, "ml");
+		}
+		e2e_assert(relais_submit(c, evs, (size_t)k, res, E2E_WAIT_MS) == 0,
+		    "submit: %s", relais_errmsg(c));
+		for (int i = 0; i < k; i++) {
+			e2e_expect_ok(res[i]);
+			json_decref(res[i]);
+			json_decref(evs[i]);
+		}
+	}
+	relais_close(&c);
+}
+
+/*
+ * The observed abort: with a large backlog queued for an offline agent
+ * (so each health query took milliseconds), the operator pipelines more
+ * health queries than the broker's receive queue holds and closes its
+ * socket.  In libzmq 4.3.4 a connection whose input is stopped (queue
+ * full) and whose peer resets is marked failed, and the ZMTP heartbeat
+ * timer then writes on it and asserts (stream_engine_base.cpp:
+ * !_io_error).  The broker must survive and answer the next agent.
+ */
+static void
+test_pipelined_queries_then_close_do_not_abort_the_broker(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	struct e2e_raw *r;
+	relais_client *c;
+	json_t *q = json_pack("{s:i, s:s, s:s}", "v", 1, "cmd", "query",
+	    "what", "health");
+	int n = 12000;
+	int64_t until;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	make_backlog(b, 20000);
+
+	/*
+	 * Closed well within one heartbeat interval (2 s) of the queue
+	 * filling, while the heartbeat timer is still armed; three times,
+	 * since the old broker died on most runs, not all.
+	 */
+	for (int round = 0; round < 3; round++) {
+		r = e2e_raw_open(b, "ops", NULL);
+		for (int i = 0; i < n; i++)
+			e2e_raw_send_json(r, q);
+		rl_sleep_ms(50 + 100 * round);
+		e2e_raw_close(&r);
+
+		until = rl_mono_ms() + 4000;
+		while (rl_mono_ms() < until && e2e_running(b))
+			rl_sleep_ms(50);
+		e2e_assert(e2e_running(b), "the broker died after a client "
+		    "pipelined %d queries and closed its socket", n);
+	}
+	json_decref(q);
+	c = e2e_connect(b, "med");
+	e2e_assert(e2e_health(c, "events") == 20000, "no health answer");
+	relais_close(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_pipelined_queries_then_close_do_not_abort_the_broker,
+		    e2e_teardown),
 		cmocka_unit_test_teardown(test_log_reader_going_away_does_not_stop_the_broker,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_a_flood_of_refusals_is_rate_limited_in_the_log,
