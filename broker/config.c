@@ -259,7 +259,11 @@ struct option {
 	uint64_t min, max;          /* numbers only */
 	const char *def;            /* NULL: the key is required */
 	const char *(*check)(const char *value);  /* NULL, or why it is wrong */
+	bool reloads;               /* a SIGHUP applies it; else only a restart */
 };
+
+#define RELOADS  true
+#define RESTART  false
 
 static const char *check_listen(const char *v)
 {
@@ -286,20 +290,22 @@ static const char *check_log_level(const char *v)
 /* Every [broker] option, declared once: the parser, the defaults and the
  * error messages all come from this table. */
 static const struct option options[] = {
-	{ "listen", OPT_TEXT, FIELD(listen), 0, 0, "tcp://127.0.0.1:7450", check_listen },
-	{ "data_dir", OPT_PATH, FIELD(data_dir), 0, 0, "var/data", NULL },
-	{ "secret_key_file", OPT_PATH, FIELD(secret_key_file), 0, 0, NULL, NULL },
-	{ "public_key_file", OPT_PATH, FIELD(public_key_file), 0, 0, NULL, NULL },
-	{ "map_size_mb", OPT_U64, FIELD(map_size_mb), 16, 1048576, "1024", NULL },
-	{ "max_batch", OPT_U32, FIELD(max_batch), 1, 10000, "256", NULL },
-	{ "default_credit", OPT_U32, FIELD(default_credit), 1, 10000, "100", NULL },
-	{ "heartbeat_ms", OPT_U32, FIELD(heartbeat_ms), 100, 60000, "2000", NULL },
-	{ "redeliver_ms", OPT_U32, FIELD(redeliver_ms), 10, 3600000, "1000", NULL },
-	{ "redeliver_max_ms", OPT_U32, FIELD(redeliver_max_ms), 10, 86400000, "60000", NULL },
-	{ "max_attempts", OPT_U32, FIELD(max_attempts), 1, 1000, "10", NULL },
-	{ "retention_days", OPT_U32, FIELD(retention_days), 1, 36500, "730", NULL },
-	{ "log_level", OPT_TEXT, FIELD(log_level), 0, 0, "info", check_log_level },
-	{ "manual_clock", OPT_BOOL, FIELD(manual_clock), 0, 0, "no", NULL },
+	/* The socket, the store, the keys and the clock are set up once. */
+	{ "listen", OPT_TEXT, FIELD(listen), 0, 0, "tcp://127.0.0.1:7450", check_listen, RESTART },
+	{ "data_dir", OPT_PATH, FIELD(data_dir), 0, 0, "var/data", NULL, RESTART },
+	{ "secret_key_file", OPT_PATH, FIELD(secret_key_file), 0, 0, NULL, NULL, RESTART },
+	{ "public_key_file", OPT_PATH, FIELD(public_key_file), 0, 0, NULL, NULL, RESTART },
+	{ "map_size_mb", OPT_U64, FIELD(map_size_mb), 16, 1048576, "1024", NULL, RESTART },
+	/* The loop reads these from the running config each time it needs them. */
+	{ "max_batch", OPT_U32, FIELD(max_batch), 1, 10000, "256", NULL, RELOADS },
+	{ "default_credit", OPT_U32, FIELD(default_credit), 1, 10000, "100", NULL, RELOADS },
+	{ "heartbeat_ms", OPT_U32, FIELD(heartbeat_ms), 100, 60000, "2000", NULL, RELOADS },
+	{ "redeliver_ms", OPT_U32, FIELD(redeliver_ms), 10, 3600000, "1000", NULL, RELOADS },
+	{ "redeliver_max_ms", OPT_U32, FIELD(redeliver_max_ms), 10, 86400000, "60000", NULL, RELOADS },
+	{ "max_attempts", OPT_U32, FIELD(max_attempts), 1, 1000, "10", NULL, RELOADS },
+	{ "retention_days", OPT_U32, FIELD(retention_days), 1, 36500, "730", NULL, RELOADS },
+	{ "log_level", OPT_TEXT, FIELD(log_level), 0, 0, "info", check_log_level, RELOADS },
+	{ "manual_clock", OPT_BOOL, FIELD(manual_clock), 0, 0, "no", NULL, RESTART },
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -1010,6 +1016,44 @@ out:
 	free(p.buf);
 	config_free(&p.cfg);
 	return c;
+}
+
+static bool option_differs(const struct option *o, const struct config *a,
+			   const struct config *b)
+{
+	const char *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
+
+	if (o->type == OPT_TEXT || o->type == OPT_PATH)
+		return strcmp(fa, fb) != 0;
+	return memcmp(fa, fb, o->size) != 0;
+}
+
+/* Append ", name" (or "name") to a list, cutting it short if it is full. */
+static void list_add(char *list, size_t size, const char *name)
+{
+	size_t used = strlen(list);
+
+	if (used < size)
+		snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+void config_reload_changes(struct config *next, const struct config *running,
+			   char *applied, size_t alen, char *waiting, size_t wlen)
+{
+	applied[0] = waiting[0] = '\0';
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &options[i];
+
+		if (!option_differs(o, next, running))
+			continue;
+		if (o->reloads) {
+			list_add(applied, alen, o->name);
+		} else {
+			list_add(waiting, wlen, o->name);
+			memcpy((char *)next + o->offset,
+			       (const char *)running + o->offset, o->size);
+		}
+	}
 }
 
 void config_free(struct config **cfg)

@@ -86,6 +86,18 @@ struct config {
  */
 struct config *config_load(const char *path, char *errbuf, size_t errlen);
 
+/*
+ * A reload: next is the file just loaded, running the config in force.
+ * Each [broker] option either reloads (a SIGHUP applies it) or waits for a
+ * restart (the socket, the store, the keys, the clock: set up once).  The
+ * options of the second kind keep their running values in next, so the
+ * config in force always says what the broker does.  applied and waiting
+ * receive the names of the options that changed, of each kind, as
+ * "a, b" ("" if none).  The registry and the rules always reload.
+ */
+void config_reload_changes(struct config *next, const struct config *running,
+    char *applied, size_t alen, char *waiting, size_t wlen);
+
 /* Safe on NULL; sets *cfg to NULL. */
 void config_free(struct config **cfg);
 

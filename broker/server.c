@@ -642,9 +642,10 @@ sessions_for(struct config *cfg, struct broker *old)
 static void
 reload_config(struct broker *b)
 {
-	char errs[4096];
+	char errs[4096], applied[512], waiting[512];
 	struct config *cfg;
 	struct session *ss;
+	int old_level, new_level;
 
 	b->reload_requested = false;
 	cfg = config_load(b->cfg->path, errs, sizeof(errs));
@@ -658,15 +659,24 @@ reload_config(struct broker *b)
 		config_free(&cfg);
 		return;
 	}
-	/* Only the registry and the rules are reloaded; sockets stay. */
-	cfg->manual_clock = b->cfg->manual_clock;
+	config_reload_changes(cfg, b->cfg, applied, sizeof(applied), waiting,
+	    sizeof(waiting));
+	old_level = log_level_from_name(b->cfg->log_level);
+	new_level = log_level_from_name(cfg->log_level);
 	free(b->sessions);
 	config_free(&b->cfg);
 	b->cfg = cfg;
 	b->sessions = ss;
 	b->nsessions = cfg->nagents;
+	/* The reload's own lines are written at the lower of both levels. */
+	log_set_level((enum log_level)(old_level < new_level ? old_level : new_level));
 	log_info("config.reloaded", "file", LOG_STR(cfg->path),
-	    "agents", LOG_U64(cfg->nagents), NULL);
+	    "agents", LOG_U64(cfg->nagents), "applied", LOG_STR(applied), NULL);
+	if (waiting[0] != '\0')
+		log_warn("config.restart_needed", "keys", LOG_STR(waiting),
+		    "hint", LOG_STR("these keys keep their running values "
+		    "until relaisd is restarted"), NULL);
+	log_set_level((enum log_level)new_level);
 	alerts_rearm_all(b, clock_now(&b->clock));
 }
 

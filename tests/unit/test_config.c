@@ -1,6 +1,7 @@
 /*
  * config.c: the example config, every kind of error with its file:line,
- * all-or-nothing loading, bounds, the rule off switch and QPV coverage.
+ * all-or-nothing loading, bounds, the rule off switch, QPV coverage and
+ * which options a reload applies.
  */
 #include <ftw.h>
 #include <limits.h>
@@ -646,6 +647,42 @@ static void test_names(void **state)
 	assert_string_equal(rule_name(RULE__COUNT), "unknown");
 }
 
+/* Options that reload change; the others keep their running values. */
+static void test_reload_changes(void **state)
+{
+	char applied[256], waiting[256];
+	struct config *running = load(BROKER "log_level = info\nmax_attempts = 10\n"
+				      "listen = tcp://127.0.0.1:7450\n" AGENT_A);
+	assert_non_null(running);
+	struct config *next = load(BROKER "log_level = warn\nmax_attempts = 3\n"
+				   "listen = tcp://127.0.0.1:7451\n"
+				   "map_size_mb = 2048\nmanual_clock = yes\n" AGENT_A);
+	assert_non_null(next);
+
+	config_reload_changes(next, running, applied, sizeof applied, waiting,
+			      sizeof waiting);
+	assert_string_equal(applied, "max_attempts, log_level");
+	assert_string_equal(waiting, "listen, map_size_mb, manual_clock");
+	assert_string_equal(next->log_level, "warn");
+	assert_int_equal(next->max_attempts, 3);
+	/* What waits for a restart keeps the running value. */
+	assert_string_equal(next->listen, "tcp://127.0.0.1:7450");
+	assert_int_equal(next->map_size_mb, running->map_size_mb);
+	assert_false(next->manual_clock);
+
+	/* The same file again: nothing changed. */
+	config_reload_changes(next, running, applied, sizeof applied, waiting,
+			      sizeof waiting);
+	assert_string_equal(waiting, "");
+	assert_string_equal(applied, "max_attempts, log_level");
+	config_reload_changes(running, running, applied, sizeof applied, waiting,
+			      sizeof waiting);
+	assert_string_equal(applied, "");
+	assert_string_equal(waiting, "");
+	config_free(&running);
+	config_free(&next);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +706,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qpv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_lookup_canonical, setup, teardown),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_reload_changes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
