@@ -25,7 +25,9 @@
  * An open alert is resolved automatically by the first event after which
  * its rule no longer holds, or by a coordinator.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
@@ -168,16 +170,15 @@ get_alert(struct broker *b, MDB_txn *txn, uint64_t seq, struct alert *a)
 	return alert_unpack(v.mv_data, v.mv_size, a) == RL_OK ? 0 : MDB_CORRUPTED;
 }
 
-/* Store the alert and deliver its change to everyone it concerns. */
+/* Store an alert as it is, delivering nothing. */
 static int
-publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *change)
+put_alert(struct broker *b, MDB_txn *txn, const struct alert *a)
 {
 	char key[8];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	MDB_val k = { 8, key }, v;
-	const char *sent[64];
-	int nsent = 0, rc;
+	int rc;
 
 	store_put_be64(key, a->seq);
 	msgpack_sbuffer_init(&sb);
@@ -186,8 +187,23 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 	v.mv_size = sb.size;
 	v.mv_data = sb.data;
 	rc = mdb_put(txn, b->st.alerts, &k, &v, 0);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
 
-	msgpack_sbuffer_clear(&sb);
+/* Store the alert and deliver its change to everyone it concerns. */
+static int
+publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *change)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const char *sent[64];
+	int nsent = 0, rc;
+
+	if ((rc = put_alert(b, txn, a)) != 0)
+		return rc;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	alert_pack(&pk, a, change);
 	/* Every coordinator covering the participant's QPV... */
 	for (size_t i = 0; rc == 0 && i < b->cfg->nagents; i++) {
@@ -509,19 +525,60 @@ alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt)
 }
 
 /*
+ * The seqs of the alerts about participant p, in a growing array (caller
+ * frees *seqs).  Read first and changed afterwards: writing to "alerts"
+ * while a cursor walks it would change the page under the cursor, and a
+ * key handed back to LMDB from that page would then be other bytes.
+ */
+static int
+alerts_about(struct broker *b, MDB_txn *txn, const char *p, uint64_t **seqs,
+    size_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t cap = 0;
+	int rc;
+
+	*seqs = NULL;
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, b->st.alerts, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct alert a;
+
+		if (k.mv_size != 8 || alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK ||
+		    strcmp(a.participant, p) != 0)
+			continue;
+		if (*n == cap) {
+			uint64_t *more = realloc(*seqs, (cap = cap ? 2 * cap : 16) *
+			    sizeof(**seqs));
+
+			if (more == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			*seqs = more;
+		}
+		(*seqs)[(*n)++] = store_be64(k.mv_data);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
  * Erasure: every alert about the participant loses the participant and
- * referral ids;
- * open ones are resolved by whoever erased, and that resolution is
- * delivered without the id.  Erasure is rare: a scan of the alerts is fine.
+ * referral ids; open ones are resolved by whoever erased, and that
+ * resolution is delivered without the id.  Erasure is rare: a scan of the
+ * alerts is fine.
  */
 int
 alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
     const char *by, int64_t now)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
 	char key[PW_ID_SIZE + 2];
-	size_t plen = strlen(p);
+	size_t plen = strlen(p), n;
+	uint64_t *seqs;
 	int rc;
 
 	for (int r = 0; r < RULE__COUNT; r++) {
@@ -533,15 +590,15 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
-	if ((rc = mdb_cursor_open(txn, b->st.alerts, &cur)) != 0)
+	if ((rc = alerts_about(b, txn, p, &seqs, &n)) != 0) {
+		free(seqs);
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct alert a;
 
-		if (alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK ||
-		    strcmp(a.participant, p) != 0)
-			continue;
+		if ((rc = get_alert(b, txn, seqs[i], &a)) != 0)
+			break;
 		a.participant[0] = '\0';
 		a.referral[0] = '\0';
 		if (a.status != ALERT_RESOLVED) {
@@ -551,23 +608,11 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 			snprintf(a.note, sizeof(a.note), "participant erased");
 			rc = publish(b, txn, &a, "resolved");
 		} else {
-			msgpack_sbuffer sb;
-			msgpack_packer pk;
-			MDB_val nv;
-
-			msgpack_sbuffer_init(&sb);
-			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-			alert_pack(&pk, &a, NULL);
-			nv.mv_size = sb.size;
-			nv.mv_data = sb.data;
-			rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
-			msgpack_sbuffer_destroy(&sb);
+			rc = put_alert(b, txn, &a);
 		}
-		if (rc != 0)
-			break;
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	free(seqs);
+	return rc;
 }
 
 /*

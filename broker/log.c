@@ -59,6 +59,8 @@ static struct {
 	enum log_level min;
 	char *buf;
 	size_t len, cap;
+	bool holding;               /* lines from held_from on wait for release */
+	size_t held_from;
 	time_t ts_sec;              /* second ts_text was formatted for */
 	char ts_text[24];           /* "2026-11-27T20:00:00" */
 	int64_t (*seconds)(void);   /* the limiter's clock */
@@ -305,37 +307,63 @@ static uint64_t count_lines(const char *buf, size_t len)
 }
 
 /*
- * A failed write drops the lines, and counts them: logging must never stop
- * the broker.  The next write says first how many were lost, so a gap in
- * the log is never silent.  The broker ignores SIGPIPE, so a reader that
- * went away is just a failed write.
+ * Write the first n bytes of the buffer and take them out of it.  A failed
+ * write drops the lines, and counts them: logging must never stop the
+ * broker.  The next write says first how many were lost, so a gap in the
+ * log is never silent.  The broker ignores SIGPIPE, so a reader that went
+ * away is just a failed write.
  */
-static void write_out(void)
+static void write_out(size_t n)
 {
 	FILE *out = L.out ? L.out : stderr;
-	size_t lines = L.len;
+	size_t end = L.len;
 
 	if (L.dropped) {
 		/* The notice is built after the lines and written before them. */
-		put_own_line(lines, put_head(LOG_ERROR, "log.dropped") &&
+		put_own_line(end, put_head(LOG_ERROR, "log.dropped") &&
 		    put_pair_u64("lines", L.dropped));
-		if (L.len > lines && write_bytes(out, L.buf + lines, L.len - lines))
+		if (L.len > end && write_bytes(out, L.buf + end, L.len - end))
 			L.dropped = 0;
+		L.len = end;
 	}
-	if (L.dropped || !write_bytes(out, L.buf, lines))
-		L.dropped += count_lines(L.buf, lines);
-	L.len = 0;
+	if (L.dropped || !write_bytes(out, L.buf, n))
+		L.dropped += count_lines(L.buf, n);
+	memmove(L.buf, L.buf + n, L.len - n);
+	L.len -= n;
 }
 
+/* Write what is not held; held lines move to the front of the buffer. */
 static void flush_locked(void)
 {
-	if (L.len)
-		write_out();
-	if (L.cap > LOG_KEEP_CAP) {     /* one huge line: give the memory back */
+	size_t n = L.holding ? L.held_from : L.len;
+
+	if (n > 0)
+		write_out(n);
+	L.held_from = 0;
+	if (L.len == 0 && L.cap > LOG_KEEP_CAP) {  /* one huge line: give the memory back */
 		free(L.buf);
 		L.buf = NULL;
 		L.cap = 0;
 	}
+}
+
+/*
+ * An error is never held (it is often the last line before an exit): the
+ * line just written at start moves ahead of the held lines and goes out.
+ */
+static void write_error_now(size_t start)
+{
+	size_t n = L.len - start, held = start - L.held_from;
+	char *line = malloc(n);
+
+	if (line == NULL)
+		return;                 /* it stays with the held lines */
+	memcpy(line, L.buf + start, n);
+	memmove(L.buf + L.held_from + n, L.buf + L.held_from, held);
+	memcpy(L.buf + L.held_from, line, n);
+	free(line);
+	L.held_from += n;
+	flush_locked();
 }
 
 /* The line saying how many lines of one kind were left out, and when. */
@@ -492,7 +520,34 @@ void log_write(enum log_level level, const char *msg, ...)
 	va_end(ap);
 	put_own_line(start, ok);   /* out of memory: drop the line, never half of it */
 
-	if (L.len >= LOG_FLUSH_AT || level == LOG_ERROR)
+	if (level == LOG_ERROR && L.holding && L.len > start)
+		write_error_now(start);
+	else if (L.len >= LOG_FLUSH_AT || level == LOG_ERROR)
+		flush_locked();
+	pthread_mutex_unlock(&L.lock);
+	errno = saved;
+}
+
+void log_hold(void)
+{
+	pthread_mutex_lock(&L.lock);
+	if (!L.holding) {
+		L.holding = true;
+		L.held_from = L.len;
+	}
+	pthread_mutex_unlock(&L.lock);
+}
+
+void log_release(bool keep)
+{
+	int saved = errno;
+
+	pthread_mutex_lock(&L.lock);
+	if (L.holding && !keep)
+		L.len = L.held_from;
+	L.holding = false;
+	L.held_from = 0;
+	if (L.len >= LOG_FLUSH_AT)
 		flush_locked();
 	pthread_mutex_unlock(&L.lock);
 	errno = saved;

@@ -26,6 +26,7 @@
 #ifndef RELAIS_LOG_H
 #define RELAIS_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -68,5 +69,14 @@ void log_write(enum log_level level, const char *msg, ...);
 
 /* Write out buffered lines. */
 void log_flush(void);
+
+/*
+ * Lines that report what a write transaction did are true only if it
+ * commits: log_hold() keeps the lines written from then on (errors
+ * excepted: they go out at once), and log_release() keeps them for the
+ * next flush (true) or drops them (false).  txn.c calls both.
+ */
+void log_hold(void);
+void log_release(bool keep);
 
 #endif

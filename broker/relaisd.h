@@ -93,6 +93,9 @@ struct broker {
 	 */
 	uint64_t log_seq;           /* the log's last seq */
 	bool counters_dirty;
+	struct {                    /* health counters as the transaction began */
+		uint64_t alerts_opened, alerts_resolved;
+	} txn_start;
 
 	/* Counters for health queries. */
 	uint64_t accepted, duplicates, refused, delivered, redelivered;
@@ -179,6 +182,7 @@ struct ingest_result {
 	bool duplicate;
 	uint64_t seq;
 	int64_t recorded_at;
+	bool set_aside;             /* failed inside the pass: refused alone */
 };
 int ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const msgpack_object *obj, int64_t now, struct ingest_result *res,

@@ -32,6 +32,7 @@
 
 #define TICK_MS         100
 #define PASS_MAX_BYTES  (16u << 20)  /* bounds a pass's memory */
+#define PASS_ATTEMPTS_MAX 8         /* a pass that fails more often is refused whole */
 
 /* One message read in a pass, kept until its reply is sent. */
 struct inbound {
@@ -122,40 +123,75 @@ pack_welcome(struct broker *b, struct inbound *in, msgpack_packer *pk)
 }
 
 /*
- * Returns 0, or the LMDB error that made the transaction unusable: a
- * failed put (map full) cannot be undone inside LMDB's transaction, so the
- * pass then aborts it whole and refuses every event of the pass.
+ * What went wrong inside a pass's transaction, and whose it was: an event
+ * of a submit (event >= 0) or a dack (event < 0).  See write_pass().
  */
+struct pass_failure {
+	int rc;                     /* the LMDB or system error; 0: none */
+	struct inbound *in;
+	int64_t event;
+};
+
+static void
+fail_at(struct pass_failure *f, int rc, struct inbound *in, int64_t event)
+{
+	f->rc = rc;
+	f->in = in;
+	f->event = event;
+}
+
+/* The internal error behind a storage refusal (ingest sets rl_error only). */
 static int
-handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now)
+storage_rc(int code)
+{
+	return code == RL_E_STORAGE_FULL ? MDB_MAP_FULL : EIO;
+}
+
+/*
+ * Apply a submit's events, except those a previous attempt of the pass set
+ * aside.  Stops at the first event whose writes failed: the transaction
+ * is then unusable (a failed put cannot be undone inside LMDB's
+ * transaction) and write_pass() starts it again without that event.
+ */
+static void
+handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
+    struct pass_failure *f)
 {
 	uint32_t n = in->req.nevents;
-	int txn_rc = 0;
 
-	in->results = calloc(n, sizeof(*in->results));
-	in->errors = calloc(n, sizeof(*in->errors));
+	if (in->results == NULL) {
+		in->results = calloc(n, sizeof(*in->results));
+		in->errors = calloc(n, sizeof(*in->errors));
+	}
 	if (in->results == NULL || in->errors == NULL) {
 		rl_error_set(&in->err, RL_E_STORAGE, "", "the broker is out of memory; retry later");
 		in->code = RL_E_STORAGE;
-		return 0;
+		return;
 	}
-	for (uint32_t i = 0; i < n && txn_rc == 0; i++) {
+	for (uint32_t i = 0; i < n && f->rc == 0; i++) {
 		struct ingest_result *r = &in->results[i];
 
+		if (r->set_aside)
+			continue;
 		r->code = ingest_event(b, txn, in->s->agent, &in->req.events[i],
 		    now, r, &in->errors[i]);
-		if (r->code == RL_E_STORAGE_FULL)
-			txn_rc = MDB_MAP_FULL;
-		else if (r->code == RL_E_STORAGE)
-			txn_rc = EIO;
-		else if (r->code == RL_OK && r->duplicate)
-			b->duplicates++;
-		else if (r->code == RL_OK)
-			b->accepted++;
+		if (r->code == RL_E_STORAGE || r->code == RL_E_STORAGE_FULL)
+			fail_at(f, storage_rc(r->code), in, i);
+	}
+}
+
+/* The health counters of a submit, once the pass's fate is known. */
+static void
+count_results(struct broker *b, const struct inbound *in, int commit_code)
+{
+	for (uint32_t i = 0; i < in->req.nevents; i++) {
+		const struct ingest_result *r = &in->results[i];
+
+		if (r->code == RL_OK && commit_code == RL_OK)
+			r->duplicate ? b->duplicates++ : b->accepted++;
 		else
 			b->refused++;
 	}
-	return txn_rc;
 }
 
 /* The event's id as the agent sent it, if it is one we can echo. */
@@ -303,26 +339,113 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 /* Work done inside the pass's transaction, before the commit. */
 static void
 handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
-    int *txn_rc)
+    struct pass_failure *f)
 {
-	if (in->code != RL_OK)
+	int rc;
+
+	if (in->code != RL_OK || f->rc != 0)
 		return;
 	switch (in->req.cmd) {
 	case RL_CMD_SUBMIT:
-		if (*txn_rc == 0)
-			*txn_rc = handle_submit(b, txn, in, now);
-		else
-			in->code = rl_error_set(&in->err, store_code(*txn_rc), "",
-			    "%s", rl_code_text(store_code(*txn_rc)));
+		handle_submit(b, txn, in, now, f);
 		break;
 	case RL_CMD_DACK:
-		if (*txn_rc == 0)
-			*txn_rc = mailbox_ack(b, txn, in->s, in->req.upto, &in->upto);
+		if ((rc = mailbox_ack(b, txn, in->s, in->req.upto, &in->upto)) != 0)
+			fail_at(f, rc, in, -1);
 		break;
 	case RL_CMD_HELLO:
 	case RL_CMD_PING:
 	case RL_CMD_QUERY:
 		break;
+	}
+}
+
+/*
+ * The pass goes on without what failed: an event is refused alone with its
+ * storage error, a dack is answered with one.  The real cause is logged.
+ */
+static void
+set_aside(struct pass_failure *f)
+{
+	struct inbound *in = f->in;
+	const char *agent = in->s->agent->id;
+
+	if (f->event < 0) {
+		in->code = rl_error_set(&in->err, store_code(f->rc), "",
+		    "%s (%s)", rl_code_text(store_code(f->rc)), mdb_strerror(f->rc));
+		log_error("dack.failed", "agent", LOG_STR(agent),
+		    "error", LOG_STR(mdb_strerror(f->rc)), NULL);
+		return;
+	}
+	in->results[f->event].set_aside = true;
+	log_error("event.failed", "agent", LOG_STR(agent),
+	    "index", LOG_U64((uint64_t)f->event),
+	    "code", LOG_U64((uint64_t)in->results[f->event].code),
+	    "cause", LOG_STR(in->errors[f->event].message),
+	    "hint", LOG_STR("this event alone was refused; run relaisd "
+	    "--verify on a copy of the store (relaisd --backup) to find what "
+	    "is inconsistent"), NULL);
+}
+
+/* Every submit of the pass refused with the store's error. */
+static void
+refuse_writes(struct inbound *ins, size_t n, int rc)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ins[i].code == RL_OK && ins[i].req.cmd == RL_CMD_SUBMIT)
+			ins[i].code = rl_error_set(&ins[i].err, store_code(rc),
+			    "", "%s", rl_code_text(store_code(rc)));
+}
+
+/*
+ * Apply the pass in one write transaction and commit it; the commit's
+ * result as a protocol code.  An event whose writes fail says nothing
+ * about the others: the transaction is aborted and the pass applied again
+ * from the start without that event, which alone is refused.  Errors are
+ * rare, so this costs nothing on the way that matters, and a replay sees
+ * exactly what the first attempt saw (same events, same clock).  A full
+ * map is the store's trouble, not the event's, and refuses the whole
+ * pass, as a failed commit does; so does a pass that keeps failing.
+ */
+static int
+write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
+    bool writes)
+{
+	for (int attempt = 0;; attempt++) {
+		struct pass_failure f = { 0, NULL, 0 };
+		MDB_txn *txn;
+		int rc;
+
+		if ((rc = txn_begin(b, &txn)) != 0) {
+			log_error("store.txn_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+			refuse_writes(ins, n, rc);
+			return RL_OK;
+		}
+		for (size_t i = 0; i < n; i++)
+			handle_in_txn(b, txn, &ins[i], now, &f);
+		if (f.rc == 0 && !writes) {
+			txn_abort(b, txn);
+			return RL_OK;
+		}
+		if (f.rc == 0) {
+			if ((rc = txn_commit(b, txn)) != 0) {
+				log_error("store.commit_failed",
+				    "error", LOG_STR(mdb_strerror(rc)), NULL);
+				return store_code(rc);
+			}
+			b->commits++;
+			return RL_OK;
+		}
+		txn_abort(b, txn);
+		if (f.rc == MDB_MAP_FULL || attempt == PASS_ATTEMPTS_MAX - 1) {
+			log_error("store.write_failed",
+			    "error", LOG_STR(mdb_strerror(f.rc)),
+			    "hint", LOG_STR(f.rc == MDB_MAP_FULL ?
+			    "raise map_size_mb in the config and restart" :
+			    "check the data_dir's disk"), NULL);
+			return store_code(f.rc);
+		}
+		set_aside(&f);
 	}
 }
 
@@ -373,6 +496,7 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 			codec_pack_error(&pk, &in->err, in->req.has_ref, in->req.ref);
 		} else {
 			pack_acks(in, commit_code, &pk);
+			count_results(b, in, commit_code);
 			log_refusals(in);
 		}
 		reply(b, in, &b->scratch);
@@ -429,10 +553,9 @@ static void
 pass(struct broker *b)
 {
 	struct inbound *ins;
-	MDB_txn *txn = NULL;
 	size_t n = 0, bytes = 0;
 	int64_t now = clock_now(&b->clock), mono = rl_mono_ms();
-	int rc, txn_rc = 0, commit_code = RL_OK;
+	int commit_code = RL_OK;
 	bool writes = false;
 
 	if (b->stopping)
@@ -440,51 +563,16 @@ pass(struct broker *b)
 	ins = calloc(b->cfg->max_batch, sizeof(*ins));
 	if (ins == NULL)
 		return;
-	rc = txn_begin(b, &txn);
-	if (rc != 0) {
-		log_error("store.txn_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
-		txn = NULL;
-		txn_rc = rc;
-	}
-	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES) {
-		struct inbound *in = &ins[n];
-
-		if (!read_one(b, in, &bytes))
-			break;
-		n++;
-		if (in->code == RL_OK && (in->req.cmd == RL_CMD_SUBMIT ||
-		    in->req.cmd == RL_CMD_DACK))
+	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES &&
+	    read_one(b, &ins[n], &bytes)) {
+		if (ins[n].code == RL_OK && (ins[n].req.cmd == RL_CMD_SUBMIT ||
+		    ins[n].req.cmd == RL_CMD_DACK))
 			writes = true;
-		if (txn != NULL)
-			handle_in_txn(b, txn, in, now, &txn_rc);
-		else if (in->code == RL_OK && in->req.cmd == RL_CMD_SUBMIT)
-			in->code = rl_error_set(&in->err, store_code(txn_rc), "",
-			    "%s", rl_code_text(store_code(txn_rc)));
+		n++;
 	}
 	b->passes++;
-
-	if (txn != NULL) {
-		if (txn_rc == 0 && writes) {
-			rc = txn_commit(b, txn);
-			if (rc != 0) {
-				commit_code = store_code(rc);
-				log_error("store.commit_failed",
-				    "error", LOG_STR(mdb_strerror(rc)), NULL);
-			} else {
-				b->commits++;
-			}
-		} else {
-			txn_abort(b, txn);
-			if (txn_rc != 0) {
-				commit_code = store_code(txn_rc);
-				log_error("store.write_failed",
-				    "error", LOG_STR(mdb_strerror(txn_rc)),
-				    "hint", LOG_STR(commit_code == RL_E_STORAGE_FULL ?
-				    "raise map_size_mb in the config and restart" :
-				    "check the data_dir's disk"), NULL);
-			}
-		}
-	}
+	if (n > 0)
+		commit_code = write_pass(b, ins, n, now, writes);
 	for (size_t i = 0; i < n; i++) {
 		handle_after_commit(b, &ins[i], commit_code, now, mono);
 		inbound_free(&ins[i]);

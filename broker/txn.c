@@ -5,6 +5,11 @@
  * the store when a transaction is aborted, so memory never runs ahead of
  * what is durable.  The participant records a transaction changed are
  * written back the same way (participants.c).
+ *
+ * What the transaction reports follows its fate too: the log lines written
+ * while it is open (event.accepted, alert.opened...) are held and written
+ * only if it commits, and the alert counters it moved are put back if it
+ * does not.
  */
 #include "log.h"
 #include "relaisd.h"
@@ -12,7 +17,23 @@
 int
 txn_begin(struct broker *b, MDB_txn **txn)
 {
-	return mdb_txn_begin(b->st.env, NULL, 0, txn);
+	int rc;
+
+	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, txn)) != 0)
+		return rc;
+	b->txn_start.alerts_opened = b->alerts_opened;
+	b->txn_start.alerts_resolved = b->alerts_resolved;
+	log_hold();
+	return 0;
+}
+
+/* The transaction did not commit: forget what it said it did. */
+static void
+undo_reports(struct broker *b)
+{
+	log_release(false);
+	b->alerts_opened = b->txn_start.alerts_opened;
+	b->alerts_resolved = b->txn_start.alerts_resolved;
 }
 
 /* The mailboxes' next seqs that changed, into the transaction. */
@@ -49,9 +70,11 @@ txn_commit(struct broker *b, MDB_txn *txn)
 		/* mdb_txn_commit frees the transaction even when it fails. */
 		participants_clear(b);
 		broker_load_counters(b);
+		undo_reports(b);
 		return rc;
 	}
 	b->counters_dirty = false;
+	log_release(true);
 	return 0;
 }
 
@@ -59,6 +82,7 @@ void
 txn_abort(struct broker *b, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
+	undo_reports(b);
 	participants_clear(b);
 	if (b->counters_dirty)
 		broker_load_counters(b);
