@@ -495,6 +495,43 @@ static void test_lost_lines_are_counted(void **state)
 	free(text);
 }
 
+/*
+ * Lines written inside a write transaction are held: dropped if it aborts,
+ * written if it commits; an error is not held, and goes out ahead of them.
+ */
+static void test_held_lines_follow_the_transaction(void **state)
+{
+	char *text;
+
+	log_info("before", NULL);
+	log_hold();
+	log_info("undone", NULL);
+	log_release(false);
+	log_flush();
+	text = take();
+	assert_non_null(strstr(text, "\"before\""));
+	assert_null(strstr(text, "\"undone\""));
+	free(text);
+
+	log_hold();
+	log_info("done", NULL);
+	log_error("trouble", NULL);
+	text = take();
+	assert_non_null(strstr(text, "\"trouble\""));
+	assert_null(strstr(text, "\"done\""));
+	free(text);
+	log_flush();
+	text = take();
+	assert_null(strstr(text, "\"done\""));    /* still held */
+	free(text);
+	log_release(true);
+	log_flush();
+	text = take();
+	assert_non_null(strstr(text, "\"done\""));
+	assert_null(strstr(text, "\"trouble\""));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +549,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_lines_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errno_preserved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_lines_follow_the_transaction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
