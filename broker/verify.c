@@ -5,28 +5,19 @@
  * order) through pathway_apply(), the same code that built the stored
  * pathway, and compare.  Then check the log and the dedup table against
  * each other: every recorded event has exactly one dedup record, which
- * points back at it; and the deadline index against the participant
- * records: one key for each record that names one, no other.  Runs on a read-only snapshot, beside a running
- * broker if need be.
+ * points back at it; the deadline index against the participant records:
+ * one key for each record that names one, no other; every table's key
+ * order, and the alert bookkeeping (verify_tables.c).  Runs on a
+ * read-only snapshot, beside a running broker if need be.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
-#include "relaisd.h"
+#include "verify.h"
 
-struct verify {
-	const struct config *cfg;
-	struct store st;
-	MDB_txn *txn;
-	FILE *out;
-	uint64_t participants, events, differences;
-	uint64_t keyed;             /* participants with a deadline key */
-	struct pathway *replayed, *stored;
-};
-
-static void
-difference(struct verify *v, const char *what, const char *detail)
+void
+verify_difference(struct verify *v, const char *what, const char *detail)
 {
 	v->differences++;
 	if (v->differences <= 50)
@@ -66,7 +57,7 @@ replay_one(struct verify *v, const char *p, size_t plen)
 		if (mdb_get(v->txn, v->st.log, &lk, &lv) != 0) {
 			snprintf(detail, sizeof(detail), "timeline names log entry %llu, "
 			    "which does not exist", (unsigned long long)seq);
-			difference(v, "timeline", detail);
+			verify_difference(v, "timeline", detail);
 			continue;
 		}
 		msgpack_unpacked_init(&up);
@@ -74,7 +65,7 @@ replay_one(struct verify *v, const char *p, size_t plen)
 		    meta.sender.len > RL_MAX_AGENT_ID_BYTES) {
 			snprintf(detail, sizeof(detail), "log entry %llu cannot be read: %s",
 			    (unsigned long long)seq, err.message);
-			difference(v, "log", detail);
+			verify_difference(v, "log", detail);
 			msgpack_unpacked_destroy(&up);
 			continue;
 		}
@@ -90,7 +81,7 @@ replay_one(struct verify *v, const char *p, size_t plen)
 		    pathway_apply(v->replayed, &ev, &actor, at, NULL, &fx, &err) != RL_OK) {
 			snprintf(detail, sizeof(detail), "log entry %llu does not replay: %s",
 			    (unsigned long long)seq, err.message);
-			difference(v, "replay", detail);
+			verify_difference(v, "replay", detail);
 		}
 		msgpack_unpacked_destroy(&up);
 	}
@@ -127,7 +118,7 @@ verify_participants(struct verify *v)
 		struct armed armed;
 
 		if (k.mv_size == 0 || k.mv_size >= sizeof(p)) {
-			difference(v, "participants", "a key has an impossible length");
+			verify_difference(v, "participants", "a key has an impossible length");
 			continue;
 		}
 		memcpy(p, k.mv_data, k.mv_size);
@@ -135,18 +126,18 @@ verify_participants(struct verify *v)
 		v->participants++;
 		if (participants_stored(&val, &armed, &pwb, &pwlen) == -1 ||
 		    pathway_decode(pwb, pwlen, v->stored, &err) != RL_OK) {
-			difference(v, "participants", "a stored pathway cannot be read");
+			verify_difference(v, "participants", "a stored pathway cannot be read");
 			continue;
 		}
 		if ((rc = replay_one(v, p, k.mv_size)) != 0)
 			break;
 		if (!pathway_equal(v->stored, v->replayed))
-			difference(v, "pathway", "a stored pathway differs from the "
+			verify_difference(v, "pathway", "a stored pathway differs from the "
 			    "replay of its events (participant ids are not printed)");
 		if (armed.key_due != 0) {
 			v->keyed++;
 			if (!has_deadline(v, armed.key_due, k.mv_data, k.mv_size))
-				difference(v, "deadlines", "a participant's deadline "
+				verify_difference(v, "deadlines", "a participant's deadline "
 				    "key is missing: its rules would never fire");
 		}
 	}
@@ -168,7 +159,7 @@ verify_dedup(struct verify *v)
 	if (dedups != logs) {
 		snprintf(detail, sizeof(detail), "%llu log entries but %llu dedup records",
 		    (unsigned long long)logs, (unsigned long long)dedups);
-		difference(v, "dedup", detail);
+		verify_difference(v, "dedup", detail);
 	}
 	if ((rc = mdb_cursor_open(v->txn, v->st.dedup, &cur)) != 0)
 		return rc;
@@ -179,7 +170,7 @@ verify_dedup(struct verify *v)
 		MDB_val lk = { 8, lkey }, lv;
 
 		if (val.mv_size != sizeof(dr)) {
-			difference(v, "dedup", "a record has the wrong size");
+			verify_difference(v, "dedup", "a record has the wrong size");
 			continue;
 		}
 		memcpy(&dr, val.mv_data, sizeof(dr));
@@ -187,7 +178,7 @@ verify_dedup(struct verify *v)
 		if (mdb_get(v->txn, v->st.log, &lk, &lv) != 0) {
 			snprintf(detail, sizeof(detail), "a dedup record names log entry "
 			    "%llu, which does not exist", (unsigned long long)dr.seq);
-			difference(v, "dedup", detail);
+			verify_difference(v, "dedup", detail);
 		}
 	}
 	mdb_cursor_close(cur);
@@ -217,8 +208,10 @@ verify_store(const struct config *cfg, FILE *out)
 		rc = -1;
 		goto out;
 	}
-	if ((rc = verify_participants(&v)) == 0)
-		rc = verify_dedup(&v);
+	if ((rc = verify_key_order(&v)) == 0 &&
+	    (rc = verify_participants(&v)) == 0 &&
+	    (rc = verify_dedup(&v)) == 0)
+		rc = verify_alerts(&v);
 	/* Every key belongs to the one participant record that names it. */
 	if (rc == 0 && store_count(v.txn, v.st.deadlines) != v.keyed) {
 		char detail[200];
@@ -226,7 +219,7 @@ verify_store(const struct config *cfg, FILE *out)
 		snprintf(detail, sizeof(detail), "%llu deadline keys for %llu "
 		    "participants that have one", (unsigned long long)
 		    store_count(v.txn, v.st.deadlines), (unsigned long long)v.keyed);
-		difference(&v, "deadlines", detail);
+		verify_difference(&v, "deadlines", detail);
 	}
 	if (rc != 0) {
 		fprintf(out, "verify: storage error: %s\n", mdb_strerror(rc));
