@@ -39,6 +39,7 @@
 #define SWEEP_MAX           2000    /* deadlines per sweep transaction */
 #define DEADLINE_KEY_MAX    (8 + PW_ID_SIZE)
 #define AUTO_RESOLVER       "relais"
+#define SWEEP_RETRY_MS      (60 * 1000)
 
 static size_t
 deadline_key(char *buf, int64_t due, const char *p, size_t plen)
@@ -385,18 +386,59 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 	return rearm(b, txn, pt, due);
 }
 
-static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n);
+/*
+ * A participant whose deadline cannot be handled (its record or alerts are
+ * damaged) is set aside for a while instead of failing every sweep and so
+ * every other participant's alerts: the sweep starts again without it, and
+ * tries it again SWEEP_RETRY_MS later, logging the cause each time.
+ */
+static bool
+set_aside(const struct broker *b, const char *p, int64_t mono)
+{
+	for (int i = 0; i < SWEEP_ASIDE_MAX; i++)
+		if (b->sweep_aside[i].until > mono &&
+		    strcmp(b->sweep_aside[i].participant, p) == 0)
+			return true;
+	return false;
+}
+
+static void
+put_aside(struct broker *b, const char *p, int64_t mono)
+{
+	int slot = 0;
+
+	for (int i = 1; i < SWEEP_ASIDE_MAX; i++)
+		if (b->sweep_aside[i].until < b->sweep_aside[slot].until)
+			slot = i;
+	snprintf(b->sweep_aside[slot].participant,
+	    sizeof(b->sweep_aside[slot].participant), "%s", p);
+	b->sweep_aside[slot].until = mono + SWEEP_RETRY_MS;
+}
+
+static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n,
+    char *failed);
 
 /* Runs every tick; its cost is measured and kept for health queries. */
 int
 alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 {
 	int64_t t0 = rl_mono_us();
+	char failed[PW_ID_SIZE];
 	unsigned n = 0;
 	int rc;
 
 	b->sweep_started_us = t0;
-	rc = sweep(b, now, fired, &n);
+	for (int attempt = 0;; attempt++) {
+		failed[0] = '\0';
+		rc = sweep(b, now, fired, &n, failed);
+		if (rc == 0 || failed[0] == '\0' || attempt == SWEEP_ASIDE_MAX)
+			break;
+		put_aside(b, failed, rl_mono_ms());
+		log_error("alerts.deadline_failed", "error", LOG_STR(mdb_strerror(rc)),
+		    "retry_s", LOG_I64(SWEEP_RETRY_MS / 1000), "hint",
+		    LOG_STR("one participant's deadline could not be handled and "
+		    "is set aside; run relaisd --verify on a backup"), NULL);
+	}
 
 	b->last_sweep_us = rl_mono_us() - t0;
 	b->last_sweep_due = n;
@@ -409,12 +451,15 @@ alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 	return rc;
 }
 
+/* failed: the participant whose deadline made the sweep fail, or "". */
 static int
-sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
+sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
+    char *failed)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
+	int64_t mono = rl_mono_ms();
 	unsigned n = 0;
 	int rc;
 
@@ -441,16 +486,21 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np)
 		plen = k.mv_size - 8;
 		memcpy(p, (char *)k.mv_data + 8, plen);
 		p[plen] = '\0';
+		if (set_aside(b, p, mono))
+			continue;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		n++;
-		if ((rc = fire(b, txn, at, p, plen, now, fired)) != 0)
+		if ((rc = fire(b, txn, at, p, plen, now, fired)) != 0) {
+			memcpy(failed, p, plen + 1);
 			break;
+		}
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		txn_abort(b, txn);
-		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+		if (failed[0] == '\0')
+			log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
 	*np = n;

@@ -29,6 +29,7 @@
 #include "store.h"
 
 #define ROUTING_ID_MAX 256
+#define SWEEP_ASIDE_MAX 8          /* see alerts_sweep() */
 
 /* clock.c */
 struct rclock {
@@ -105,6 +106,10 @@ struct broker {
 	int64_t last_sweep_scan_us;            /* the same without its commit */
 	int64_t sweep_started_us;
 	unsigned last_sweep_due;
+	struct {                    /* participants the sweep passes over a while */
+		char participant[PW_ID_SIZE];
+		int64_t until;          /* monotonic ms */
+	} sweep_aside[SWEEP_ASIDE_MAX];
 };
 
 /* txn.c: every write transaction of the broker ends through these. */

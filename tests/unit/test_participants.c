@@ -251,6 +251,49 @@ test_a_damaged_record_is_refused_not_fatal(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * A damaged record whose deadline comes up does not stop the sweep: that
+ * participant is set aside, the others' alerts fire, and the deadline
+ * stays for a later try.
+ */
+static void
+test_a_damaged_record_does_not_stop_the_sweep(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer sb;
+	struct ingest_result r;
+	struct rl_error err;
+	MDB_txn *txn;
+	MDB_val k = { 3, "p-1" }, v = { 5, "\x02junk" };
+	const char *ids[] = { "p-1", "p-2" };
+	unsigned fired = 0;
+	uint64_t keys;
+
+	msgpack_sbuffer_init(&sb);
+	for (int i = 0; i < 2; i++) {
+		char eid[8];
+
+		snprintf(eid, sizeof(eid), "e%d", i);
+		msgpack_sbuffer_clear(&sb);
+		pack_event(&sb, 6, "event_id", eid, "type", "participant.identified",
+		    "occurred_at", T0, "participant", ids[i], "qpv", "sanitas",
+		    "source", "outreach");
+		assert_int_equal(ingest_at(fx, "med", &sb, T0_MS, &r, &err), RL_OK);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	keys = count(fx, fx->b.st.deadlines);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, fx->b.st.participants, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+
+	assert_int_equal(alerts_sweep(&fx->b, T0_MS + 60 * 86400000LL, &fired), 0);
+	assert_true(fired >= 2);                    /* p-2's alerts */
+	assert_int_equal(count(fx, fx->b.st.alert_open), fired);
+	assert_int_equal(count(fx, fx->b.st.deadlines), keys);  /* p-1's stays */
+	/* Set aside: the next sweeps pass it over without failing. */
+	assert_int_equal(alerts_sweep(&fx->b, T0_MS + 61 * 86400000LL, &fired), 0);
+}
+
 /* relaisd --verify on the fixture's store, which is closed meanwhile. */
 static int
 verify(struct fixture *fx, char *out, size_t outlen)
@@ -324,6 +367,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_an_aborted_pass_leaves_nothing_behind, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_erasure_in_the_same_pass_wins, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_a_damaged_record_is_refused_not_fatal, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_damaged_record_does_not_stop_the_sweep, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_checks_the_deadline_index, fixture_setup, fixture_teardown),
 	};
 
