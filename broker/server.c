@@ -31,7 +31,7 @@
 #include "rltime.h"
 
 #define TICK_MS         100
-#define PASS_MAX_BYTES  (16u << 20)  /* bounds a pass's memory */
+#define PASS_MAX_BYTES  (16u << 20)  /* frames and their decoded trees in a pass */
 #define PASS_ATTEMPTS_MAX 8         /* a pass that fails more often is refused whole */
 
 /* One message read in a pass, kept until its reply is sent. */
@@ -320,6 +320,8 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 	} else {
 		in->code = codec_decode_request(zmq_msg_data(body),
 		    zmq_msg_size(body), &in->up, &in->req, &in->err);
+		/* The pass's budget counts the decoded tree, not only the frame. */
+		*bytes += CODEC_DECODED_BYTES(in->req.values);
 	}
 	/*
 	 * The frame stays open until inbound_free(): msgpack_unpack_next does

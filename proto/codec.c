@@ -118,41 +118,60 @@ value_extent(const unsigned char *p, size_t n, struct mp_extent *e)
  * refuses such a frame: every announced value takes at least one byte, so
  * more values pending than bytes left cannot be a real message.  The walk
  * also finds truncation and trailing bytes, and says which.
+ *
+ * It counts the values too: each becomes one msgpack_object (24 bytes)
+ * when decoded, so a frame of a million nils would take 24 MiB for one
+ * message.  No valid message holds more than RL_MAX_FRAME_VALUES (a full
+ * submit holds about 20 000), and a frame announcing more is refused as
+ * too_large before anything is allocated.  *values is the count.
  */
-static const char *
-frame_shape_problem(const unsigned char *p, size_t len)
+static int
+frame_shape_problem(const unsigned char *p, size_t len, uint64_t *values,
+    struct rl_error *err)
 {
 	uint64_t pending = 1;       /* values announced and not yet read */
 	size_t pos = 0;
 	struct mp_extent e;
 	const char *why;
 
+	*values = 0;
 	while (pending > 0) {
 		if ((why = value_extent(p + pos, len - pos, &e)) != NULL)
-			return why;
-		if (e.body > len - pos - e.head)
-			return "the frame ends in the middle of a msgpack value";
+			break;
+		if (e.body > len - pos - e.head) {
+			why = "the frame ends in the middle of a msgpack value";
+			break;
+		}
 		pos += e.head + (size_t)e.body;
 		pending = pending - 1 + e.values;
-		if (pending > len - pos)
-			return "an array or map announces more entries than the "
+		if (pending > len - pos) {
+			why = "an array or map announces more entries than the "
 			    "frame holds";
+			break;
+		}
+		if (++*values + pending > RL_MAX_FRAME_VALUES)
+			return rl_error_set(err, RL_E_TOO_LARGE, "",
+			    "the frame holds more than %d msgpack values; "
+			    "send fewer events per submit", RL_MAX_FRAME_VALUES);
 	}
-	if (pos != len)
-		return "the frame holds bytes after its first msgpack value; "
+	if (why == NULL && pos != len)
+		why = "the frame holds bytes after its first msgpack value; "
 		    "send exactly one map";
-	return NULL;
+	if (why != NULL)
+		return rl_error_set(err, RL_E_BAD_FRAME, "", "%s", why);
+	return RL_OK;
 }
 
 static int
 unpack_one_map(const char *buf, size_t len, msgpack_unpacked *up,
-    struct rl_error *err)
+    uint64_t *values, struct rl_error *err)
 {
-	const char *why = frame_shape_problem((const unsigned char *)buf, len);
 	size_t off = 0;
+	int rc;
 
-	if (why != NULL)
-		return rl_error_set(err, RL_E_BAD_FRAME, "", "%s", why);
+	if ((rc = frame_shape_problem((const unsigned char *)buf, len, values,
+	    err)) != RL_OK)
+		return rc;
 	/* What the walk cannot see: nesting deeper than msgpack-c accepts. */
 	if (msgpack_unpack_next(up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len)
@@ -421,7 +440,7 @@ codec_decode_request(const char *buf, size_t len, msgpack_unpacked *up,
 		return rl_error_set(err, RL_E_TOO_LARGE, "",
 		    "the frame is %zu bytes; the limit is %d bytes", len,
 		    RL_MAX_FRAME_BYTES);
-	if ((rc = unpack_one_map(buf, len, up, err)) != RL_OK)
+	if ((rc = unpack_one_map(buf, len, up, &req->values, err)) != RL_OK)
 		return rc;
 	peek_ref(&up->data, req);
 	if ((rc = check_version(&up->data, err)) != RL_OK ||

@@ -40,7 +40,12 @@ struct rl_request {
 	uint32_t nevents;
 	struct rl_str what;         /* query: "alerts", "participant", "health", ... */
 	const msgpack_object *args; /* query: map of arguments, or NULL */
+	uint64_t values;            /* msgpack values in the frame: decoded, each
+	                               is one msgpack_object (CODEC_DECODED_BYTES) */
 };
+
+/* Memory the decoded tree of a frame of n values takes, about. */
+#define CODEC_DECODED_BYTES(n) ((n) * sizeof(msgpack_object))
 
 /*
  * Decode one frame.  Returns RL_OK with *req filled, or an error code with

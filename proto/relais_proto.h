@@ -16,6 +16,7 @@
 
 /* Limits the broker enforces before it looks at a message's content. */
 #define RL_MAX_FRAME_BYTES      (1024 * 1024)   /* one message */
+#define RL_MAX_FRAME_VALUES     65536           /* msgpack values in one message */
 #define RL_MAX_BATCH            1000            /* events in one submit */
 #define RL_MAX_EVENT_BYTES      4096            /* one encoded event */
 #define RL_MAX_TEXT_BYTES       280             /* free-text fields */
@@ -31,7 +32,7 @@ enum rl_code {
 	RL_OK = 0,
 
 	RL_E_BAD_FRAME = 100,       /* not a msgpack map, or trailing bytes */
-	RL_E_TOO_LARGE = 101,       /* frame larger than RL_MAX_FRAME_BYTES */
+	RL_E_TOO_LARGE = 101,       /* frame larger than RL_MAX_FRAME_BYTES or RL_MAX_FRAME_VALUES */
 	RL_E_BAD_VERSION = 102,     /* "v" missing or not supported */
 	RL_E_UNKNOWN_COMMAND = 103, /* "cmd" missing or unknown */
 	RL_E_MISSING_FIELD = 104,   /* a required field is absent */

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <msgpack.h>
 
 #include "harness.h"
 #include "log.h"
+#include "relais_proto.h"
 
 /*
  * relaisd's stderr is a pipe (here the harness's log path made a FIFO)
@@ -169,10 +171,142 @@ test_pipelined_queries_then_close_do_not_abort_the_broker(void **state)
 	relais_close(&c);
 }
 
+/* A line of /proc/PID/status, in KiB ("VmHWM", "VmRSS"); -1 if absent. */
+static long
+proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t flen = strlen(field);
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+			kib = strtol(line + flen + 1, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+/*
+ * How much the broker's peak resident memory may grow while one agent
+ * sends what the tests below send: the frames themselves wait in the
+ * connection's queue and a pass reads up to 16 MiB of frames and decoded
+ * trees.  Under AddressSanitizer freed memory stays in quarantine, so the
+ * bound is not checked there.
+ */
+#define PEAK_GROWTH_MAX_KIB (96 * 1024)
+
+static void
+check_peak_growth(struct e2e_broker *b, long before_kib, const char *what)
+{
+	long after = proc_kib(b->pid, "VmHWM");
+
+	e2e_assert(after > 0, "cannot read /proc/%d/status", (int)b->pid);
+#if defined(__SANITIZE_ADDRESS__)
+	(void)before_kib;
+	(void)what;
+#else
+	e2e_assert(after - before_kib < PEAK_GROWTH_MAX_KIB, "%s: the broker's "
+	    "peak memory grew by %ld KiB (from %ld), more than %d KiB", what,
+	    after - before_kib, before_kib, PEAK_GROWTH_MAX_KIB);
+#endif
+}
+
+/* One frame: a cmd whose "events" are an array of n nils (1 byte each). */
+static void
+pack_nils(msgpack_sbuffer *sb, const char *cmd, uint32_t n)
+{
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "cmd", 3);
+	msgpack_pack_str_with_body(&pk, cmd, strlen(cmd));
+	msgpack_pack_str_with_body(&pk, "events", 6);
+	msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++)
+		msgpack_pack_nil(&pk);
+}
+
+/* Send the frame k times, then read the k error replies. */
+static void
+send_and_expect_errors(struct e2e_broker *b, const msgpack_sbuffer *sb, int k,
+    int code)
+{
+	struct e2e_raw *r = e2e_raw_open(b, "med", NULL);
+
+	for (int i = 0; i < k; i++)
+		e2e_raw_send(r, sb->data, sb->size);
+	for (int i = 0; i < k; i++) {
+		json_t *e = e2e_raw_expect(r, "error", E2E_WAIT_MS);
+
+		e2e_assert_int(code, jint(e, "code"), "the error's code");
+		json_decref(e);
+	}
+	e2e_raw_close(&r);
+}
+
+/*
+ * A fresh broker; med sends k submits of n nils each and gets k errors
+ * with this code; the broker's peak memory must not grow past the bound.
+ */
+static void
+check_frames_of_nils(void **state, uint32_t n, int k, int code,
+    const char *what)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	msgpack_sbuffer sb;
+	long before;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_start(b);
+	before = proc_kib(b->pid, "VmHWM");
+	pack_nils(&sb, "submit", n);
+	send_and_expect_errors(b, &sb, k, code);
+	msgpack_sbuffer_destroy(&sb);
+	check_peak_growth(b, before, what);
+}
+
+/*
+ * Observed: 32 frames of 1 MiB of nils took the broker to a 457 MB peak,
+ * each decoded whole (24 bytes a nil) before the batch limit was checked.
+ * Now the values are counted first and the frame refused as too_large.
+ */
+static void
+test_frames_of_nils_are_refused_before_decoding(void **state)
+{
+	check_frames_of_nils(state, RL_MAX_FRAME_BYTES - 64, 32, RL_E_TOO_LARGE,
+	    "32 frames of 1 MiB of nils");
+}
+
+/*
+ * Frames under every limit can still decode to 24 times their size: a
+ * pass stops reading once its frames and their decoded trees reach its
+ * budget, so 256 of them (one max_batch) are not all held at once.  Each
+ * is refused as batch_too_large, found only once it is decoded.
+ */
+static void
+test_a_pass_is_budgeted_by_decoded_size(void **state)
+{
+	check_frames_of_nils(state, RL_MAX_FRAME_VALUES - 16, 256,
+	    RL_E_BATCH_TOO_LARGE, "256 frames of 65520 nils");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_frames_of_nils_are_refused_before_decoding,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_a_pass_is_budgeted_by_decoded_size,
+		    e2e_teardown),
 		cmocka_unit_test_teardown(test_pipelined_queries_then_close_do_not_abort_the_broker,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_log_reader_going_away_does_not_stop_the_broker,

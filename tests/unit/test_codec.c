@@ -686,16 +686,15 @@ test_every_msgpack_format_in_args(void **state)
 	msgpack_pack_str_with_body(&pk, blob, 70000);
 	msgpack_pack_nil(&pk);
 
+	/*
+	 * The 32-bit headers, written by hand: a packer uses them only for
+	 * 65536 entries or more, more values than a frame may hold.
+	 */
 	key("array32");     /* and nil, true, false inside */
-	msgpack_pack_array(&pk, 65536);
-	for (uint32_t i = 0; i < 65536; i++) {
-		if (i % 3 == 0)
-			msgpack_pack_nil(&pk);
-		else if (i % 3 == 1)
-			msgpack_pack_true(&pk);
-		else
-			msgpack_pack_false(&pk);
-	}
+	raw("\xdd\0\0\0\3", 5);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_true(&pk);
+	msgpack_pack_false(&pk);
 
 	key("maps");        /* fixmap, map 16, map 32, array 16 */
 	msgpack_pack_array(&pk, 4);
@@ -706,8 +705,8 @@ test_every_msgpack_format_in_args(void **state)
 		msgpack_pack_uint32(&pk, n);
 		msgpack_pack_nil(&pk);
 	}
-	msgpack_pack_map(&pk, 65536);
-	for (uint32_t i = 0; i < 65536; i++, n++) {
+	raw("\xdf\0\0\0\2", 5);
+	for (uint32_t i = 0; i < 2; i++, n++) {
 		msgpack_pack_uint32(&pk, n);
 		msgpack_pack_int8(&pk, -1);
 	}
@@ -747,6 +746,50 @@ test_frame_size_limit(void **state)
 	msgpack_pack_nil(&pk);
 	expect_refused(RL_E_TOO_LARGE, "");
 	free(big);
+}
+
+/*
+ * A frame's values are counted before it is decoded: a small frame of
+ * many nils would take 24 bytes of memory per byte sent.
+ */
+static void
+test_frame_values_limit(void **state)
+{
+	uint32_t room;
+
+	/* Exactly the limit: the map, "v", 1, "cmd", "query", "what", "x",
+	 * "args", the args map, then "blob" and an array of nils. */
+	begin_cmd("query", 2);
+	kv_str("what", "x");
+	key("args");
+	msgpack_pack_map(&pk, 1);
+	key("blob");
+	room = RL_MAX_FRAME_VALUES - 11;
+	msgpack_pack_array(&pk, room);
+	for (uint32_t i = 0; i < room; i++)
+		msgpack_pack_nil(&pk);
+	expect_ok();
+	assert_int_equal(req.values, RL_MAX_FRAME_VALUES);
+
+	/* One more value is refused, before msgpack-c allocates anything. */
+	begin_cmd("query", 2);
+	kv_str("what", "x");
+	key("args");
+	msgpack_pack_map(&pk, 1);
+	key("blob");
+	msgpack_pack_array(&pk, room + 1);
+	for (uint32_t i = 0; i < room + 1; i++)
+		msgpack_pack_nil(&pk);
+	expect_refused(RL_E_TOO_LARGE, "");
+	assert_non_null(strstr(err.message, "more than 65536 msgpack values"));
+
+	/* 1 MiB of nils in a submit: refused on the count alone. */
+	begin_cmd("submit", 1);
+	key("events");
+	msgpack_pack_array(&pk, RL_MAX_FRAME_BYTES - 32);
+	for (uint32_t i = 0; i < RL_MAX_FRAME_BYTES - 32; i++)
+		msgpack_pack_nil(&pk);
+	expect_refused(RL_E_TOO_LARGE, "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -973,6 +1016,7 @@ main(void)
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_every_msgpack_format_in_args),
 		cmocka_unit_test(test_frame_size_limit),
+		cmocka_unit_test(test_frame_values_limit),
 		cmocka_unit_test(test_pack_error),
 		cmocka_unit_test(test_reply_helpers),
 		cmocka_unit_test(test_map_get_and_str_eq),
