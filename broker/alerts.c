@@ -58,19 +58,25 @@ open_key(char *buf, const char *p, size_t plen, enum rule_id rule)
 	return plen + 2;
 }
 
-/* Record that a rule's alert opened (open) or closed for a participant. */
+/*
+ * Record that a rule's alert opened (open) or closed for a participant:
+ * pt when the caller holds the record, else the record of participant p.
+ * Holding callers pass it rather than load it again, so no other
+ * participant's load can reuse its slot meanwhile (participants.c).
+ */
 static int
-mark_open(struct broker *b, MDB_txn *txn, const char *p, enum rule_id rule,
-    bool open)
+mark_open(struct broker *b, MDB_txn *txn, struct participant *pt,
+    const char *p, enum rule_id rule, bool open)
 {
-	struct participant *pt;
 	int rc;
 
-	rc = participants_load(b, txn, p, strlen(p), false, &pt);
-	if (rc == MDB_NOTFOUND)
-		return 0;               /* erased: nothing left to mark */
-	if (rc != 0)
-		return rc;
+	if (pt == NULL) {
+		rc = participants_load(b, txn, p, strlen(p), false, &pt);
+		if (rc == MDB_NOTFOUND)
+			return 0;       /* erased: nothing left to mark */
+		if (rc != 0)
+			return rc;
+	}
 	if (open)
 		pt->armed.open |= 1u << rule;
 	else
@@ -234,9 +240,10 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 }
 
 static int
-open_alert(struct broker *b, MDB_txn *txn, const struct pathway *pw,
+open_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
     enum rule_id rule, const struct pw_alert_info *info, int64_t now)
 {
+	const struct pathway *pw = &pt->pw;
 	struct alert a;
 	char key[PW_ID_SIZE + 2];
 	MDB_val k, v;
@@ -254,7 +261,7 @@ open_alert(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 	if ((rc = store_get_u64(txn, b->st.meta, "alert_seq", 9, &seq)) != 0 ||
 	    (rc = store_put_u64(txn, b->st.meta, "alert_seq", 9, seq + 1)) != 0 ||
 	    (rc = store_put_u64(txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0 ||
-	    (rc = mark_open(b, txn, pw->participant, rule, true)) != 0)
+	    (rc = mark_open(b, txn, pt, NULL, rule, true)) != 0)
 		return rc;
 
 	memset(&a, 0, sizeof(a));
@@ -279,7 +286,8 @@ open_alert(struct broker *b, MDB_txn *txn, const struct pathway *pw,
 }
 
 static int
-resolve_alert(struct broker *b, MDB_txn *txn, struct alert *a, const char *by,
+resolve_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
+    struct alert *a, const char *by,
     const struct rl_str *note, int64_t now)
 {
 	char key[PW_ID_SIZE + 2];
@@ -296,7 +304,7 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct alert *a, const char *by,
 	rc = mdb_del(txn, b->st.alert_open, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if ((rc = mark_open(b, txn, a->participant, a->rule, false)) != 0 ||
+	if ((rc = mark_open(b, txn, pt, a->participant, a->rule, false)) != 0 ||
 	    (rc = publish(b, txn, a, "resolved")) != 0)
 		return rc;
 	b->alerts_resolved++;
@@ -334,7 +342,9 @@ alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
 			continue;
 		if ((rc = get_alert(b, txn, seq, &a)) != 0)
 			return rc;
-		if ((rc = resolve_alert(b, txn, &a, AUTO_RESOLVER, NULL, now)) != 0)
+		if (strcmp(a.participant, p) != 0 || a.rule != (enum rule_id)r)
+			return MDB_CORRUPTED;   /* the index names another's alert */
+		if ((rc = resolve_alert(b, txn, pt, &a, AUTO_RESOLVER, NULL, now)) != 0)
 			return rc;
 	}
 	return 0;
@@ -380,7 +390,7 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 		    now, &info))
 			continue;
 		(*fired)++;
-		if ((rc = open_alert(b, txn, &pt->pw, (enum rule_id)r, &info, now)) != 0)
+		if ((rc = open_alert(b, txn, pt, (enum rule_id)r, &info, now)) != 0)
 			return rc;
 	}
 	return rearm(b, txn, pt, due);
@@ -548,7 +558,7 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		    "alert %.*s is already %s", (int)ev->alert.len, ev->alert.p,
 		    alert_status_name(a.status));
 	if (ev->type == EV_ALERT_RESOLVED) {
-		rc = resolve_alert(b, txn, &a, sender->id, &ev->note, now);
+		rc = resolve_alert(b, txn, NULL, &a, sender->id, &ev->note, now);
 	} else {
 		a.status = ALERT_ACKNOWLEDGED;
 		snprintf(a.acknowledged_by, sizeof(a.acknowledged_by), "%s", sender->id);

@@ -146,8 +146,10 @@ void participants_free(struct broker *b);
 /*
  * The participant's record: a fresh one if never seen and create is set,
  * MDB_NOTFOUND if not; MDB_CORRUPTED if the stored value cannot be read.
- * The pointer is valid until the transaction ends or 16 other participants
- * have been loaded since.
+ * The pointer is valid until the transaction ends or two other
+ * participants have been loaded since (the latest loaded is never the one
+ * a load evicts, any other may be): code holding a record passes it on
+ * rather than loading it again.
  */
 int participants_load(struct broker *b, MDB_txn *txn, const char *id,
     size_t len, bool create, struct participant **out);
