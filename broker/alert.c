@@ -101,15 +101,11 @@ alert_unpack(const char *buf, size_t len, struct alert *a)
 	msgpack_unpacked up;
 	const msgpack_object *root, *o;
 	char id[32], tmp[32];
-	size_t off = 0;
 	int rc = RL_E_STORAGE, r;
 
 	memset(a, 0, sizeof(*a));
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    up.data.type != MSGPACK_OBJECT_MAP)
+	if ((root = codec_unpack_map(&up, buf, len)) == NULL)
 		goto out;
-	root = &up.data;
 	if (copy_str(codec_map_get(root, "id"), id, sizeof(id)) == -1 ||
 	    (a->seq = alert_id_parse(id, strlen(id))) == 0)
 		goto out;

@@ -11,8 +11,9 @@
  *   - their alerts are resolved if open, and lose the participant id.
  * Deduplication records stay, so a partner resending an old event gets
  * its original acknowledgement and cannot bring the data back.
- * Deliveries already waiting in a partner's mailbox are that partner's
- * copy and are delivered as they are.
+ *   - queued deliveries and dead letters that carry their own copy of
+ *     data about the person (alerts) are rewritten without it (queued.c);
+ *     those that deliver an event deliver the rewritten log record.
  */
 #include <string.h>
 
@@ -48,15 +49,11 @@ erase_record(const char *buf, size_t len, msgpack_sbuffer *sb)
 	msgpack_packer pk;
 	const msgpack_object *root, *type;
 	uint32_t n = 0;
-	size_t off = 0;
 
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    up.data.type != MSGPACK_OBJECT_MAP) {
+	if ((root = codec_unpack_map(&up, buf, len)) == NULL) {
 		msgpack_unpacked_destroy(&up);
 		return -1;
 	}
-	root = &up.data;
 	type = codec_map_get(root, "type");
 	for (uint32_t i = 0; i < root->via.map.size; i++)
 		n += kept(&root->via.map.ptr[i].key, type);
@@ -148,15 +145,16 @@ erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
     const char *by, int64_t now)
 {
 	const struct pathway *pw = &pt->pw;
-	uint64_t nevents = 0;
+	uint64_t nevents = 0, nitems = 0;
 	int rc;
 
 	if ((rc = erase_log(b, txn, pw->participant, strlen(pw->participant),
 	    &nevents)) != 0 ||
 	    (rc = erase_indexes(b, txn, pt)) != 0 ||
-	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0)
+	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0 ||
+	    (rc = queued_scrub(b, txn, pw->participant, &nitems)) != 0)
 		return rc;
 	log_info("participant.erased", "by", LOG_STR(by),
-	    "events", LOG_U64(nevents), NULL);
+	    "events", LOG_U64(nevents), "queued", LOG_U64(nitems), NULL);
 	return 0;
 }

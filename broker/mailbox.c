@@ -22,7 +22,6 @@
 #include "relaisd.h"
 #include "rltime.h"
 
-#define ITEM_HDR            5
 #define DELIVER_MAX_ITEMS   256
 #define DELIVER_MAX_BYTES   (256u << 10)
 
@@ -65,13 +64,15 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 	next = s->next_seq;
 	k.mv_size = store_key_seq(key, agent_id, alen, next);
 	k.mv_data = key;
-	v.mv_size = ITEM_HDR + len;
+	v.mv_size = MBOX_ITEM_HDR + len;
 	/* MDB_RESERVE: write the value in place, no staging copy. */
 	if ((rc = mdb_put(txn, b->st.mbox, &k, &v, MDB_RESERVE)) != 0)
 		return rc;
 	memset(v.mv_data, 0, 4);
 	((unsigned char *)v.mv_data)[4] = (unsigned char)kind;
-	memcpy((char *)v.mv_data + ITEM_HDR, payload, len);
+	memcpy((char *)v.mv_data + MBOX_ITEM_HDR, payload, len);
+	if (kind != MBOX_EVENT && (rc = queued_add(b, txn, agent_id, next, &v)) != 0)
+		return rc;
 	s->next_seq = next + 1;
 	s->next_dirty = true;
 	b->counters_dirty = true;
@@ -100,17 +101,17 @@ item_payload(struct broker *b, MDB_txn *txn, const MDB_val *item,
 	const char *p = item->mv_data;
 	MDB_val k;
 
-	if (item->mv_size < ITEM_HDR)
+	if (item->mv_size < MBOX_ITEM_HDR)
 		return -1;
 	if ((unsigned char)p[4] != MBOX_EVENT) {
-		payload->mv_size = item->mv_size - ITEM_HDR;
-		payload->mv_data = (char *)item->mv_data + ITEM_HDR;
+		payload->mv_size = item->mv_size - MBOX_ITEM_HDR;
+		payload->mv_data = (char *)item->mv_data + MBOX_ITEM_HDR;
 		return 0;
 	}
-	if (item->mv_size != ITEM_HDR + 8)
+	if (item->mv_size != MBOX_ITEM_HDR + 8)
 		return -1;
 	k.mv_size = 8;
-	k.mv_data = (char *)item->mv_data + ITEM_HDR;
+	k.mv_data = (char *)item->mv_data + MBOX_ITEM_HDR;
 	return mdb_get(txn, b->st.log, &k, payload) == 0 ? 0 : -1;
 }
 
@@ -141,7 +142,8 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (!key_in_mailbox(&k, id, alen) || key_seq(&k, alen) > upto)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = queued_remove(b, txn, id, key_seq(&k, alen), &v)) != 0 ||
+		    (rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		b->delivered++;
 	}
@@ -352,7 +354,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
 	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
 	k.mv_data = key;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && key_in_mailbox(&k, id, alen) && v.mv_size >= ITEM_HDR &&
+	if (rc == 0 && key_in_mailbox(&k, id, alen) && v.mv_size >= MBOX_ITEM_HDR &&
 	    key_seq(&k, alen) <= s->sent &&
 	    item_attempts(v.mv_data) + 1 >= b->cfg->max_attempts) {
 		if ((rc = dead_letter(b, txn, cur, &k, &v, id, alen,
@@ -363,7 +365,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
 	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint32_t attempts;
 
-		if (!key_in_mailbox(&k, id, alen) || v.mv_size < ITEM_HDR ||
+		if (!key_in_mailbox(&k, id, alen) || v.mv_size < MBOX_ITEM_HDR ||
 		    key_seq(&k, alen) > s->sent)
 			break;
 		uint64_t seq = key_seq(&k, alen);

@@ -200,6 +200,7 @@ int ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
  * from the log when it is sent); an alert item holds the alert as sent.
  */
 enum mbox_kind { MBOX_EVENT = 1, MBOX_ALERT = 2 };
+#define MBOX_ITEM_HDR 5             /* u32be redeliveries, u8 kind */
 int mailbox_append_event(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t log_seq);
 int mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
@@ -220,6 +221,19 @@ int alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt);
 int alerts_rearm_all(struct broker *b, int64_t now);
 int alerts_forget_participant(struct broker *b, MDB_txn *txn,
     const char *participant, const char *by, int64_t now);
+
+/*
+ * queued.c: the index of queued items (mailboxes and dead letters) that
+ * carry data about a participant.  Every change to mbox or dead goes
+ * through queued_add / queued_remove with the item's value.
+ */
+int queued_add(struct broker *b, MDB_txn *txn, const char *agent,
+    uint64_t seq, const MDB_val *item);
+int queued_remove(struct broker *b, MDB_txn *txn, const char *agent,
+    uint64_t seq, const MDB_val *item);
+/* Rewrite every queued item about p without p's data; *nitems: how many. */
+int queued_scrub(struct broker *b, MDB_txn *txn, const char *p,
+    uint64_t *nitems);
 
 /* erase.c: remove a participant's data, keep anonymous counts. */
 int erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,

@@ -90,7 +90,8 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "alert_open", dbflags, &st->alert_open)) != 0 ||
 	    (rc = open_db(txn, "mbox", dbflags, &st->mbox)) != 0 ||
 	    (rc = open_db(txn, "mbox_next", dbflags, &st->mbox_next)) != 0 ||
-	    (rc = open_db(txn, "dead", dbflags, &st->dead)) != 0)
+	    (rc = open_db(txn, "dead", dbflags, &st->dead)) != 0 ||
+	    (rc = open_db(txn, "queued", dbflags, &st->queued)) != 0)
 		goto fail;
 	if ((rc = check_format(st, txn, read_only, errbuf, errlen)) == -1) {
 		mdb_txn_abort(txn);

@@ -18,6 +18,9 @@
  *                                                  u64be log seq (event) or alert
  *   mbox_next     agent                         -> u64 next mailbox seq
  *   dead          agent \0 u64be seq            -> as mbox
+ *   queued        participant \0 agent \0 u64be seq -> ""  (items in mbox or
+ *                                                  dead that carry data about
+ *                                                  the participant: queued.c)
  *
  * Big-endian integers in keys make LMDB's byte order the numeric order, so
  * the log, mailboxes and deadlines are read in order with a cursor.
@@ -35,12 +38,12 @@
 #include <lmdb.h>
 
 /* The layout described above; store_open() refuses any other. */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, log, dedup, referrals, participants, timeline;
-	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead;
+	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
 };
 
 struct dedup_rec {

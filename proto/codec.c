@@ -530,6 +530,18 @@ codec_str_eq(const msgpack_object *o, const char *s)
 }
 
 const msgpack_object *
+codec_unpack_map(msgpack_unpacked *up, const char *buf, size_t len)
+{
+	size_t off = 0;
+
+	msgpack_unpacked_init(up);
+	if (msgpack_unpack_next(up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    up->data.type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	return &up->data;
+}
+
+const msgpack_object *
 codec_map_get(const msgpack_object *obj, const char *key)
 {
 	if (obj == NULL || obj->type != MSGPACK_OBJECT_MAP)

@@ -76,6 +76,13 @@ void codec_pack_kv_i64(msgpack_packer *pk, const char *k, int64_t v);
 void codec_pack_error(msgpack_packer *pk, const struct rl_error *err,
     bool has_ref, uint64_t ref);
 
+/*
+ * The msgpack map at the start of buf, unpacked into up, which this
+ * initialises and the caller always destroys; NULL if buf holds no map.
+ */
+const msgpack_object *codec_unpack_map(msgpack_unpacked *up, const char *buf,
+    size_t len);
+
 /* Find key in a msgpack map; NULL if absent or obj is not a map. */
 const msgpack_object *codec_map_get(const msgpack_object *obj, const char *key);
 

@@ -52,13 +52,13 @@ build_history(struct fixture *fx, msgpack_sbuffer *identified)
 	assert_true(count(fx, fx->b.st.alert_open) > 0);
 }
 
-/* No value anywhere in these tables contains the needle. */
+/* No key or value anywhere in these tables contains the needle. */
 static void
 assert_absent(struct fixture *fx, const char *needle)
 {
 	MDB_dbi dbis[] = { fx->b.st.log, fx->b.st.participants, fx->b.st.timeline,
 	    fx->b.st.referrals, fx->b.st.deadlines, fx->b.st.alerts,
-	    fx->b.st.alert_open };
+	    fx->b.st.alert_open, fx->b.st.mbox, fx->b.st.dead, fx->b.st.queued };
 	MDB_txn *txn;
 
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
@@ -159,6 +159,89 @@ test_coordinator_erasure_removes_the_person_keeps_counts(void **state)
 	msgpack_sbuffer_destroy(&identified);
 }
 
+/*
+ * The oldest item of an agent's mailbox goes to the dead-letter list, as
+ * redelivery does when the agent never acknowledges it.
+ */
+static void
+dead_letter_oldest(struct fixture *fx, const char *agent)
+{
+	struct session *s = broker_session(&fx->b, agent);
+	uint64_t before = count(fx, fx->b.st.dead);
+
+	for (uint32_t i = 0; i < fx->b.cfg->max_attempts &&
+	    count(fx, fx->b.st.dead) == before; i++) {
+		s->online = true;
+		s->sent = s->acked + 1;
+		s->inflight = 1;
+		s->retry_at = 1;
+		mailbox_redeliver(&fx->b, 2);
+	}
+	assert_int_equal(count(fx, fx->b.st.dead), before + 1);
+}
+
+/*
+ * An alert waiting in a mailbox, or dead-lettered, carries the participant
+ * id, the referral id and the coordinator's note: erasure rewrites those
+ * copies too, and they stay deliverable.
+ */
+static void
+test_erasure_scrubs_queued_alerts_and_dead_letters(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer identified, sb;
+	uint64_t queued, dead;
+
+	msgpack_sbuffer_init(&identified);
+	build_history(fx, &identified);
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 6, "event_id", "a1", "type", "alert.acknowledged",
+	    "occurred_at", T0, "participant", P, "alert", "al-1",
+	    "note", "called her sister at home");
+	assert_int_equal(submit(fx, "coord", T0_MS + 11 * DAY, &sb), RL_OK);
+	dead_letter_oldest(fx, "coord");
+	assert_true(count(fx, fx->b.st.queued) > 0);
+	queued = count(fx, fx->b.st.mbox);
+	dead = count(fx, fx->b.st.dead);
+
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 4, "event_id", "x1", "type", "participant.erased",
+	    "occurred_at", T0, "participant", P);
+	assert_int_equal(submit(fx, "coord", T0_MS + 12 * DAY, &sb), RL_OK);
+	assert_absent(fx, P);
+	assert_absent(fx, "r-secret");
+	assert_absent(fx, "her sister");
+	/* Nothing was dropped: the erasure's own resolution was added. */
+	assert_true(count(fx, fx->b.st.mbox) > queued);
+	assert_int_equal(count(fx, fx->b.st.dead), dead);
+	assert_int_equal(count(fx, fx->b.st.queued), 0);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&identified);
+}
+
+/* An acknowledged item leaves the index with it. */
+static void
+test_acknowledged_alerts_leave_the_index(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer identified;
+	struct session *s = broker_session(&fx->b, "coord");
+	MDB_txn *txn;
+	uint64_t acked;
+
+	msgpack_sbuffer_init(&identified);
+	build_history(fx, &identified);
+	assert_true(count(fx, fx->b.st.queued) > 0);
+	s->sent = UINT64_MAX;
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(mailbox_ack(&fx->b, txn, s, UINT64_MAX - 1, &acked), 0);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(mailbox_count(fx, "coord"), 0);
+	/* What is left in the index is ml's copy of the alert. */
+	assert_int_equal(count(fx, fx->b.st.queued), mailbox_count(fx, "ml") - 1);
+	msgpack_sbuffer_destroy(&identified);
+}
+
 static void
 test_inactive_participants_are_anonymised_after_retention(void **state)
 {
@@ -185,6 +268,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_coordinator_erasure_removes_the_person_keeps_counts,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_inactive_participants_are_anonymised_after_retention,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_erasure_scrubs_queued_alerts_and_dead_letters,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_acknowledged_alerts_leave_the_index,
 		    fixture_setup, fixture_teardown),
 	};
 	static FILE *devnull;
