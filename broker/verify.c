@@ -134,6 +134,7 @@ verify_participants(struct verify *v)
 		if (!pathway_equal(v->stored, v->replayed))
 			verify_difference(v, "pathway", "a stored pathway differs from the "
 			    "replay of its events (participant ids are not printed)");
+		verify_record_alerts(v, k.mv_data, k.mv_size, &armed);
 		if (armed.key_due != 0) {
 			v->keyed++;
 			if (!has_deadline(v, armed.key_due, k.mv_data, k.mv_size))

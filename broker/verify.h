@@ -30,10 +30,13 @@ int verify_key_order(struct verify *v);
 
 /*
  * The alert bookkeeping against the alert tables: each rule a participant
- * record marks open has its "alert_open" key, naming an unresolved alert
- * of that participant and rule; each "alert_open" key belongs to such a
- * record and alert; each unresolved alert is the open one of its rule.
+ * record marks open has its "alert_open" key (verify_record_alerts(), for
+ * each record verify.c reads); each "alert_open" key names an unresolved
+ * alert of that participant and rule, whose record says so; each
+ * unresolved alert is the open one of its rule (verify_alerts()).
  */
+void verify_record_alerts(struct verify *v, const void *p, size_t plen,
+    const struct armed *armed);
 int verify_alerts(struct verify *v);
 
 #endif

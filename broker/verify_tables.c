@@ -143,41 +143,27 @@ check_open_keys(struct verify *v)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Each rule a participant record marks open has its "alert_open" key. */
-static int
-check_records(struct verify *v)
+/* Each rule participant p's record marks open has its "alert_open" key. */
+void
+verify_record_alerts(struct verify *v, const void *p, size_t plen,
+    const struct armed *armed)
 {
-	MDB_cursor *cur;
-	MDB_val k, val;
-	int rc;
+	char key[PW_ID_SIZE + 2];
 
-	if ((rc = mdb_cursor_open(v->txn, v->st.participants, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		struct armed armed;
-		const char *pwb;
-		size_t pwlen;
-		char key[PW_ID_SIZE + 2];
+	if (plen == 0 || plen >= PW_ID_SIZE)
+		return;
+	memcpy(key, p, plen);
+	key[plen] = '\0';
+	for (int r = 0; r < RULE__COUNT; r++) {
+		MDB_val ok = { plen + 2, key }, ov;
 
-		if (k.mv_size == 0 || k.mv_size >= PW_ID_SIZE ||
-		    participants_stored(&val, &armed, &pwb, &pwlen) == -1)
-			continue;       /* verify.c reports unreadable records */
-		memcpy(key, k.mv_data, k.mv_size);
-		key[k.mv_size] = '\0';
-		for (int r = 0; r < RULE__COUNT; r++) {
-			MDB_val ok = { k.mv_size + 2, key }, ov;
-
-			if (!(armed.open & (1u << r)))
-				continue;
-			key[k.mv_size + 1] = (char)r;
-			if (mdb_get(v->txn, v->st.alert_open, &ok, &ov) != 0)
-				verify_difference(v, "participants", "a record marks "
-				    "a rule's alert open, but no alert is open for it");
-		}
+		if (!(armed->open & (1u << r)))
+			continue;
+		key[plen + 1] = (char)r;
+		if (mdb_get(v->txn, v->st.alert_open, &ok, &ov) != 0)
+			verify_difference(v, "participants", "a record marks a "
+			    "rule's alert open, but no alert is open for it");
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Each unresolved alert is the one "alert_open" names for its rule. */
@@ -227,7 +213,7 @@ verify_alerts(struct verify *v)
 {
 	int rc;
 
-	if ((rc = check_open_keys(v)) != 0 || (rc = check_records(v)) != 0)
+	if ((rc = check_open_keys(v)) != 0)
 		return rc;
 	return check_unresolved(v);
 }

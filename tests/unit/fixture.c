@@ -238,3 +238,19 @@ mailbox_count(struct fixture *fx, const char *agent)
 	mdb_txn_abort(txn);
 	return n;
 }
+
+int
+fixture_verify(struct fixture *fx, char *out, size_t outlen)
+{
+	char err[256];
+	FILE *f = fmemopen(out, outlen, "w");
+	int rc;
+
+	assert_non_null(f);
+	store_close(&fx->b.st);
+	rc = verify_store(fx->b.cfg, f);
+	fclose(f);
+	assert_int_equal(store_open(&fx->b.st, fx->b.cfg->data_dir, 16, false,
+	    err, sizeof(err)), 0);
+	return rc;
+}

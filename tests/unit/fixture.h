@@ -50,6 +50,10 @@ int ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
     const char *type, const char *eid, const char *p, const char *r,
     const char *to);
 
+/* relaisd --verify on the fixture's store, closed meanwhile: its status,
+ * its output in out. */
+int fixture_verify(struct fixture *fx, char *out, size_t outlen);
+
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);

@@ -294,23 +294,6 @@ test_a_damaged_record_does_not_stop_the_sweep(void **state)
 	assert_int_equal(alerts_sweep(&fx->b, T0_MS + 61 * 86400000LL, &fired), 0);
 }
 
-/* relaisd --verify on the fixture's store, which is closed meanwhile. */
-static int
-verify(struct fixture *fx, char *out, size_t outlen)
-{
-	char err[256];
-	FILE *f = fmemopen(out, outlen, "w");
-	int rc;
-
-	assert_non_null(f);
-	store_close(&fx->b.st);
-	rc = verify_store(fx->b.cfg, f);
-	fclose(f);
-	assert_int_equal(store_open(&fx->b.st, fx->b.cfg->data_dir, 16, false,
-	    err, sizeof(err)), 0);
-	return rc;
-}
-
 /* The deadline index and the records that name their key agree. */
 static void
 test_verify_checks_the_deadline_index(void **state)
@@ -326,7 +309,7 @@ test_verify_checks_the_deadline_index(void **state)
 	assert_int_equal(ingest_contact_in(fx, txn, "e1", "p-1"), RL_OK);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_int_equal(count(fx, fx->b.st.deadlines), 1);
-	assert_int_equal(verify(fx, out, sizeof(out)), 0);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, " 0 differences"));
 
 	/* The key gone: the person's rules would never fire. */
@@ -338,7 +321,7 @@ test_verify_checks_the_deadline_index(void **state)
 	assert_int_equal(mdb_cursor_del(cur, 0), 0);
 	mdb_cursor_close(cur);
 	assert_int_equal(mdb_txn_commit(txn), 0);
-	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "deadline key is missing"));
 
 	/* Back, plus a key nobody names. */
@@ -351,7 +334,7 @@ test_verify_checks_the_deadline_index(void **state)
 	key[7]++;
 	assert_int_equal(mdb_put(txn, fx->b.st.deadlines, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
-	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_null(strstr(out, "deadline key is missing"));
 	assert_non_null(strstr(out, "2 deadline keys for 1 participants"));
 }

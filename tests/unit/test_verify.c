@@ -17,22 +17,6 @@
 #define DAY     INT64_C(86400000)
 #define T0      INT64_C(1795000000000)
 
-static int
-verify(struct fixture *fx, char *out, size_t outlen)
-{
-	char err[256];
-	FILE *f = fmemopen(out, outlen, "w");
-	int rc;
-
-	assert_non_null(f);
-	store_close(&fx->b.st);
-	rc = verify_store(fx->b.cfg, f);
-	fclose(f);
-	assert_int_equal(store_open(&fx->b.st, fx->b.cfg->data_dir, 16, false,
-	    err, sizeof(err)), 0);
-	return rc;
-}
-
 /* p identified in the Sanitas at T0, then left alone until its alerts open. */
 static void
 identified_and_left_alone(struct fixture *fx, const char *eid, const char *p)
@@ -75,7 +59,7 @@ test_a_store_with_open_alerts_is_clean(void **state)
 
 	identified_and_left_alone(fx, "e1", "p-1");
 	identified_and_left_alone(fx, "e2", "p-2");
-	assert_int_equal(verify(fx, out, sizeof(out)), 0);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "0 differences"));
 }
 
@@ -96,7 +80,7 @@ test_keys_out_of_order_are_found(void **state)
 	put_raw(fx, fx->b.st.referrals, "r-a", 3, "p", 1, false);
 	put_raw(fx, fx->b.st.referrals, "r-b", 3, "p", 1, false);
 	put_raw(fx, fx->b.st.referrals, "r-c", 3, "p", 1, false);
-	assert_int_equal(verify(fx, out, sizeof(out)), 0);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
 
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_cursor_open(txn, fx->b.st.referrals, &cur), 0);
@@ -109,7 +93,7 @@ test_keys_out_of_order_are_found(void **state)
 	mdb_cursor_close(cur);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 
-	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "verify: referrals: 1 keys out of order"));
 }
 
@@ -122,7 +106,7 @@ test_a_lost_alert_record_is_found(void **state)
 	identified_and_left_alone(fx, "e1", "p-1");
 	store_put_be64(key, 1);
 	put_raw(fx, fx->b.st.alerts, key, 8, NULL, 0, true);
-	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "alert al-1 is marked open but cannot be found"));
 }
 
@@ -150,7 +134,7 @@ test_an_open_alert_without_its_index_key_is_found(void **state)
 	okey[plen] = '\0';
 	okey[plen + 1] = (char)a.rule;
 	put_raw(fx, fx->b.st.alert_open, okey, plen + 2, NULL, 0, true);
-	assert_int_equal(verify(fx, out, sizeof(out)), 1);
+	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "a record marks a rule's alert open, but no "
 	    "alert is open for it"));
 	assert_non_null(strstr(out, "alert al-1 is unresolved but not the open "
