@@ -57,21 +57,34 @@ check_order(struct verify *v, const char *name, MDB_dbi dbi)
 int
 verify_key_order(struct verify *v)
 {
-	const struct { const char *name; MDB_dbi dbi; } tables[] = {
-		{ "meta", v->st.meta }, { "log", v->st.log },
-		{ "dedup", v->st.dedup }, { "referrals", v->st.referrals },
-		{ "participants", v->st.participants },
-		{ "timeline", v->st.timeline }, { "deadlines", v->st.deadlines },
-		{ "alerts", v->st.alerts }, { "alert_open", v->st.alert_open },
-		{ "mbox", v->st.mbox }, { "mbox_next", v->st.mbox_next },
-		{ "dead", v->st.dead },
-	};
+	MDB_dbi main;
+	MDB_cursor *cur;
+	MDB_val k, val;
 	int rc;
 
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
-		if ((rc = check_order(v, tables[i].name, tables[i].dbi)) != 0)
-			return rc;
-	return 0;
+	/* The main database's keys name every table, whatever the layout. */
+	if ((rc = mdb_dbi_open(v->txn, NULL, 0, &main)) != 0 ||
+	    (rc = check_order(v, "(table names)", main)) != 0 ||
+	    (rc = mdb_cursor_open(v->txn, main, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+		char name[64];
+		MDB_dbi dbi;
+
+		if (k.mv_size == 0 || k.mv_size >= sizeof(name)) {
+			verify_difference(v, "(table names)", "a table has an "
+			    "impossible name");
+			continue;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		if ((rc = mdb_dbi_open(v->txn, name, 0, &dbi)) != 0 ||
+		    (rc = check_order(v, name, dbi)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* The alert stored under seq, or false (with a difference) if there is none. */
