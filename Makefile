@@ -37,7 +37,9 @@ LDLIBS   += $(PKG_LIBS) -lm
 
 PROTO_SRC  := $(wildcard proto/*.c)
 BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
-CLIENT_SRC := $(filter-out agents/relais_cli.c,$(wildcard agents/*.c))
+# The command-line agent: its command table, and one file per larger command.
+CLI_SRC    := agents/relais_cli.c $(wildcard agents/cli_*.c)
+CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard agents/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_LIB   := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 E2E_SRC    := $(wildcard tests/e2e/test_*.c)
@@ -80,7 +82,7 @@ $(BINDIR)/relaisd: $(call obj,broker/main.c) $(BROKER_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BINDIR)/relais: $(call obj,agents/relais_cli.c) $(CLIENT_LIB) $(PROTO_LIB)
+$(BINDIR)/relais: $(call obj,$(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -353,7 +353,30 @@ first_line "$DEMO/cite-emploi.jsonl" '"change":"resolved"' | show_pretty
 
 # ---------------------------------------------------------------------------
 
-chapter "6. Behind the scenes: the broker's log"
+chapter "6. The indicators for the Contrat de ville"
+
+# The demo's period, in Paris dates: from the day it started to the day the
+# broker's clock now reads (one day more on each side covers midnight).
+REPORT_FROM=$(date -u -d "@$(( $(date -u +%s) - 86400 ))" +%F)
+REPORT_TO=$(date -u -d "@$(( $(as_agent ops clock | jq '.now / 1000 | floor') + 86400 ))" +%F)
+say "The coordinator prepares the review: every indicator of the programme's" \
+    "sheet, kept by the broker as the events arrived, for the demo's period."
+show_cmd cite-emploi "relais report --from $REPORT_FROM --to $REPORT_TO --by qpv --format table"
+as_agent cite-emploi report --from "$REPORT_FROM" --to "$REPORT_TO" --by qpv \
+    --format table | sed 's/^/    /' ||
+    die "relais report failed"
+say "" "And who refers to whom, the map of actors:"
+show_cmd cite-emploi "relais report --from $REPORT_FROM --to $REPORT_TO --flows --format table"
+as_agent cite-emploi report --from "$REPORT_FROM" --to "$REPORT_TO" --flows \
+    --format table | sed 's/^/    /' ||
+    die "relais report --flows failed"
+say "" "The same with --format csv opens in a spreadsheet; --format json feeds a" \
+    "program.  Distinct people (followed, confidence) are given for calendar" \
+    "months, quarters and years, e.g. relais report --year $(date -u +%Y)."
+
+# ---------------------------------------------------------------------------
+
+chapter "7. Behind the scenes: the broker's log"
 
 for pid in ${LISTENER_PIDS[@]+"${LISTENER_PIDS[@]}"}; do
 	kill -TERM "$pid" 2>/dev/null || true

@@ -9,6 +9,7 @@
  *   relais participant [OPTIONS] ID
  *   relais clock [OPTIONS] [advance DURATION]
  *   relais health [OPTIONS]
+ *   relais report [OPTIONS] [PERIOD] [--qpv Q] [--by ...] [--format ...]
  *   relais help [COMMAND]
  *
  * Output is JSON lines on stdout, one per result, delivery or alert, so
@@ -32,13 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+#include "cli_report.h"
 #include "keyfile.h"
 #include "relais.h"
 #include "relais_proto.h"
 #include "rltime.h"
 
-#define EXIT_REFUSED        1
-#define EXIT_USAGE          2
 
 #define DEFAULT_ENDPOINT    "tcp://127.0.0.1:7450"
 #define SEND_MAX_WAIT_MS    30000     /* covers a broker restart */
@@ -51,10 +52,7 @@
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
-static void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* "relais: what went wrong; what to do" on stderr. */
-static void
+void
 die_msg(const char *fmt, ...)
 {
 	va_list ap;
@@ -182,6 +180,8 @@ static const struct command commands[] = {
 	  "indented JSON document.  Any registered agent may ask; it holds no\n"
 	  "participant data.\n",
 	  cmd_health, true },
+	{ "report", CLI_REPORT_SYNOPSIS, CLI_REPORT_SUMMARY, cli_report_details,
+	  cli_report, true },
 	{ "help", "[COMMAND]", "show this help, or a command's", NULL, cmd_help,
 	  false },
 };
@@ -1075,8 +1075,8 @@ ask_once(const struct options *o, const char *what, json_t *args,
 	return data;
 }
 
-static int
-stdout_done(void)
+int
+cli_stdout_done(void)
 {
 	if (ferror(stdout) || fflush(stdout) != 0) {
 		die_msg("cannot write to stdout: %s", strerror(errno));
@@ -1094,7 +1094,7 @@ print_pretty(const json_t *j)
 		die_msg("cannot write to stdout: %s", strerror(errno));
 		return EXIT_REFUSED;
 	}
-	return stdout_done();
+	return cli_stdout_done();
 }
 
 /* Each element of an array as one JSON line. */
@@ -1112,7 +1112,7 @@ print_lines(const json_t *list)
 	json_array_foreach(list, i, item)
 		if (print_json(item) < 0)
 			break;
-	return stdout_done();
+	return cli_stdout_done();
 }
 
 static bool
@@ -1233,7 +1233,7 @@ submit_answer(relais_client *c, const char *type, const char *id,
 		json_decref(ev);
 		return EXIT_USAGE;
 	}
-	status = print_json(result) < 0 ? EXIT_REFUSED : stdout_done();
+	status = print_json(result) < 0 ? EXIT_REFUSED : cli_stdout_done();
 	if (!result_ok(result)) {
 		die_msg("the broker refused %s of %s: %s (%s)", type, id,
 		    json_string_value(json_object_get(result, "message")),
@@ -1501,7 +1501,7 @@ print_clock(json_t *data, json_int_t now)
 	format_utc(now, utc, sizeof(utc));
 	json_object_set_new(data, "now", json_integer(now));
 	json_object_set_new(data, "utc", json_string(utc));
-	return print_json(data) < 0 ? EXIT_REFUSED : stdout_done();
+	return print_json(data) < 0 ? EXIT_REFUSED : cli_stdout_done();
 }
 
 /* Any agent may read the time: the health query carries it. */
@@ -1581,6 +1581,27 @@ cmd_health(int argc, char **argv)
 	if (!no_operands(cmd, argc))
 		return EXIT_USAGE;
 	return print_query(&o, "health", NULL);
+}
+
+/* ---- for the commands in cli_*.c ----------------------------------- */
+
+json_t *
+cli_ask(const struct cli_conn *conn, const char *what, json_t *args,
+    const char *forbidden_hint, int *status)
+{
+	struct options o;
+
+	memset(&o, 0, sizeof(o));
+	o.endpoint = env_or(conn->endpoint, "RELAIS_ENDPOINT", DEFAULT_ENDPOINT);
+	o.server_key = env_or(conn->server_key, "RELAIS_SERVER_KEY", NULL);
+	o.key = env_or(conn->key, "RELAIS_KEY", NULL);
+	return ask_once(&o, what, args, forbidden_hint, status);
+}
+
+void
+cli_usage(const char *name)
+{
+	command_usage(stdout, find_command(name));
 }
 
 /* ------------------------------------------------------------------ */

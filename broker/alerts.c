@@ -207,7 +207,8 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 	const char *sent[64];
 	int nsent = 0, rc;
 
-	if ((rc = put_alert(b, txn, a)) != 0)
+	if ((rc = put_alert(b, txn, a)) != 0 ||
+	    (rc = indicators_alert(b, txn, a, change)) != 0)
 		return rc;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

@@ -7,7 +7,9 @@
  *   - every log record of theirs is rewritten without the participant id,
  *     ids, free text and dates: what remains (type, times, sender, codes
  *     such as barrier or scheme, QPV) still counts for the indicators;
- *   - the pathway, the timeline, the deadlines and the referral index go;
+ *   - the pathway, the timeline, the deadlines, the referral index and
+ *     what the indicators kept to count the person once go (the counts
+ *     themselves stay as they are);
  *   - their alerts are resolved if open, and lose the participant id.
  * Deduplication records stay, so a partner resending an old event gets
  * its original acknowledgement and cannot bring the data back.
@@ -151,6 +153,7 @@ erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
 	if ((rc = erase_log(b, txn, pw->participant, strlen(pw->participant),
 	    &nevents)) != 0 ||
 	    (rc = erase_indexes(b, txn, pt)) != 0 ||
+	    (rc = indicators_forget(b, txn, pw->participant)) != 0 ||
 	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0 ||
 	    (rc = queued_scrub(b, txn, pw->participant, &nitems)) != 0)
 		return rc;

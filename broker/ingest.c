@@ -221,6 +221,9 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return storage_error(err, rc);
 	if (pt != NULL && (rc = alerts_after_event(b, txn, pt, now)) != 0)
 		return storage_error(err, rc);
+	if ((rc = indicators_event(b, txn, sender, ev, pt != NULL ? &pt->pw : NULL,
+	    at, res->seq)) != 0)
+		return storage_error(err, rc);
 	res->recorded_at = now;
 	log_info("event.accepted", "agent", LOG_STR(sender->id),
 	    "type", LOG_STR(ev_type_name(ev->type)), "seq", LOG_U64(res->seq), NULL);

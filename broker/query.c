@@ -6,6 +6,7 @@
  *   participant  coordinators, and agents that sent an event about the
  *                participant: the pathway and its timeline
  *   clock        operators, only with manual_clock: move the clock forward
+ *   report       the indicators (report.c)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,21 @@ query_clock(struct broker *b, const struct agent *who,
 	codec_pack_kv_i64(pk, "offset_ms", b->clock.offset_ms);
 }
 
+/* For the queries that have a file of their own (report.c). */
+void
+query_begin_result(msgpack_packer *pk, const struct rl_request *req,
+    const char *what)
+{
+	begin_result(pk, req, what);
+}
+
+void
+query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
+    const char *field, const char *msg)
+{
+	refuse(pk, req, code, field, msg);
+}
+
 void
 query_handle(struct broker *b, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk)
@@ -298,8 +314,10 @@ query_handle(struct broker *b, const struct agent *who,
 		query_alerts(b, txn, who, req, pk);
 	else if (w->len == 11 && memcmp(w->p, "participant", 11) == 0)
 		query_participant(b, txn, who, req, pk);
+	else if (w->len == 6 && memcmp(w->p, "report", 6) == 0)
+		report_query(b, txn, who, req, pk);
 	else
 		refuse(pk, req, RL_E_BAD_FIELD, "what",
-		    "what must be one of health, alerts, participant, clock");
+		    "what must be one of health, alerts, participant, report, clock");
 	mdb_txn_abort(txn);
 }

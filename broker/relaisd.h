@@ -8,6 +8,8 @@
  *   mailbox.c   durable mailboxes: append, acknowledge, send, redeliver
  *   alerts.c    rupture deadlines, the sweep, alert lifecycle
  *   query.c     read-only queries: health, alerts, participant
+ *   indicators.c  the indicator counts, kept with each event
+ *   report.c    the report query: indicators over a period
  *   verify.c    replay the log and compare with the stored state
  *   backup.c    hot copy of the store
  *   clock.c     the broker's clock, which tests may drive
@@ -25,6 +27,7 @@
 #include "codec.h"
 #include "config.h"
 #include "event.h"
+#include "indicators.h"
 #include "pathway.h"
 #include "store.h"
 
@@ -87,6 +90,7 @@ struct broker {
 	msgpack_sbuffer record;     /* an event's log record */
 	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
 	struct ptcache *ptc;        /* participants the transaction is changing */
+	struct indacc *ind;         /* indicator counts the transaction adds */
 
 	/*
 	 * Counters kept in memory during a write transaction and written (or
@@ -242,6 +246,15 @@ int erase_record(const char *buf, size_t len, msgpack_sbuffer *sb);
 
 /* query.c */
 void query_handle(struct broker *b, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk);
+/* A result's head, before its data; an error reply instead. */
+void query_begin_result(msgpack_packer *pk, const struct rl_request *req,
+    const char *what);
+void query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
+    const char *field, const char *msg);
+
+/* report.c: the indicators of SPEC §5, as the agent may see them. */
+void report_query(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk);
 
 /* backup.c: a consistent copy of the store into an empty folder; 0 or -1. */

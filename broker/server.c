@@ -858,7 +858,7 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 	msgpack_sbuffer_init(&b->scratch);
 	msgpack_sbuffer_init(&b->canon);
 	msgpack_sbuffer_init(&b->record);
-	if (participants_init(b) == -1) {
+	if (participants_init(b) == -1 || indicators_init(b) == -1) {
 		log_error("broker.out_of_memory", "hint",
 		    LOG_STR("the host is out of memory; free some and restart"), NULL);
 		return -1;
@@ -972,5 +972,6 @@ broker_free(struct broker *b)
 	msgpack_sbuffer_destroy(&b->canon);
 	msgpack_sbuffer_destroy(&b->record);
 	participants_free(b);
+	indicators_free(b);
 	memset(b->server_secret, 0, sizeof(b->server_secret));
 }

@@ -91,7 +91,9 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "mbox", dbflags, &st->mbox)) != 0 ||
 	    (rc = open_db(txn, "mbox_next", dbflags, &st->mbox_next)) != 0 ||
 	    (rc = open_db(txn, "dead", dbflags, &st->dead)) != 0 ||
-	    (rc = open_db(txn, "queued", dbflags, &st->queued)) != 0)
+	    (rc = open_db(txn, "queued", dbflags, &st->queued)) != 0 ||
+	    (rc = open_db(txn, "indicators", dbflags, &st->indicators)) != 0 ||
+	    (rc = open_db(txn, "ind_seen", dbflags, &st->ind_seen)) != 0)
 		goto fail;
 	if ((rc = check_format(st, txn, read_only, errbuf, errlen)) == -1) {
 		mdb_txn_abort(txn);

@@ -21,6 +21,9 @@
  *   queued        participant \0 agent \0 u64be seq -> ""  (items in mbox or
  *                                                  dead that carry data about
  *                                                  the participant: queued.c)
+ *   indicators    anonymous counts, by day, QPV, agent (indicators.h)
+ *   ind_seen      participant \0 ...             -> what exact distinct
+ *                                                  counts need (indicators.h)
  *
  * Big-endian integers in keys make LMDB's byte order the numeric order, so
  * the log, mailboxes and deadlines are read in order with a cursor.
@@ -38,12 +41,13 @@
 #include <lmdb.h>
 
 /* The layout described above; store_open() refuses any other. */
-#define STORE_FORMAT 3
+#define STORE_FORMAT 4
 
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, log, dedup, referrals, participants, timeline;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
+	MDB_dbi indicators, ind_seen;
 };
 
 struct dedup_rec {

@@ -4,12 +4,17 @@
  * are written in the transaction just before it commits, and reloaded from
  * the store when a transaction is aborted, so memory never runs ahead of
  * what is durable.  The participant records a transaction changed are
+<<<<<<< HEAD
  * written back the same way (participants.c).
  *
  * What the transaction reports follows its fate too: the log lines written
  * while it is open (event.accepted, alert.opened...) are held and written
  * only if it commits, and the alert counters it moved are put back if it
  * does not.
+=======
+ * written back the same way (participants.c), and so are the indicator
+ * counts (indicators.c).
+>>>>>>> 2820f77 (Indicators kept with each event, the report query and relais report (table, CSV, JSON, flows), checked against a computation from scratch)
  */
 #include "log.h"
 #include "relaisd.h"
@@ -62,6 +67,7 @@ txn_commit(struct broker *b, MDB_txn *txn)
 	int rc;
 
 	if ((rc = participants_flush(b, txn)) != 0 ||
+	    (rc = indicators_flush(b, txn)) != 0 ||
 	    (b->counters_dirty && (rc = write_counters(b, txn)) != 0)) {
 		txn_abort(b, txn);
 		return rc;
@@ -69,6 +75,7 @@ txn_commit(struct broker *b, MDB_txn *txn)
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		/* mdb_txn_commit frees the transaction even when it fails. */
 		participants_clear(b);
+		indicators_clear(b);
 		broker_load_counters(b);
 		undo_reports(b);
 		return rc;
@@ -84,6 +91,7 @@ txn_abort(struct broker *b, MDB_txn *txn)
 	mdb_txn_abort(txn);
 	undo_reports(b);
 	participants_clear(b);
+	indicators_clear(b);
 	if (b->counters_dirty)
 		broker_load_counters(b);
 }

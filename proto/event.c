@@ -153,6 +153,30 @@ static const char *const exit_reasons[] = {
 	"stabilised", "moved", "refused", "other", NULL
 };
 
+static const char *const *const code_lists[EVC__COUNT] = {
+	[EVC_PLACE] = places, [EVC_SOURCE] = sources, [EVC_CHANNEL] = channels,
+	[EVC_BARRIER] = barriers, [EVC_DECLINE_REASON] = decline_reasons,
+	[EVC_SCHEME] = schemes, [EVC_CONTRACT] = contracts,
+	[EVC_EXIT_REASON] = exit_reasons,
+};
+
+const char *const *
+ev_code_list(enum ev_codes which)
+{
+	return code_lists[which];
+}
+
+int
+ev_code_index(enum ev_codes which, const char *p, size_t len)
+{
+	const char *const *list = code_lists[which];
+
+	for (int i = 0; list[i] != NULL; i++)
+		if (strlen(list[i]) == len && memcmp(list[i], p, len) == 0)
+			return i;
+	return -1;
+}
+
 static const struct value_rule id_rule = {
 	.type = VT_STR, .min_len = 1, .max_len = RL_MAX_ID_BYTES,
 	.byte_ok = id_byte,

@@ -94,6 +94,18 @@ enum ev_sender_rule {
 	EV_COORDINATOR,
 };
 
+/* The code lists of SPEC §2.2-2.4, which the indicators count by. */
+enum ev_codes {
+	EVC_PLACE, EVC_SOURCE, EVC_CHANNEL, EVC_BARRIER, EVC_DECLINE_REASON,
+	EVC_SCHEME, EVC_CONTRACT, EVC_EXIT_REASON,
+	EVC__COUNT
+};
+
+/* The codes, NULL-terminated, in a fixed order. */
+const char *const *ev_code_list(enum ev_codes which);
+/* A code's position in its list, or -1. */
+int ev_code_index(enum ev_codes which, const char *p, size_t len);
+
 /* "referral.sent" -> EV_REFERRAL_SENT; returns -1 for unknown names. */
 int ev_type_from_name(const char *name, size_t len);
 const char *ev_type_name(enum ev_type type);

@@ -65,6 +65,7 @@ fixture_new(uint64_t map_size_mb)
 	assert_int_equal(broker_load_counters(&fx->b), 0);
 	fx->b.pw = malloc(sizeof(*fx->b.pw));
 	assert_int_equal(participants_init(&fx->b), 0);
+	assert_int_equal(indicators_init(&fx->b), 0);
 	msgpack_sbuffer_init(&fx->b.scratch);
 	msgpack_sbuffer_init(&fx->b.canon);
 	msgpack_sbuffer_init(&fx->b.record);
@@ -82,6 +83,7 @@ fixture_free(struct fixture *fx)
 	msgpack_sbuffer_destroy(&fx->b.record);
 	free(fx->b.pw);
 	participants_free(&fx->b);
+	indicators_free(&fx->b);
 	free(fx->b.sessions);
 	config_free(&fx->b.cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);

@@ -1,0 +1,13 @@
+/* relais report: the indicators over a period (cli_report.c). */
+#ifndef RELAIS_CLI_REPORT_H
+#define RELAIS_CLI_REPORT_H
+
+#define CLI_REPORT_SYNOPSIS \
+	"[OPTIONS] (--year Y | --quarter Y-QN | --month Y-MM | --from D --to D)\n" \
+	"       [--qpv Q] [--by qpv|agent|month | --flows] [--format table|csv|json]"
+#define CLI_REPORT_SUMMARY "print the programme's indicators for a period"
+
+extern const char cli_report_details[];
+int cli_report(int argc, char **argv);
+
+#endif
