@@ -5,6 +5,7 @@
  *   relaisd --check-config FILE             check a config and exit
  *   relaisd -c FILE --verify                replay the log against the state
  *   relaisd -c FILE --backup DIR            hot copy of the store
+ *   relaisd -c FILE --compact DIR           rewrite the store without free pages
  */
 #include <getopt.h>
 #include <signal.h>
@@ -25,6 +26,7 @@ usage(FILE *out)
 	    "       relaisd --check-config FILE\n"
 	    "       relaisd [-c FILE] --verify\n"
 	    "       relaisd [-c FILE] --backup DIR\n"
+	    "       relaisd [-c FILE] --compact DIR\n"
 	    "\n"
 	    "  -c, --config FILE     configuration (default %s)\n"
 	    "  --ready-file FILE     write the bound endpoint there once ready\n"
@@ -32,7 +34,9 @@ usage(FILE *out)
 	    "  --verify              rebuild every pathway from the event log and\n"
 	    "                        report any difference from the stored state\n"
 	    "  --backup DIR          copy the store into DIR (which must be empty),\n"
-	    "                        consistently, while the broker keeps running\n",
+	    "                        consistently, while the broker keeps running\n"
+	    "  --compact DIR         rewrite the store into DIR with only its live\n"
+	    "                        records: no free pages, no erased bytes left\n",
 	    DEFAULT_CONFIG);
 }
 
@@ -56,11 +60,12 @@ main(int argc, char **argv)
 		{ "check-config", required_argument, NULL, 'k' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "backup", required_argument, NULL, 'b' },
+		{ "compact", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *ready = NULL, *check = NULL;
-	const char *backup = NULL;
+	const char *backup = NULL, *compact = NULL;
 	bool verify = false;
 	struct config *cfg;
 	struct broker b;
@@ -80,6 +85,7 @@ main(int argc, char **argv)
 		case 'k': check = optarg; break;
 		case 'v': verify = true; break;
 		case 'b': backup = optarg; break;
+		case 'o': compact = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -102,8 +108,9 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return rc == 0 ? 0 : 1;
 	}
-	if (backup != NULL) {
-		rc = backup_store(cfg, backup, stdout);
+	if (backup != NULL || compact != NULL) {
+		rc = backup != NULL ? backup_store(cfg, backup, stdout) :
+		    compact_store(cfg, compact, stdout);
 		config_free(&cfg);
 		return rc == 0 ? 0 : 1;
 	}

@@ -257,8 +257,14 @@ void query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
 void report_query(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk);
 
-/* backup.c: a consistent copy of the store into an empty folder; 0 or -1. */
+/*
+ * backup.c: a consistent copy of the store into a folder without one, mode
+ * 0600, removed if it fails; 0 or -1 with the reason written to out.
+ * backup_store copies pages, compact_store rewrites every record into a
+ * new file that holds nothing else (what makes erased bytes unrecoverable).
+ */
 int backup_store(const struct config *cfg, const char *dir, FILE *out);
+int compact_store(const struct config *cfg, const char *dir, FILE *out);
 
 /* verify.c: 0 if the store is consistent, 1 if not, -1 if unreadable. */
 int verify_store(const struct config *cfg, FILE *out);

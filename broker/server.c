@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "keyfile.h"
@@ -783,7 +784,7 @@ load_server_keys(struct broker *b, char *err, size_t errlen)
 	zmq_z85_decode(b->server_secret, secret);
 	zmq_z85_decode(b->server_public, public);
 	memcpy(b->server_public_z85, public, sizeof(public));
-	memset(secret, 0, sizeof(secret));
+	sodium_memzero(secret, sizeof(secret));
 	return 0;
 }
 
@@ -973,5 +974,6 @@ broker_free(struct broker *b)
 	msgpack_sbuffer_destroy(&b->record);
 	participants_free(b);
 	indicators_free(b);
-	memset(b->server_secret, 0, sizeof(b->server_secret));
+	/* A plain memset before the end of the object's life may be optimised away. */
+	sodium_memzero(b->server_secret, sizeof(b->server_secret));
 }

@@ -10,8 +10,6 @@
 #include "relais_proto.h"
 #include "store.h"
 
-#define STORE_MAX_DBS 16
-
 static int
 open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
 {

@@ -43,6 +43,9 @@
 /* The layout described above; store_open() refuses any other. */
 #define STORE_FORMAT 4
 
+/* Named tables an environment may hold (those above, and room to grow). */
+#define STORE_MAX_DBS 16
+
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, log, dedup, referrals, participants, timeline;

@@ -391,11 +391,21 @@ field_rule(const struct type_def *td, enum ev_field f)
 /* ------------------------------------------------------------------ */
 
 /*
- * A NIR is 13 digits plus a 2-digit key, often written in groups
- * ("1 85 05 78 006 084 36"), so spaces and dots between digits do not end
- * a run.  A run longer than 15 digits holds a 13-to-15-digit one and is
- * refused too: a NIR followed by a house number must not slip through.
+ * A NIR is 13 digits plus a 2-digit key, written in groups in every way
+ * people write numbers ("1 85 05 78 006 084 36", "1-85-05-78-006-084-36",
+ * "1.85/05_78"), so no punctuation or white space between digits ends a
+ * run: only a letter (or any other byte) does.  A run longer than 15
+ * digits holds a 13-to-15-digit one and is refused too: a NIR followed by
+ * a house number must not slip through.
  */
+static bool
+is_separator(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    (c >= '!' && c <= '/') || (c >= ':' && c <= '@') ||
+	    (c >= '[' && c <= '`') || (c >= '{' && c <= '~');
+}
+
 bool
 looks_like_nir(const char *p, size_t len)
 {
@@ -405,7 +415,7 @@ looks_like_nir(const char *p, size_t len)
 		if (is_digit(p[i])) {
 			if (++digits >= NIR_MIN_DIGITS)
 				return true;
-		} else if (p[i] != ' ' && p[i] != '.') {
+		} else if (!is_separator(p[i])) {
 			digits = 0;
 		}
 	}

@@ -1029,16 +1029,24 @@ test_looks_like_nir(void **state)
 		"1 85 05 78 006 084 36 12",     /* a NIR followed by a house number */
 		"12345678901234567890",         /* longer runs hold a NIR-sized one */
 		"1.  85. 05 78 006 084 36",
+		"1-85-05-78-006-084-36",        /* any separator, as people write */
+		"123456-7890123",
+		"1/85/05/78/006/084/36",
+		"1_85_05_78_006_084_36",
+		"1\t85\t05\t78\t006\t084\t36",
+		"(1) 85-05:78;006,084+36",
 	};
 	static const char *const not_nir[] = {
 		"", "p-42", "123456789012",     /* 12 digits */
 		"06 12 34 56 78",               /* a phone number: not this check's job */
-		"123456-7890123",               /* a dash ends a run */
 		"12345678901a23",
 		"2026-06-30", "r:2026:0001:17",
 		". 123456789012",               /* separators before a run do not count */
 		"123456789012 .",
 		"12345 678 90 12 a 3",
+		"2026-06-30 au 2026-07-30",     /* letters, not separators, end runs */
+		"p-1-20-300-4000 e",
+		"1234567\xc3\xa9" "890123",      /* and so does any byte that is not ASCII */
 	};
 
 	for (size_t i = 0; i < sizeof(nir) / sizeof(nir[0]); i++)
