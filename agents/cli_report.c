@@ -157,14 +157,14 @@ parse(int argc, char **argv, struct report_opts *o)
 
 /* ---- values ----------------------------------------------------------- */
 
-/* A value as text: integers as they are, days with one decimal, "" null. */
+/* A value as text: integers as they are, days with two decimals, "" null. */
 static void
 value_text(const json_t *v, char *buf, size_t size)
 {
 	if (json_is_integer(v))
 		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
 	else if (json_is_real(v))
-		snprintf(buf, size, "%.1f", json_real_value(v));
+		snprintf(buf, size, "%.2f", json_real_value(v));
 	else
 		snprintf(buf, size, "%s", "");
 }
