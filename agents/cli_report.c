@@ -131,8 +131,11 @@ parse(int argc, char **argv, struct report_opts *o)
 			cli_usage("report");
 			return 1;
 		}
-		if (ch == '?' && optopt != 0) {
-			die_msg("an option needs a value; see `relais help report`");
+		if (ch == '?') {
+			die_msg("report: %s is %s; see `relais help report`",
+			    argv[optind - 1], optopt == 'e' || optopt >= 256 ?
+			    "missing its value" :
+			    "no option of report");
 			return -1;
 		}
 		if (take(o, ch, optarg) < 0)
