@@ -285,6 +285,9 @@ static const char *check_log_level(const char *v)
 	return "expected one of debug, info, warn, error";
 }
 
+/* How far the map grows when the config does not say (MiB). */
+#define MAP_SIZE_MAX_DEFAULT 65536
+
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
 /* Every [broker] option, declared once: the parser, the defaults and the
@@ -296,6 +299,8 @@ static const struct option options[] = {
 	{ "secret_key_file", OPT_PATH, FIELD(secret_key_file), 0, 0, NULL, NULL, RESTART },
 	{ "public_key_file", OPT_PATH, FIELD(public_key_file), 0, 0, NULL, NULL, RESTART },
 	{ "map_size_mb", OPT_U64, FIELD(map_size_mb), 16, 1048576, "1024", NULL, RESTART },
+	/* 0: the larger of map_size_mb and MAP_SIZE_MAX_DEFAULT (check_broker). */
+	{ "map_size_max_mb", OPT_U64, FIELD(map_size_max_mb), 0, 1048576, "0", NULL, RELOADS },
 	/* The loop reads these from the running config each time it needs them. */
 	{ "max_batch", OPT_U32, FIELD(max_batch), 1, 10000, "256", NULL, RELOADS },
 	{ "default_credit", OPT_U32, FIELD(default_credit), 1, 10000, "100", NULL, RELOADS },
@@ -798,6 +803,15 @@ static void check_broker(struct parser *p)
 		if (!options[i].def && !p->opt_set[i])
 			fail(p, p->broker_line, "[broker] is missing %s: add "
 			     "'%s = PATH'", options[i].name, options[i].name);
+
+	const struct option *m = option_find("map_size_max_mb");
+	if (c->map_size_max_mb == 0)
+		p->cfg->map_size_max_mb = c->map_size_mb > MAP_SIZE_MAX_DEFAULT ?
+		    c->map_size_mb : MAP_SIZE_MAX_DEFAULT;
+	else if (c->map_size_max_mb < c->map_size_mb)
+		fail(p, p->opt_set[m - options] ? p->opt_set[m - options] : p->broker_line,
+		     "map_size_max_mb (%" PRIu64 ") is below map_size_mb (%" PRIu64 ")",
+		     c->map_size_max_mb, c->map_size_mb);
 
 	const struct option *o = option_find("redeliver_max_ms");
 	if (c->redeliver_max_ms < c->redeliver_ms)

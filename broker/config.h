@@ -59,7 +59,8 @@ struct config {
 	char data_dir[512];
 	char secret_key_file[512];  /* the broker's CURVE key pair, */
 	char public_key_file[512];  /* as written by relais keygen */
-	uint64_t map_size_mb;
+	uint64_t map_size_mb;       /* the map at start-up... */
+	uint64_t map_size_max_mb;   /* ...which grows by itself up to this */
 	uint32_t max_batch;         /* messages read per loop pass (group commit) */
 	uint32_t default_credit;
 	uint32_t heartbeat_ms;

@@ -183,6 +183,14 @@ struct session *broker_session(struct broker *b, const char *agent_id);
 int broker_send(struct broker *b, const void *rid, size_t rid_len,
     const void *buf, size_t len);
 
+/*
+ * upkeep.c, between transactions only.  upkeep_store: clear stale reader
+ * slots, grow the map ahead of need (every tick).  upkeep_grow: grow it
+ * now (full: a write just met MDB_MAP_FULL); 1 if it grew.
+ */
+void upkeep_store(struct broker *b);
+int upkeep_grow(struct broker *b, bool full);
+
 /* zap.c */
 int zap_start(struct broker *b);
 void zap_handle(struct broker *b);

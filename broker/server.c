@@ -431,20 +431,25 @@ write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
 			return RL_OK;
 		}
 		if (f.rc == 0) {
-			if ((rc = txn_commit(b, txn)) != 0) {
-				log_error("store.commit_failed",
-				    "error", LOG_STR(mdb_strerror(rc)), NULL);
-				return store_code(rc);
+			if ((rc = txn_commit(b, txn)) == 0) {
+				b->commits++;
+				return RL_OK;
 			}
-			b->commits++;
-			return RL_OK;
+			/* Nothing was written: with a bigger map, the pass again. */
+			if (rc == MDB_MAP_FULL && upkeep_grow(b, true) == 1)
+				continue;
+			log_error("store.commit_failed",
+			    "error", LOG_STR(mdb_strerror(rc)), NULL);
+			return store_code(rc);
 		}
 		txn_abort(b, txn);
+		if (f.rc == MDB_MAP_FULL && upkeep_grow(b, true) == 1)
+			continue;
 		if (f.rc == MDB_MAP_FULL || attempt == PASS_ATTEMPTS_MAX - 1) {
 			log_error("store.write_failed",
 			    "error", LOG_STR(mdb_strerror(f.rc)),
 			    "hint", LOG_STR(f.rc == MDB_MAP_FULL ?
-			    "raise map_size_mb in the config and restart" :
+			    "the store reached map_size_max_mb: raise it (reload)" :
 			    "check the data_dir's disk"), NULL);
 			return store_code(f.rc);
 		}
@@ -656,6 +661,7 @@ on_tick(uv_timer_t *h)
 	if (b->reload_requested)
 		reload_config(b);
 	check_liveness(b, mono);
+	upkeep_store(b);
 	mailbox_redeliver(b, mono);
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	mailbox_flush(b);

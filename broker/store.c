@@ -128,6 +128,29 @@ store_close(struct store *st)
 }
 
 int
+store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	uint64_t used, size, max = max_mb << 20;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(st->env, &ms)) != 0)
+		return rc;
+	size = info.me_mapsize;
+	*map_mb = size >> 20;
+	used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	if (size >= max || (!full && used < size - size / 4))
+		return 0;
+	size = size * 2 > max ? max : size * 2;
+	if ((rc = mdb_env_set_mapsize(st->env, size)) != 0)
+		return rc;
+	*map_mb = size >> 20;
+	return 1;
+}
+
+int
 store_code(int mdb_rc)
 {
 	return mdb_rc == MDB_MAP_FULL || mdb_rc == ENOSPC ?

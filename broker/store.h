@@ -68,6 +68,15 @@ int store_open(struct store *st, const char *dir, uint64_t map_size_mb,
     bool read_only, char *errbuf, size_t errlen);
 void store_close(struct store *st);
 
+/*
+ * Room before the map is full: when a quarter of the map or less is left
+ * (or full is set: a write just met MDB_MAP_FULL), double it, up to max_mb.
+ * LMDB allows this only while this process has no transaction open.
+ * 1 if it grew, 0 if not (no need, or at max_mb), else an LMDB error;
+ * *map_mb is the map's size after.
+ */
+int store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb);
+
 /* Maps an LMDB error to a protocol code: storage_full or storage. */
 int store_code(int mdb_rc);
 

@@ -231,8 +231,10 @@ write_config(struct e2e_broker *b)
 	    "data_dir = %s\n"
 	    "secret_key_file = %s/broker.key\n"
 	    "public_key_file = %s/broker.pub\n"
-	    "map_size_mb = 256\n"
-	    "%s", listen, b->data, b->dir, b->dir, b->extra);
+	    "%s%s", listen, b->data, b->dir, b->dir,
+	    /* A test may set its own map size in extra. */
+	    strstr(b->extra, "map_size_mb") != NULL ? "" : "map_size_mb = 256\n",
+	    b->extra);
 	if (b->rules[0] != '\0')
 		fprintf(f, "\n[rules]\n%s", b->rules);
 	for (size_t i = 0; i < b->nagents; i++) {

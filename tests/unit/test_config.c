@@ -291,6 +291,24 @@ static void test_bounds(void **state)
 	expect_ok(BROKER "manual_clock = false\nlog_level = error\n");
 }
 
+static void test_map_size_max_order(void **state)
+{
+	struct config *c;
+
+	expect_error(BROKER "map_size_mb = 64\nmap_size_max_mb = 32\n", 5,
+		     "map_size_max_mb (32) is below map_size_mb (64)");
+	/* Unset, the map may grow to 64 GiB, or stays as big as it starts. */
+	expect_ok(BROKER "map_size_mb = 64\n");
+	c = load(BROKER "map_size_mb = 64\n");
+	assert_non_null(c);
+	assert_int_equal(c->map_size_max_mb, 65536);
+	config_free(&c);
+	c = load(BROKER "map_size_mb = 100000\n");
+	assert_non_null(c);
+	assert_int_equal(c->map_size_max_mb, 100000);
+	config_free(&c);
+}
+
 static void test_redeliver_order(void **state)
 {
 	expect_error(BROKER "redeliver_ms = 5000\nredeliver_max_ms = 4000\n", 5,
@@ -692,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redeliver_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_size_max_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key_and_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syntax_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
