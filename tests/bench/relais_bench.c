@@ -4,6 +4,7 @@
  *
  *   relais-bench [--senders N] [--inflight K] [--events E] [--seconds S]
  *   relais-bench --participants M [--senders N] [--due D]
+ *   relais-bench --participants M --report [--per-person K] [--senders N]
  *
  * Both modes build a throw-away world in a temporary folder: CURVE keys
  * for every agent, a configuration listening on tcp://127.0.0.1:* (never a
@@ -26,6 +27,13 @@
  * is restarted at that level and its log is read back.  The broker's
  * resident memory comes from /proc/PID/status, the store's size from
  * data.mdb.
+ *
+ * Report mode (--report): M participants with K events each (a first
+ * participant.identified, then contacts, barriers, confidence scores,
+ * enrollments, employment), dated over last calendar year and its six
+ * QPVs, with the rupture rules off so that old dates open no alerts; then
+ * the "report" query of that year is timed as a coordinator (totals, by
+ * QPV, by month, the flows) and as an operator.
  *
  * Exit status: 0 when every event was acknowledged (and, in throughput
  * mode, delivered), 1 when the run failed, 2 on a usage error.
@@ -55,6 +63,7 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "calendar.h"
 #include "codec.h"
 #include "keyfile.h"
 #include "relais.h"
@@ -231,6 +240,8 @@ struct bench {
 	uint64_t participants;
 	int due;
 	bool keep;
+	bool report;                /* report mode */
+	int per_person;             /* events per participant loaded */
 
 	/* The world; dir is short enough for any file name under it. */
 	char dir[1024];
@@ -300,6 +311,13 @@ write_config(struct bench *b, const char *log_level, bool manual_clock)
 	    "log_level = %s\n"
 	    "manual_clock = %s\n",
 	    map_mb, log_level, manual_clock ? "yes" : "no");
+	/* Report mode dates events a year back: no rule may fire on them. */
+	if (b->report)
+		fprintf(f, "\n[rules]\nreferral_unanswered = off\n"
+		    "referral_expired = off\nno_reorientation = off\n"
+		    "no_referent = off\nno_contact = off\n"
+		    "missed_appointments = off\nsupport_dropped = off\n"
+		    "contract_ending = off\n");
 	for (int i = 0; i < b->nsenders; i++) {
 		char name[64];
 
@@ -807,19 +825,13 @@ conn_ready(struct conn *c, const char *who)
 }
 
 /* A query; returns its "data", or NULL with the reason printed. */
+/* Send the query packed in c and return its data, or NULL after a message. */
 static const msgpack_object *
-conn_query(struct conn *c, const char *what, const char *argkey, int64_t argval)
+query_data(struct conn *c, uint64_t ref, const char *what)
 {
-	uint64_t ref = conn_begin(c, "query", argkey != NULL ? 2 : 1);
 	const msgpack_object *m;
 	char err[512];
 
-	codec_pack_kv_str(&c->pk, "what", what);
-	if (argkey != NULL) {
-		codec_pack_str(&c->pk, "args");
-		msgpack_pack_map(&c->pk, 1);
-		codec_pack_kv_i64(&c->pk, argkey, argval);
-	}
 	if ((m = conn_call(c, ref, QUERY_TIMEOUT_MS)) == NULL) {
 		fail("query %s: no answer within %d ms", what, QUERY_TIMEOUT_MS);
 		return NULL;
@@ -830,6 +842,39 @@ conn_query(struct conn *c, const char *what, const char *argkey, int64_t argval)
 		return NULL;
 	}
 	return codec_map_get(m, "data");
+}
+
+static const msgpack_object *
+conn_query(struct conn *c, const char *what, const char *argkey, int64_t argval)
+{
+	uint64_t ref = conn_begin(c, "query", argkey != NULL ? 2 : 1);
+
+	codec_pack_kv_str(&c->pk, "what", what);
+	if (argkey != NULL) {
+		codec_pack_str(&c->pk, "args");
+		msgpack_pack_map(&c->pk, 1);
+		codec_pack_kv_i64(&c->pk, argkey, argval);
+	}
+	return query_data(c, ref, what);
+}
+
+/* The "report" query of a period, by a breakdown (or NULL), or its flows. */
+static const msgpack_object *
+conn_report(struct conn *c, const char *period, const char *by, bool flows)
+{
+	uint64_t ref = conn_begin(c, "query", 2);
+
+	codec_pack_kv_str(&c->pk, "what", "report");
+	codec_pack_str(&c->pk, "args");
+	msgpack_pack_map(&c->pk, 1 + (by != NULL) + flows);
+	codec_pack_kv_str(&c->pk, "period", period);
+	if (by != NULL)
+		codec_pack_kv_str(&c->pk, "by", by);
+	if (flows) {
+		codec_pack_str(&c->pk, "flows");
+		msgpack_pack_true(&c->pk);
+	}
+	return query_data(c, ref, "report");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1371,7 +1416,7 @@ struct loader {
 	int idx;
 	pthread_t th;
 	uint64_t first, count;      /* participant numbers first..first+count-1 */
-	int64_t occurred_at;
+	int64_t occurred_at;        /* of every event, or (report mode) the year's start */
 	atomic_uint_fast64_t *done;
 	atomic_bool *abort;
 	bool failed;
@@ -1388,6 +1433,49 @@ pack_identified(struct conn *c, const char *eid, const char *pid,
 	codec_pack_kv_str(&c->pk, "participant", pid);
 	codec_pack_kv_str(&c->pk, "qpv", qpv);
 	codec_pack_kv_str(&c->pk, "source", "outreach");
+}
+
+/*
+ * Report mode: the j-th event of participant p (j > 0), on a day of the
+ * year that starts at year0 that depends on p and j.
+ */
+static void
+pack_activity(struct conn *c, const char *pid, uint64_t p, int j,
+    int64_t year0)
+{
+	static const char *const barriers[] = { "mobility", "housing", "digital" };
+	static const char *const schemes[] = { "cej", "plie", "training" };
+	char eid[64];
+	int64_t at = year0 + (int64_t)((p * 31 + (uint64_t)j * 17) % 365) * DAY_MS +
+	    (int64_t)(p % 12) * HOUR_MS;
+
+	snprintf(eid, sizeof(eid), "e-%s-%d", pid, j);
+	msgpack_pack_map(&c->pk, 5);
+	codec_pack_kv_str(&c->pk, "event_id", eid);
+	codec_pack_kv_i64(&c->pk, "occurred_at", at);
+	codec_pack_kv_str(&c->pk, "participant", pid);
+	switch (j % 5) {
+	case 0:
+		codec_pack_kv_str(&c->pk, "type", "contact.made");
+		codec_pack_kv_str(&c->pk, "channel", "phone");
+		break;
+	case 1:
+		codec_pack_kv_str(&c->pk, "type", "barrier.identified");
+		codec_pack_kv_str(&c->pk, "barrier", barriers[p % 3]);
+		break;
+	case 2:
+		codec_pack_kv_str(&c->pk, "type", "confidence.assessed");
+		codec_pack_kv_i64(&c->pk, "score", (int64_t)(1 + (p + (uint64_t)j) % 5));
+		break;
+	case 3:
+		codec_pack_kv_str(&c->pk, "type", "enrollment.started");
+		codec_pack_kv_str(&c->pk, "scheme", schemes[p % 3]);
+		break;
+	default:
+		codec_pack_kv_str(&c->pk, "type", "employment.started");
+		codec_pack_kv_str(&c->pk, "contract", "cdd");
+		break;
+	}
 }
 
 /* Check one acks reply: every result ok or duplicate.  Returns its count. */
@@ -1424,7 +1512,8 @@ loader_main(void *arg)
 	struct loader *l = arg;
 	struct bench *b = l->b;
 	const char *who = b->senders[l->idx].id;
-	uint64_t next = 0, acked = 0;
+	uint64_t next = 0, acked = 0, per = (uint64_t)b->per_person;
+	uint64_t items = l->count * per;
 	struct slot slots[LOAD_INFLIGHT];
 	int nslots = 0;
 	struct conn c;
@@ -1434,26 +1523,31 @@ loader_main(void *arg)
 	if (conn_open(&c, b, &b->senders[l->idx]) == -1 ||
 	    conn_ready(&c, who) == -1)
 		goto broken;
-	while (acked < l->count && !atomic_load(l->abort)) {
+	while (acked < items && !atomic_load(l->abort)) {
 		const msgpack_object *m;
 		int64_t got;
 
-		while (next < l->count && nslots < LOAD_INFLIGHT) {
-			uint64_t n = l->count - next < LOAD_BATCH ?
-			    l->count - next : LOAD_BATCH;
+		while (next < items && nslots < LOAD_INFLIGHT) {
+			uint64_t n = items - next < LOAD_BATCH ?
+			    items - next : LOAD_BATCH;
 
 			slots[nslots].ref = conn_begin(&c, "submit", 1);
 			slots[nslots].n = (uint32_t)n;
 			codec_pack_str(&c.pk, "events");
 			msgpack_pack_array(&c.pk, (uint32_t)n);
 			for (uint64_t i = 0; i < n; i++) {
-				uint64_t p = l->first + next + i;
+				uint64_t p = l->first + (next + i) / per;
+				int j = (int)((next + i) % per);
 				char eid[32], pid[48];
 
 				snprintf(eid, sizeof(eid), "i-%" PRIu64, p);
 				snprintf(pid, sizeof(pid), "p-%d-%" PRIu64, l->idx + 1, p);
-				pack_identified(&c, eid, pid, qpvs[p % NQPVS],
-				    l->occurred_at);
+				if (j == 0)
+					pack_identified(&c, eid, pid, qpvs[p % NQPVS],
+					    l->occurred_at + (int64_t)(p % 365) * DAY_MS *
+					    b->report);
+				else
+					pack_activity(&c, pid, p, j, l->occurred_at);
 			}
 			if (conn_send(&c) == -1)
 				goto broken;
@@ -1522,6 +1616,7 @@ load_participants(struct bench *b, int64_t t0)
 	atomic_uint_fast64_t done;
 	atomic_bool abort_flag;
 	uint64_t per = b->participants / (uint64_t)b->nsenders, last = 0;
+	uint64_t total = b->participants * (uint64_t)b->per_person;
 	int64_t start = rl_mono_us(), last_print = start;
 	bool failed = false;
 	double secs;
@@ -1545,7 +1640,7 @@ load_participants(struct bench *b, int64_t t0)
 		uint64_t n = atomic_load(&done);
 		int64_t now = rl_mono_us();
 
-		if (n >= b->participants || atomic_load(&abort_flag))
+		if (n >= total || atomic_load(&abort_flag))
 			break;
 		if (!broker_alive(b)) {
 			fail("relaisd died during the load");
@@ -1554,7 +1649,7 @@ load_participants(struct bench *b, int64_t t0)
 		}
 		if (now - last_print >= 10000000) {
 			printf("  loaded %9" PRIu64 " / %" PRIu64 "   %6.0f events/s "
-			    "now, broker VmRSS %.1f MiB\n", n, b->participants,
+			    "now, broker VmRSS %.1f MiB\n", n, total,
 			    (n - last) / ((now - last_print) / 1e6),
 			    broker_rss(b).total / 1024.0);
 			fflush(stdout);
@@ -1569,9 +1664,10 @@ load_participants(struct bench *b, int64_t t0)
 	}
 	secs = (rl_mono_us() - start) / 1e6;
 	if (!failed)
-		printf("  loaded %" PRIu64 " participants in %.1f s: %.0f events/s "
-		    "(%d senders, submits of %d, %d submits in flight each)\n",
-		    b->participants, secs, b->participants / secs, b->nsenders,
+		printf("  loaded %" PRIu64 " participants, %" PRIu64 " events, in "
+		    "%.1f s: %.0f events/s (%d senders, submits of %d, %d submits "
+		    "in flight each)\n", b->participants, total, secs, total / secs,
+		    b->nsenders,
 		    LOAD_BATCH, LOAD_INFLIGHT);
 	free(ls);
 	return failed ? -1 : 0;
@@ -1890,6 +1986,92 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Report mode                                                         */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+#define REPORT_RUNS 5
+
+/* Time one kind of report REPORT_RUNS times; -1 if it failed. */
+static int
+time_report(struct bench *b, const struct agent_keys *who, const char *label,
+    const char *period, const char *by, bool flows)
+{
+	int64_t us[REPORT_RUNS];
+	uint32_t rows = 0;
+	struct conn c;
+
+	if (conn_open(&c, b, who) == -1)
+		return -1;
+	for (int i = 0; i < REPORT_RUNS; i++) {
+		int64_t t = rl_mono_us();
+		const msgpack_object *d = conn_report(&c, period, by, flows);
+		const msgpack_object *list;
+
+		us[i] = rl_mono_us() - t;
+		if (d == NULL) {
+			conn_close(&c);
+			return -1;
+		}
+		list = codec_map_get(d, flows ? "flows" : "rows");
+		rows = list != NULL && list->type == MSGPACK_OBJECT_ARRAY ?
+		    list->via.array.size : 0;
+	}
+	conn_close(&c);
+	qsort(us, REPORT_RUNS, sizeof(us[0]), cmp_i64);
+	printf("  %-34s %4u rows   min %7.1f ms  median %7.1f ms  max %7.1f ms\n",
+	    label, rows, us[0] / 1000.0, us[REPORT_RUNS / 2] / 1000.0,
+	    us[REPORT_RUNS - 1] / 1000.0);
+	return 0;
+}
+
+static int
+run_report(struct bench *b)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	int year;
+	int64_t year0;
+	char period[8];
+
+	gmtime_r(&now, &tm);
+	year = tm.tm_year + 1900 - 1;
+	year0 = (int64_t)cal_days_from_civil(year, 1, 1) * DAY_MS + 8 * HOUR_MS;
+	snprintf(period, sizeof(period), "%04d", year % 10000);
+	printf("\nreport       %" PRIu64 " participants, %d events each "
+	    "(participant.identified, then contacts,\n"
+	    "             barriers, confidence scores, enrollments, employment), "
+	    "dated over %s in %zu QPVs,\n"
+	    "             rupture rules off; then the report of %s, each asked "
+	    "%d times\n", b->participants, b->per_person, period, NQPVS,
+	    period, REPORT_RUNS);
+	if (write_config(b, "warn", false) == -1 || broker_start(b) == -1 ||
+	    load_participants(b, year0) == -1)
+		return -1;
+	print_store_size(b);
+	if (time_report(b, &b->coordinator, "coordinator, totals", period, NULL,
+	    false) == -1 ||
+	    time_report(b, &b->coordinator, "coordinator, by QPV", period, "qpv",
+	    false) == -1 ||
+	    time_report(b, &b->coordinator, "coordinator, by month", period,
+	    "month", false) == -1 ||
+	    time_report(b, &b->coordinator, "coordinator, by agent", period,
+	    "agent", false) == -1 ||
+	    time_report(b, &b->coordinator, "coordinator, flows", period, NULL,
+	    true) == -1 ||
+	    time_report(b, &b->operator, "operator, totals", period, NULL,
+	    false) == -1)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Main                                                                */
 
 static void
@@ -1899,6 +2081,8 @@ usage(FILE *out)
 	    "usage: relais-bench [--senders N] [--inflight K] [--events E] "
 	    "[--seconds S] [--keep]\n"
 	    "       relais-bench --participants M [--senders N] [--due D] [--keep]\n"
+	    "       relais-bench --participants M --report [--per-person K] "
+	    "[--senders N] [--keep]\n"
 	    "\n"
 	    "Starts $RELAIS_BIN/relaisd (default: this program's folder) on a "
 	    "throw-away store\nand measures it.\n"
@@ -1911,6 +2095,11 @@ usage(FILE *out)
 	    "sweep\n"
 	    "  --due D           probe participants due per clock step "
 	    "(default %d)\n"
+	    "  --report          load M participants' activity over last year, "
+	    "then time\n"
+	    "                    the report query of that year\n"
+	    "  --per-person K    with --report: events per participant "
+	    "(default 20)\n"
 	    "  --keep            keep the temporary folder (config, keys, store, "
 	    "log)\n",
 	    DEFAULT_SENDERS, DEFAULT_INFLIGHT, DEFAULT_EVENTS, DEFAULT_SECONDS,
@@ -1966,6 +2155,8 @@ main(int argc, char **argv)
 		{ "participants", required_argument, NULL, 'p' },
 		{ "due", required_argument, NULL, 'd' },
 		{ "keep", no_argument, NULL, 'K' },
+		{ "report", no_argument, NULL, 'r' },
+		{ "per-person", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2014,6 +2205,14 @@ main(int argc, char **argv)
 		case 'K':
 			b.keep = true;
 			break;
+		case 'r':
+			b.report = true;
+			break;
+		case 'P':
+			if (!parse_u64(optarg, 1, 1000, &v))
+				goto bad;
+			b.per_person = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -2022,10 +2221,13 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (b.report && b.participants == 0) ||
+	    (!b.report && b.per_person > 1)) {
 		usage(stderr);
 		return 2;
 	}
+	if (b.per_person == 0)
+		b.per_person = b.report ? 20 : 1;
 	if (find_relaisd(&b, argv[0]) == -1)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -2036,7 +2238,8 @@ main(int argc, char **argv)
 	}
 	/* CURVE costs CPU on both sides; let libzmq use two I/O threads. */
 	zmq_ctx_set(b.zctx, ZMQ_IO_THREADS, 2);
-	printf("relais-bench: %s\n", b.participants > 0 ?
+	printf("relais-bench: %s\n", b.report ? "a year's report" :
+	    b.participants > 0 ?
 	    "a million-participant store and the deadline sweep" :
 	    "event throughput and acknowledgement latency");
 	printf("broker       %s\n", b.relaisd);
@@ -2044,8 +2247,8 @@ main(int argc, char **argv)
 		rc = -1;
 	} else {
 		print_machine(b.dir);
-		rc = b.participants > 0 ? run_participants(&b) :
-		    run_throughput(&b);
+		rc = b.report ? run_report(&b) : b.participants > 0 ?
+		    run_participants(&b) : run_throughput(&b);
 	}
 	if (b.pid > 0)
 		broker_stop(&b, NULL);
