@@ -2,6 +2,7 @@
 #
 #   make                      binaries in bin/
 #   make test                 unit and end-to-end tests
+#   make model-long           the randomized model-based test, 20 seeds x 20000 events
 #   make SANITIZE=address,undefined test
 #   make demo | bench | fuzz | deps
 #
@@ -62,7 +63,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BINDIR)/tests/%,$(UNIT_SRC))
 E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
 PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
 
-.PHONY: all test unit e2e demo bench fuzz fuzz-run deps clean
+.PHONY: all test unit e2e model-long demo bench fuzz fuzz-run deps clean
 # Objects reached through pattern rules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(PROGRAMS)
@@ -108,6 +109,17 @@ unit: $(UNIT_BIN)
 
 e2e: $(PROGRAMS) $(E2E_BIN)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(E2E_BIN)
+
+# The randomized model-based test, long: MODEL_SEEDS seeds (1, 2, ...) of
+# MODEL_LONG_EVENTS events each; stops at the first failing seed.
+MODEL_SEEDS       ?= 20
+MODEL_LONG_EVENTS ?= 20000
+model-long: $(PROGRAMS) $(BINDIR)/tests/test_e2e_model
+	@for s in $$(seq 1 $(MODEL_SEEDS)); do \
+	    echo "=== MODEL_SEED=$$s MODEL_EVENTS=$(MODEL_LONG_EVENTS)"; \
+	    RELAIS_BIN=$(abspath $(BINDIR)) MODEL_SEED=$$s MODEL_EVENTS=$(MODEL_LONG_EVENTS) \
+	        $(BINDIR)/tests/test_e2e_model || exit 1; \
+	done
 
 demo: $(PROGRAMS)
 	RELAIS_BIN=$(abspath $(BINDIR)) ./demo.sh
