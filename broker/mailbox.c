@@ -154,9 +154,18 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 	return 0;
 }
 
+/*
+ * The session starts again from its first unacknowledged item.  Whatever
+ * was in flight was sent and not acknowledged: those sends count as
+ * attempts (uncounted marks them until redeliver_session does it), so
+ * that an item whose delivery makes its agent crash and say hello again
+ * still reaches the dead-letter list after max_attempts sends.
+ */
 void
 mailbox_session_reset(struct broker *b, struct session *s)
 {
+	if (s->sent > s->acked && s->sent > s->uncounted)
+		s->uncounted = s->sent;
 	s->sent = s->acked;
 	s->inflight = 0;
 	s->retry_at = 0;
@@ -273,6 +282,8 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 	return ok;
 }
 
+static bool count_rewound(struct broker *b);
+
 void
 mailbox_flush(struct broker *b)
 {
@@ -280,6 +291,8 @@ mailbox_flush(struct broker *b)
 	int64_t mono = rl_mono_ms();
 	bool any = false;
 
+	if (!count_rewound(b))
+		return;
 	for (size_t i = 0; i < b->nsessions && !any; i++)
 		any = b->sessions[i].online && b->sessions[i].pending;
 	if (!any || mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
@@ -293,11 +306,7 @@ mailbox_flush(struct broker *b)
 	mdb_txn_abort(txn);
 }
 
-/*
- * The in-flight items of s were not acknowledged in time: count one more
- * attempt on each, move the oldest to the dead-letter list if it has had
- * its max_attempts, and rewind so that they are sent again.
- */
+/* Move an item that had its max_attempts to the dead-letter list. */
 static int
 dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
     MDB_val *v, const char *id, size_t alen, uint32_t attempts)
@@ -305,14 +314,16 @@ dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
 	uint64_t seq = key_seq(k, alen);
 	int rc;
 
+	/* The key stays agent \0 seq: the queued index still finds it. */
 	if ((rc = mdb_put(txn, b->st.dead, k, v, 0)) != 0 ||
 	    (rc = mdb_cursor_del(cur, 0)) != 0)
 		return rc;
 	b->dead_lettered++;
 	log_error("delivery.dead_lettered", "agent", LOG_STR(id),
 	    "seq", LOG_U64(seq), "attempts", LOG_U64(attempts),
-	    "hint", LOG_STR("the agent never acknowledged this item; "
-	    "it is kept in the dead-letter list"), NULL);
+	    "hint", LOG_STR("the agent never acknowledged this item; it is kept "
+	    "in the dead-letter list: relais deadletters shows, requeues or "
+	    "drops it"), NULL);
 	return 0;
 }
 
@@ -334,13 +345,15 @@ bump_attempts(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
 }
 
 /*
- * The in-flight items of s were not acknowledged in time: the oldest goes
- * to the dead-letter list if it has had max_attempts, and every other item
- * in flight counts one more attempt; the caller then rewinds the session
- * so that they are sent again.
+ * Every item of s in (acked, upto] was sent and not acknowledged (its
+ * acknowledgement timed out, or the agent said hello again): that send
+ * counts.  An item that has now had max_attempts sends goes to the
+ * dead-letter list, the others will be sent again.  Each send is counted
+ * once: the caller rewinds the session (sent = acked) right after.
  */
 static int
-redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
+redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
+    uint64_t upto)
 {
 	const char *id = s->agent->id;
 	size_t alen = strlen(id);
@@ -353,24 +366,22 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
 		return rc;
 	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
 	k.mv_data = key;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && key_in_mailbox(&k, id, alen) && v.mv_size >= MBOX_ITEM_HDR &&
-	    key_seq(&k, alen) <= s->sent &&
-	    item_attempts(v.mv_data) + 1 >= b->cfg->max_attempts) {
-		if ((rc = dead_letter(b, txn, cur, &k, &v, id, alen,
-		    item_attempts(v.mv_data) + 1)) != 0)
-			goto out;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t seq;
 		uint32_t attempts;
 
 		if (!key_in_mailbox(&k, id, alen) || v.mv_size < MBOX_ITEM_HDR ||
-		    key_seq(&k, alen) > s->sent)
+		    (seq = key_seq(&k, alen)) > upto)
 			break;
-		uint64_t seq = key_seq(&k, alen);
-
 		attempts = item_attempts(v.mv_data) + 1;
+		if (attempts >= b->cfg->max_attempts) {
+			if ((rc = dead_letter(b, txn, cur, &k, &v, id, alen,
+			    attempts)) != 0)
+				break;
+			continue;
+		}
 		if ((rc = bump_attempts(cur, &k, &v, attempts)) != 0)
 			break;
 		b->redelivered++;
@@ -378,9 +389,47 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s)
 		    "seq", LOG_U64(seq),
 		    "attempt", LOG_U64((uint64_t)attempts + 1), NULL);
 	}
-out:
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * The sends of sessions that started again (mailbox_session_reset) are
+ * counted before anything is sent to them; false if that could not be
+ * written (those sessions then wait for the next tick).
+ */
+static bool
+count_rewound(struct broker *b)
+{
+	MDB_txn *txn;
+	bool any = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->nsessions && !any; i++)
+		any = b->sessions[i].uncounted != 0;
+	if (!any)
+		return true;
+	if ((rc = txn_begin(b, &txn)) != 0)
+		goto fail;
+	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (s->uncounted > s->acked)
+			rc = redeliver_session(b, txn, s, s->uncounted);
+	}
+	if (rc != 0)
+		txn_abort(b, txn);
+	else
+		rc = txn_commit(b, txn);
+	if (rc != 0)
+		goto fail;
+	for (size_t i = 0; i < b->nsessions; i++)
+		b->sessions[i].uncounted = 0;
+	return true;
+fail:
+	log_error("delivery.redeliver_failed", "error", LOG_STR(mdb_strerror(rc)),
+	    NULL);
+	return false;
 }
 
 void
@@ -404,7 +453,7 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at))
 			continue;
-		rc = redeliver_session(b, txn, s);
+		rc = redeliver_session(b, txn, s, s->sent);
 	}
 	if (rc != 0)
 		txn_abort(b, txn);

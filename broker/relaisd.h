@@ -50,6 +50,8 @@ struct session {
 	uint32_t credit;
 	uint64_t sent;              /* highest mailbox seq sent since hello */
 	uint64_t acked;             /* highest mailbox seq acknowledged */
+	uint64_t uncounted;         /* sent up to here, rewound, attempts not yet
+	                               counted (mailbox_session_reset); 0: none */
 	uint32_t inflight;          /* items sent and not yet acknowledged */
 	int64_t last_heard;         /* monotonic ms */
 	int64_t retry_at;           /* monotonic ms when in-flight items go again, 0: none */
