@@ -1041,10 +1041,51 @@ check_flows_complete(struct model *m, const struct spec *s)
 	msgpack_sbuffer_destroy(&out);
 }
 
+/*
+ * The streams must exercise what they check: in 2026, as the coordinator
+ * sees it, every kind of figure is above zero somewhere.
+ */
+static void
+check_coverage(struct model *m)
+{
+	static const char *const nonzero[] = {
+		"outreach.contacts", "followed", "confidence.assessed_twice",
+		"confidence.improved", "referrals.sent", "referrals.accepted",
+		"referrals.cancelled", "referrals.expired", "identified.outreach",
+		"exited.moved", "alerts.referral_unanswered.opened",
+		"alerts.no_referent.resolved",
+	};
+	struct filt f = base_filter(m, &specs[0]);
+	struct filt q1 = base_filter(m, &specs[6]);
+	int64_t open = 0;
+
+	for (size_t i = 0; i < sizeof(nonzero) / sizeof(nonzero[0]); i++) {
+		struct val v = column_val(m, &f, nonzero[i]);
+
+		if (v.kind != 1 || v.i <= 0)
+			fail_msg("stream %u: %s is %lld in 2026: the stream does not "
+			    "exercise it", m->stream, nonzero[i], (long long)v.i);
+	}
+	if (referral_val(m, &f, "answer_median_days").kind != 2)
+		fail_msg("stream %u: no answered referral", m->stream);
+	/* Alerts still open at some day of the stream, before the erasures. */
+	for (q1.to = q1.from; q1.to < q1.from + 110; q1.to++)
+		for (int r = 0; r < RULE__COUNT; r++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "alerts.%s.open_at_end",
+			    rule_name((enum rule_id)r));
+			open += column_val(m, &q1, name).i;
+		}
+	if (open == 0)
+		fail_msg("stream %u: no alert is ever open at a day's end", m->stream);
+}
+
 static void
 check_everything(struct model *m)
 {
 	load_alerts(m);
+	check_coverage(m);
 	for (size_t i = 0; i < NSPECS; i++) {
 		check_report(m, &specs[i]);
 		if (specs[i].flows)
