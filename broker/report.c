@@ -22,7 +22,6 @@
 #include "relaisd.h"
 
 #define MAX_DAYS        3660    /* ten years */
-#define MAX_GROUPS      512
 
 enum by { BY_NONE, BY_QPV, BY_AGENT, BY_MONTH };
 
@@ -30,9 +29,9 @@ enum by { BY_NONE, BY_QPV, BY_AGENT, BY_MONTH };
 struct group {
 	char key[PW_ID_SIZE];       /* QPV, agent, "2026-03"; "" for the total */
 	int32_t first, last;        /* the days it covers */
-	int64_t e[IND_MAXV];
+	int64_t e[IE_MAX];
 	int64_t f[IND_MAXV];
-	int64_t a[RULE__COUNT][IND_MAXV];
+	int64_t a[RULE__COUNT][IA__COUNT];
 	int64_t open[RULE__COUNT];
 	int64_t p[IP__COUNT];
 	bool people;                /* p is exact: the days are a calendar period */
@@ -49,7 +48,8 @@ struct report {
 	char qpv[PW_ID_SIZE];       /* the --qpv filter, "" if none */
 	bool has_qpv;
 	struct group *groups;       /* [0] is the total */
-	size_t ngroups;
+	size_t ngroups, cap;
+	bool nomem;                 /* a group could not be added: refuse */
 };
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -212,8 +212,16 @@ group_add(struct report *r, const char *key, int32_t first, int32_t last)
 {
 	struct group *g;
 
-	if (r->ngroups == MAX_GROUPS + 1)
-		return NULL;
+	if (r->ngroups == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+
+		if ((g = realloc(r->groups, cap * sizeof(*g))) == NULL) {
+			r->nomem = true;
+			return NULL;
+		}
+		r->groups = g;
+		r->cap = cap;
+	}
 	g = &r->groups[r->ngroups++];
 	memset(g, 0, sizeof(*g));
 	snprintf(g->key, sizeof(g->key), "%s", key);
@@ -224,7 +232,10 @@ group_add(struct report *r, const char *key, int32_t first, int32_t last)
 	return g;
 }
 
-/* The row a key counts in, for a breakdown by QPV or agent; NULL if none. */
+/*
+ * The row a key counts in, for a breakdown; NULL if none.  It may move
+ * the groups: hold no group pointer across a call.
+ */
 static struct group *
 group_of(struct report *r, int32_t day, const char *qpv, const char *agent)
 {
@@ -604,7 +615,8 @@ indicators_report(struct report *r, msgpack_packer *pk,
 {
 	int rc;
 
-	group_add(r, "", r->from, r->to);
+	if (group_add(r, "", r->from, r->to) == NULL)
+		return ENOMEM;
 	if (r->by == BY_MONTH) {
 		for (int32_t d = r->from; d <= r->to; ) {
 			int y, m, dd;
@@ -624,6 +636,8 @@ indicators_report(struct report *r, msgpack_packer *pk,
 	    (rc = scan(r, 'F', r->from, r->to, on_flow_key, NULL)) != 0 ||
 	    (rc = scan(r, 'A', 0, r->to, on_alert_key, NULL)) != 0)
 		return rc;
+	if (r->nomem)
+		return ENOMEM;
 	for (size_t i = 0; i < r->ngroups; i++)
 		if ((rc = group_people(r, &r->groups[i])) != 0)
 			return rc;
@@ -762,8 +776,6 @@ report_query(struct broker *b, MDB_txn *txn, const struct agent *who,
 		return;
 	if (r.flows) {
 		rc = flows_report(&r, pk, req);
-	} else if ((r.groups = calloc(MAX_GROUPS + 1, sizeof(*r.groups))) == NULL) {
-		rc = ENOMEM;
 	} else {
 		rc = indicators_report(&r, pk, req);
 	}
