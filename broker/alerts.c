@@ -228,7 +228,7 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 	}
 	/* ...and the agents concerned, once each. */
 	for (int i = 0; rc == 0 && i < a->nagents; i++) {
-		struct session *s = broker_session(b, a->agents[i]);
+		struct session *s = sessions_find(b, a->agents[i]);
 		bool dup = false;
 
 		for (int j = 0; j < nsent && !dup; j++)

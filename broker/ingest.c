@@ -153,7 +153,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			return rc;
 	}
 	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {
-		struct session *to = broker_session(b, fx->deliver_to[i]);
+		struct session *to = sessions_find(b, fx->deliver_to[i]);
 
 		/*
 		 * A referral's other party may have left the registry since;

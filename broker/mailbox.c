@@ -154,25 +154,6 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 	return 0;
 }
 
-/*
- * The session starts again from its first unacknowledged item.  Whatever
- * was in flight was sent and not acknowledged: those sends count as
- * attempts (uncounted marks them until redeliver_session does it), so
- * that an item whose delivery makes its agent crash and say hello again
- * still reaches the dead-letter list after max_attempts sends.
- */
-void
-mailbox_session_reset(struct broker *b, struct session *s)
-{
-	if (s->sent > s->acked && s->sent > s->uncounted)
-		s->uncounted = s->sent;
-	s->sent = s->acked;
-	s->inflight = 0;
-	s->retry_at = 0;
-	s->backoff_ms = b->cfg->redeliver_ms;
-	s->pending = true;
-}
-
 static const char *
 kind_name(unsigned char kind)
 {
@@ -256,11 +237,7 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 			msgpack_sbuffer_write(&sb, payloads[i].mv_data,
 			    payloads[i].mv_size);
 		}
-		if (broker_send(b, s->rid, s->rid_len, sb.data, sb.size) == -1) {
-			if (zmq_errno() == EHOSTUNREACH) {
-				s->online = false;
-				log_info("agent.unreachable", "agent", LOG_STR(id), NULL);
-			}
+		if (sessions_deliver(b, s, sb.data, sb.size) == -1) {
 			ok = false;
 			break;
 		}
@@ -294,13 +271,13 @@ mailbox_flush(struct broker *b)
 	if (!count_rewound(b))
 		return;
 	for (size_t i = 0; i < b->nsessions && !any; i++)
-		any = b->sessions[i].online && b->sessions[i].pending;
+		any = b->sessions[i].to != NULL && b->sessions[i].pending;
 	if (!any || mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
 		return;
 	for (size_t i = 0; i < b->nsessions; i++) {
 		struct session *s = &b->sessions[i];
 
-		if (s->online && s->pending)
+		if (s->to != NULL && s->pending)
 			flush_session(b, txn, s, mono);
 	}
 	mdb_txn_abort(txn);
@@ -394,7 +371,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
 }
 
 /*
- * The sends of sessions that started again (mailbox_session_reset) are
+ * The sends of sessions that started again (sessions_rewind) are
  * counted before anything is sent to them; false if that could not be
  * written (those sessions then wait for the next tick).
  */
@@ -442,7 +419,7 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 	for (size_t i = 0; i < b->nsessions && !due; i++) {
 		struct session *s = &b->sessions[i];
 
-		due = s->online && s->inflight > 0 && s->retry_at != 0 &&
+		due = s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at;
 	}
 	if (!due || txn_begin(b, &txn) != 0)
@@ -450,7 +427,7 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
 		struct session *s = &b->sessions[i];
 
-		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
+		if (!(s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at))
 			continue;
 		rc = redeliver_session(b, txn, s, s->sent);
@@ -467,7 +444,7 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 	for (size_t i = 0; i < b->nsessions; i++) {
 		struct session *s = &b->sessions[i];
 
-		if (!(s->online && s->inflight > 0 && s->retry_at != 0 &&
+		if (!(s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at))
 			continue;
 		s->sent = s->acked;

@@ -65,7 +65,7 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 
 		msgpack_pack_map(pk, 4);
 		codec_pack_kv_str(pk, "id", id);
-		codec_pack_kv_str(pk, "online", s->online ? "yes" : "no");
+		codec_pack_kv_str(pk, "online", s->to != NULL ? "yes" : "no");
 		codec_pack_kv_u64(pk, "backlog", store_count_prefix(txn, b->st.mbox,
 		    id, strlen(id) + 1));
 		codec_pack_kv_u64(pk, "inflight", s->inflight);

@@ -3,6 +3,7 @@
  * grouped by source file.
  *
  *   server.c    the libuv loop, ZeroMQ sockets, one pass = one commit
+ *   sessions.c  connections per agent, identity by key, all sending
  *   zap.c       the ZAP handler: only registered keys get in
  *   ingest.c    one event: validate, deduplicate, apply, record, route
  *   mailbox.c   durable mailboxes: append, acknowledge, send, redeliver
@@ -29,6 +30,7 @@
 #include "event.h"
 #include "indicators.h"
 #include "pathway.h"
+#include "sessions.h"
 #include "store.h"
 
 #define ROUTING_ID_MAX 256
@@ -41,26 +43,6 @@ struct rclock {
 };
 int64_t clock_now(const struct rclock *c);     /* rules, records */
 
-/* What the broker knows of one registered agent's connection. */
-struct session {
-	const struct agent *agent;  /* in the current config */
-	bool online;                /* said hello and heard from recently */
-	unsigned char rid[ROUTING_ID_MAX];
-	size_t rid_len;
-	uint32_t credit;
-	uint64_t sent;              /* highest mailbox seq sent since hello */
-	uint64_t acked;             /* highest mailbox seq acknowledged */
-	uint64_t uncounted;         /* sent up to here, rewound, attempts not yet
-	                               counted (mailbox_session_reset); 0: none */
-	uint32_t inflight;          /* items sent and not yet acknowledged */
-	int64_t last_heard;         /* monotonic ms */
-	int64_t retry_at;           /* monotonic ms when in-flight items go again, 0: none */
-	uint32_t backoff_ms;
-	bool pending;               /* its mailbox may hold unsent items */
-	uint64_t next_seq;          /* next mailbox seq; 0: read it from the store */
-	bool next_dirty;            /* next_seq must be written before the commit */
-};
-
 struct broker {
 	struct config *cfg;
 	struct store st;
@@ -68,11 +50,12 @@ struct broker {
 	void *zctx;
 	void *router;
 	void *zap;
+	void *monitor;              /* the router's connections closing */
 	char endpoint[256];         /* the bound endpoint, port resolved */
 	const char *ready_file;
 
 	uv_loop_t *loop;
-	uv_poll_t router_poll, zap_poll;
+	uv_poll_t router_poll, zap_poll, monitor_poll;
 	uv_idle_t idle;             /* keeps passes going while input waits */
 	uv_timer_t tick;            /* redelivery, liveness, rupture sweep */
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -81,6 +64,7 @@ struct broker {
 
 	struct session *sessions;   /* parallel to cfg->agents */
 	size_t nsessions;
+	uint64_t hellos;            /* orders the hellos: the latest wins */
 
 	unsigned char server_secret[32];
 	unsigned char server_public[32];
@@ -180,10 +164,6 @@ int participants_stored(const MDB_val *v, struct armed *a, const char **pw,
 int broker_init(struct broker *b, struct config *cfg, const char *ready_file);
 int broker_run(struct broker *b);
 void broker_free(struct broker *b);
-struct session *broker_session(struct broker *b, const char *agent_id);
-/* One frame to a routing id, never blocking; 0, or -1 with zmq_errno(). */
-int broker_send(struct broker *b, const void *rid, size_t rid_len,
-    const void *buf, size_t len);
 
 /*
  * upkeep.c, between transactions only.  upkeep_store: clear stale reader
@@ -223,7 +203,6 @@ int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t upto, uint64_t *acked);
 void mailbox_flush(struct broker *b);
 void mailbox_redeliver(struct broker *b, int64_t mono);
-void mailbox_session_reset(struct broker *b, struct session *s);
 
 /* alerts.c */
 int alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,

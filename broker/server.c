@@ -51,59 +51,18 @@ struct inbound {
 
 static void router_rearm(struct broker *b);
 
-struct session *
-broker_session(struct broker *b, const char *agent_id)
-{
-	const struct agent *a = config_agent_by_id(b->cfg, agent_id);
-
-	if (a == NULL)
-		return NULL;
-	return &b->sessions[a - b->cfg->agents];
-}
-
-/*
- * Send one reply frame to a routing id.  A peer that has gone away
- * (EHOSTUNREACH, thanks to ROUTER_MANDATORY) or whose queue is full
- * (EAGAIN) does not get it; agents resend what was not acknowledged.
- */
-int
-broker_send(struct broker *b, const void *rid, size_t rid_len, const void *buf,
-    size_t len)
-{
-	if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
-		return -1;
-	if (zmq_send(b->router, buf, len, ZMQ_DONTWAIT) == -1)
-		return -1;
-	return 0;
-}
-
 static void
 reply(struct broker *b, struct inbound *in, msgpack_sbuffer *sb)
 {
-	if (broker_send(b, zmq_msg_data(&in->rid), zmq_msg_size(&in->rid),
-	    sb->data, sb->size) == -1 && in->s != NULL && errno == EHOSTUNREACH)
-		in->s->online = false;
+	sessions_reply(b, &in->rid, sb->data, sb->size);
 }
 
 /* ---- requests ---------------------------------------------------------- */
 
-static void
-handle_hello(struct broker *b, struct inbound *in, int64_t mono)
+static uint32_t
+hello_credit(const struct broker *b, const struct inbound *in)
 {
-	struct session *s = in->s;
-	size_t len = zmq_msg_size(&in->rid);
-
-	if (len > sizeof(s->rid))
-		len = sizeof(s->rid);
-	memcpy(s->rid, zmq_msg_data(&in->rid), len);
-	s->rid_len = len;
-	s->online = true;
-	s->last_heard = mono;
-	s->credit = in->req.has_credit ? in->req.credit : b->cfg->default_credit;
-	mailbox_session_reset(b, s);
-	log_info("agent.hello", "agent", LOG_STR(s->agent->id),
-	    "kind", LOG_STR(agent_kind_name(s->agent->kind)),
-	    "credit", LOG_U64(s->credit), NULL);
+	return in->req.has_credit ? in->req.credit : b->cfg->default_credit;
 }
 
 static void
@@ -117,7 +76,7 @@ pack_welcome(struct broker *b, struct inbound *in, msgpack_packer *pk)
 	codec_pack_kv_str(pk, "agent", a->id);
 	codec_pack_kv_str(pk, "kind", agent_kind_name(a->kind));
 	codec_pack_kv_str(pk, "name", a->name);
-	codec_pack_kv_u64(pk, "credit", in->s->credit);
+	codec_pack_kv_u64(pk, "credit", hello_credit(b, in));
 	codec_pack_kv_u64(pk, "heartbeat_ms", b->cfg->heartbeat_ms);
 	codec_pack_kv_u64(pk, "max_batch", RL_MAX_BATCH);
 	codec_pack_kv_u64(pk, "max_frame", RL_MAX_FRAME_BYTES);
@@ -277,10 +236,9 @@ log_refusals(struct inbound *in)
 
 /* Read one message; 1 if read, 0 if none waiting. */
 static int
-read_one(struct broker *b, struct inbound *in, size_t *bytes)
+read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono)
 {
 	zmq_msg_t *body = &in->body;
-	const char *user;
 	int more = 0;
 	size_t ml = sizeof(more);
 
@@ -298,9 +256,8 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 	msgpack_unpacked_init(&in->up);
 	*bytes += zmq_msg_size(body);
 
-	/* Identity comes from the CURVE key, via the ZAP handler's User-Id. */
-	user = zmq_msg_gets(body, "User-Id");
-	in->s = user != NULL ? broker_session(b, user) : NULL;
+	/* Identity comes from the CURVE key, on every message. */
+	in->s = sessions_identify(b, &in->rid, body, mono);
 
 	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
 	if (more) {
@@ -315,14 +272,16 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes)
 		}
 		in->code = rl_error_set(&in->err, RL_E_MULTIPART, "",
 		    "a relais message is exactly one frame");
-	} else if (in->s == NULL) {
-		in->code = rl_error_set(&in->err, RL_E_FORBIDDEN, "",
-		    "this key is no longer in the agent registry");
 	} else {
 		in->code = codec_decode_request(zmq_msg_data(body),
 		    zmq_msg_size(body), &in->up, &in->req, &in->err);
 		/* The pass's budget counts the decoded tree, not only the frame. */
 		*bytes += CODEC_DECODED_BYTES(in->req.values);
+		/* Decoded first, so that the refusal carries the request's ref. */
+		if (in->s == NULL)
+			in->code = rl_error_set(&in->err, RL_E_FORBIDDEN, "",
+			    "this connection's key is no longer in the agent "
+			    "registry; reconnect with the agent's registered key");
 	}
 	/*
 	 * The frame stays open until inbound_free(): msgpack_unpack_next does
@@ -458,26 +417,6 @@ write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
 }
 
 /* Work done after the commit: state changes that must not precede it. */
-/*
- * Any message from the connection an agent said hello on proves it is
- * there: one that was taken for gone comes back, and what it had in flight
- * is sent again.
- */
-static void
-heard_from(struct broker *b, struct inbound *in, int64_t mono)
-{
-	struct session *s = in->s;
-
-	s->last_heard = mono;
-	if (s->online || s->rid_len == 0 || in->req.cmd == RL_CMD_HELLO ||
-	    zmq_msg_size(&in->rid) != s->rid_len ||
-	    memcmp(zmq_msg_data(&in->rid), s->rid, s->rid_len) != 0)
-		return;
-	s->online = true;
-	mailbox_session_reset(b, s);
-	log_info("agent.back", "agent", LOG_STR(s->agent->id), NULL);
-}
-
 static void
 handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
     int64_t now, int64_t mono)
@@ -492,10 +431,10 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 		reply(b, in, &b->scratch);
 		return;
 	}
-	heard_from(b, in, mono);
+	sessions_heard(b, in->s, &in->rid);
 	switch (in->req.cmd) {
 	case RL_CMD_HELLO:
-		handle_hello(b, in, mono);
+		sessions_hello(b, in->s, &in->rid, hello_credit(b, in), mono);
 		pack_welcome(b, in, &pk);
 		reply(b, in, &b->scratch);
 		break;
@@ -524,10 +463,8 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 			    "agent", LOG_STR(in->s->agent->id),
 			    "upto", LOG_U64(in->upto), NULL);
 		}
-		if (in->req.has_credit) {
-			in->s->credit = in->req.credit;
-			in->s->pending = true;
-		}
+		if (in->req.has_credit)
+			sessions_credit(b, in->s, &in->rid, in->req.credit);
 		break;
 	case RL_CMD_PING:
 		codec_begin_reply(&pk, "pong", 1 + in->req.has_ref);
@@ -571,8 +508,10 @@ pass(struct broker *b)
 	ins = calloc(b->cfg->max_batch, sizeof(*ins));
 	if (ins == NULL)
 		return;
+	/* Closed connections first: their routing ids may come back as others'. */
+	sessions_read_monitor(b);
 	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES &&
-	    read_one(b, &ins[n], &bytes)) {
+	    read_one(b, &ins[n], &bytes, mono)) {
 		if (ins[n].code == RL_OK && (ins[n].req.cmd == RL_CMD_SUBMIT ||
 		    ins[n].req.cmd == RL_CMD_DACK))
 			writes = true;
@@ -632,19 +571,14 @@ on_zap(uv_poll_t *h, int status, int events)
 }
 
 static void
-check_liveness(struct broker *b, int64_t mono)
+on_monitor(uv_poll_t *h, int status, int events)
 {
-	int64_t limit = 3 * (int64_t)b->cfg->heartbeat_ms;
+	struct broker *b = h->data;
 
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
-
-		if (s->online && mono - s->last_heard > limit) {
-			s->online = false;
-			log_info("agent.gone", "agent", LOG_STR(s->agent->id),
-			    "silent_ms", LOG_I64(mono - s->last_heard), NULL);
-		}
-	}
+	sessions_read_monitor(b);
+	mailbox_flush(b);
+	log_flush();
+	router_rearm(b);
 }
 
 static void reload_config(struct broker *b);
@@ -660,7 +594,8 @@ on_tick(uv_timer_t *h)
 		return;
 	if (b->reload_requested)
 		reload_config(b);
-	check_liveness(b, mono);
+	sessions_read_monitor(b);
+	sessions_check_liveness(b, mono);
 	upkeep_store(b);
 	mailbox_redeliver(b, mono);
 	alerts_sweep(b, clock_now(&b->clock), &fired);
@@ -675,6 +610,7 @@ close_all(struct broker *b)
 {
 	uv_poll_stop(&b->router_poll);
 	uv_poll_stop(&b->zap_poll);
+	uv_poll_stop(&b->monitor_poll);
 	uv_idle_stop(&b->idle);
 	uv_timer_stop(&b->tick);
 	uv_signal_stop(&b->sig_term);
@@ -682,6 +618,7 @@ close_all(struct broker *b)
 	uv_signal_stop(&b->sig_hup);
 	uv_close((uv_handle_t *)&b->router_poll, NULL);
 	uv_close((uv_handle_t *)&b->zap_poll, NULL);
+	uv_close((uv_handle_t *)&b->monitor_poll, NULL);
 	uv_close((uv_handle_t *)&b->idle, NULL);
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
@@ -713,29 +650,6 @@ on_hup(uv_signal_t *h, int signum)
 
 /* ---- sessions and config ----------------------------------------------- */
 
-static struct session *
-sessions_for(struct config *cfg, struct broker *old)
-{
-	struct session *ss = calloc(cfg->nagents ? cfg->nagents : 1, sizeof(*ss));
-
-	if (ss == NULL)
-		return NULL;
-	for (size_t i = 0; i < cfg->nagents; i++) {
-		struct session *prev = old != NULL && old->cfg != NULL ?
-		    broker_session(old, cfg->agents[i].id) : NULL;
-
-		if (prev != NULL && strcmp(prev->agent->public_key,
-		    cfg->agents[i].public_key) == 0)
-			ss[i] = *prev;
-		else
-			ss[i].credit = cfg->default_credit;
-		ss[i].agent = &cfg->agents[i];
-		if (ss[i].backoff_ms == 0)
-			ss[i].backoff_ms = cfg->redeliver_ms;
-	}
-	return ss;
-}
-
 static void
 reload_config(struct broker *b)
 {
@@ -752,7 +666,7 @@ reload_config(struct broker *b)
 		    "hint", LOG_STR("fix the file; the running config is kept"), NULL);
 		return;
 	}
-	if ((ss = sessions_for(cfg, b)) == NULL) {
+	if ((ss = sessions_for(b, cfg)) == NULL) {
 		config_free(&cfg);
 		return;
 	}
@@ -760,11 +674,9 @@ reload_config(struct broker *b)
 	    sizeof(waiting));
 	old_level = log_level_from_name(b->cfg->log_level);
 	new_level = log_level_from_name(cfg->log_level);
-	free(b->sessions);
+	sessions_install(b, ss, cfg->nagents);
 	config_free(&b->cfg);
 	b->cfg = cfg;
-	b->sessions = ss;
-	b->nsessions = cfg->nagents;
 	/* The reload's own lines are written at the lower of both levels. */
 	log_set_level((enum log_level)(old_level < new_level ? old_level : new_level));
 	log_info("config.reloaded", "file", LOG_STR(cfg->path),
@@ -881,7 +793,7 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		log_error("store.open_failed", "error", LOG_STR(err), NULL);
 		return -1;
 	}
-	if ((b->sessions = sessions_for(cfg, NULL)) == NULL)
+	if ((b->sessions = sessions_for(b, cfg)) == NULL)
 		return -1;
 	b->nsessions = cfg->nagents;
 	if (broker_load_counters(b) != 0)
@@ -900,6 +812,11 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		    "use port * for any free port"), NULL);
 		return -1;
 	}
+	if (sessions_monitor_start(b) == -1) {
+		log_error("broker.monitor_failed", "error",
+		    LOG_STR(zmq_strerror(errno)), NULL);
+		return -1;
+	}
 
 	b->loop = uv_default_loop();
 	zmq_getsockopt(b->router, ZMQ_FD, &fd, &fdlen);
@@ -911,6 +828,11 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 	uv_poll_init(b->loop, &b->zap_poll, fd);
 	b->zap_poll.data = b;
 	uv_poll_start(&b->zap_poll, UV_READABLE, on_zap);
+	fdlen = sizeof(fd);
+	zmq_getsockopt(b->monitor, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->loop, &b->monitor_poll, fd);
+	b->monitor_poll.data = b;
+	uv_poll_start(&b->monitor_poll, UV_READABLE, on_monitor);
 	uv_idle_init(b->loop, &b->idle);
 	b->idle.data = b;
 	uv_timer_init(b->loop, &b->tick);
@@ -967,6 +889,7 @@ broker_free(struct broker *b)
 	}
 	if (b->loop != NULL)
 		uv_loop_close(b->loop);
+	sessions_monitor_stop(b);
 	if (b->router != NULL)
 		zmq_close(b->router);
 	if (b->zap != NULL)
@@ -974,7 +897,7 @@ broker_free(struct broker *b)
 	if (b->zctx != NULL)
 		zmq_ctx_term(b->zctx);
 	store_close(&b->st);
-	free(b->sessions);
+	sessions_free(b);
 	msgpack_sbuffer_destroy(&b->scratch);
 	msgpack_sbuffer_destroy(&b->canon);
 	msgpack_sbuffer_destroy(&b->record);

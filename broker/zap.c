@@ -5,8 +5,10 @@
  * It is bound before the router, so no connection is ever accepted without
  * it: with no handler, libzmq would let every CURVE client in.  Anything
  * unexpected (wrong domain, wrong mechanism, malformed request, unknown key)
- * is refused.  The admitted agent's id becomes the connection's User-Id,
- * which the broker reads on every message: identity comes from the key.
+ * is refused.  The admitted key itself (Z85) becomes the connection's
+ * User-Id, which the broker maps to an agent on every message through the
+ * config in force (sessions.c): identity comes from the key, so a key a
+ * reload removes stops working on the connections already open with it.
  */
 #include <errno.h>
 #include <string.h>
@@ -101,7 +103,7 @@ zap_one(struct broker *b)
 
 	if (n >= 2) {
 		if (a != NULL) {
-			zap_reply(b, &f[1], "200", "OK", a->id);
+			zap_reply(b, &f[1], "200", "OK", z85);
 			log_info("auth.accepted", "agent", LOG_STR(a->id),
 			    "key", LOG_STR(fp), "address", LOG_STR(addr), NULL);
 		} else {

@@ -166,12 +166,11 @@ test_coordinator_erasure_removes_the_person_keeps_counts(void **state)
 static void
 dead_letter_oldest(struct fixture *fx, const char *agent)
 {
-	struct session *s = broker_session(&fx->b, agent);
+	struct session *s = sessions_find(&fx->b, agent);
 	uint64_t before = count(fx, fx->b.st.dead);
 
 	for (uint32_t i = 0; i < fx->b.cfg->max_attempts &&
 	    count(fx, fx->b.st.dead) == before; i++) {
-		s->online = true;
 		s->sent = s->acked + 1;
 		s->inflight = 1;
 		s->retry_at = 1;
@@ -225,7 +224,7 @@ test_acknowledged_alerts_leave_the_index(void **state)
 {
 	struct fixture *fx = *state;
 	msgpack_sbuffer identified;
-	struct session *s = broker_session(&fx->b, "coord");
+	struct session *s = sessions_find(&fx->b, "coord");
 	MDB_txn *txn;
 	uint64_t acked;
 

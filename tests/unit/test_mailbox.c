@@ -34,14 +34,13 @@ queue_items(struct fixture *fx)
 	}
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_int_equal(mailbox_count(fx, "ml"), ITEMS);
-	return broker_session(&fx->b, "ml");
+	return sessions_find(&fx->b, "ml");
 }
 
 /* The session has been sent all ITEMS items (credit ITEMS). */
 static void
 sent_all(struct session *s)
 {
-	s->online = true;
 	s->sent = ITEMS;
 	s->inflight = ITEMS;
 	s->retry_at = 1;
@@ -84,14 +83,12 @@ test_sends_before_a_hello_count(void **state)
 
 	for (uint32_t hello = 1; hello < max; hello++) {
 		sent_all(s);
-		mailbox_session_reset(&fx->b, s);    /* the agent says hello again */
-		s->online = false;                   /* (no socket to send on here) */
+		sessions_rewind(&fx->b, s);    /* the agent says hello again */
 		mailbox_flush(&fx->b);
 		assert_int_equal(count(fx, fx->b.st.dead), 0);
 	}
 	sent_all(s);
-	mailbox_session_reset(&fx->b, s);
-	s->online = false;
+	sessions_rewind(&fx->b, s);
 	mailbox_flush(&fx->b);
 	assert_int_equal(count(fx, fx->b.st.dead), ITEMS);
 	assert_int_equal(s->uncounted, 0);

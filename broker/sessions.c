@@ -1,0 +1,468 @@
+/*
+ * Sessions and sending: the table of connections per agent, identity by
+ * key on every message, and the only code that writes to the router.
+ * The rules are in sessions.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "keyfile.h"
+#include "log.h"
+#include "relaisd.h"
+
+#define MONITOR_ENDPOINT "inproc://relais.router.monitor"
+
+/* ---- the table ---------------------------------------------------------- */
+
+struct session *
+sessions_find(struct broker *b, const char *agent_id)
+{
+	const struct agent *a = config_agent_by_id(b->cfg, agent_id);
+
+	if (a == NULL)
+		return NULL;
+	return &b->sessions[a - b->cfg->agents];
+}
+
+static bool
+rid_is(const struct conn *c, const void *rid, size_t len)
+{
+	return c->rid_len == len && memcmp(c->rid, rid, len) == 0;
+}
+
+static struct conn *
+conn_find(struct session *s, const void *rid, size_t len)
+{
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		if (rid_is(c, rid, len))
+			return c;
+	return NULL;
+}
+
+static void
+conns_free(struct conn *c)
+{
+	while (c != NULL) {
+		struct conn *next = c->next;
+
+		free(c);
+		c = next;
+	}
+}
+
+/* How many connections s has, for the logs. */
+static uint64_t
+conn_count(const struct session *s)
+{
+	uint64_t n = 0;
+
+	for (const struct conn *c = s->conns; c != NULL; c = c->next)
+		n++;
+	return n;
+}
+
+void
+sessions_rewind(struct broker *b, struct session *s)
+{
+	if (s->sent > s->acked && s->sent > s->uncounted)
+		s->uncounted = s->sent;
+	s->sent = s->acked;
+	s->inflight = 0;
+	s->retry_at = 0;
+	s->backoff_ms = b->cfg->redeliver_ms;
+	s->pending = true;
+}
+
+/*
+ * Point s's deliveries at its live consumer that said hello last, if that
+ * is not where they go already; what was in flight goes again from the
+ * oldest unacknowledged item.
+ */
+static void
+retarget(struct broker *b, struct session *s, const char *why)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		if (c->consumer && c->live &&
+		    (best == NULL || c->hello_order > best->hello_order))
+			best = c;
+	if (best == s->to)
+		return;
+	s->to = best;
+	sessions_rewind(b, s);
+	if (best == NULL) {
+		log_info("agent.offline", "agent", LOG_STR(s->agent->id),
+		    "why", LOG_STR(why), NULL);
+		return;
+	}
+	s->credit = best->credit;
+	log_info("delivery.target", "agent", LOG_STR(s->agent->id),
+	    "why", LOG_STR(why), "connections", LOG_U64(conn_count(s)), NULL);
+}
+
+/* Unlink and free c, then find s another target if c was it. */
+static void
+conn_forget(struct broker *b, struct session *s, struct conn *c,
+    const char *why)
+{
+	struct conn **p = &s->conns;
+
+	while (*p != NULL && *p != c)
+		p = &(*p)->next;
+	if (*p == NULL)
+		return;
+	*p = c->next;
+	log_debug("connection.forgotten", "agent", LOG_STR(s->agent->id),
+	    "why", LOG_STR(why), NULL);
+	if (s->to == c) {
+		s->to = NULL;
+		free(c);
+		retarget(b, s, why);
+		return;
+	}
+	free(c);
+}
+
+/* Forget every connection on this routing id, whichever agent it was. */
+static void
+forget_rid(struct broker *b, const void *rid, size_t len, const char *why)
+{
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct conn *c = conn_find(&b->sessions[i], rid, len);
+
+		if (c != NULL)
+			conn_forget(b, &b->sessions[i], c, why);
+	}
+}
+
+static void
+forget_fd(struct broker *b, int fd)
+{
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+		struct conn *c = s->conns;
+
+		while (c != NULL) {
+			struct conn *next = c->next;
+
+			if (c->fd == fd)
+				conn_forget(b, s, c, "connection closed");
+			c = next;
+		}
+	}
+}
+
+struct session *
+sessions_for(struct broker *b, const struct config *cfg)
+{
+	struct session *ss = calloc(cfg->nagents ? cfg->nagents : 1, sizeof(*ss));
+
+	if (ss == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->nagents; i++) {
+		struct session *prev = b->cfg != NULL && b->sessions != NULL ?
+		    sessions_find(b, cfg->agents[i].id) : NULL;
+
+		if (prev == NULL) {
+			ss[i].credit = cfg->default_credit;
+		} else {
+			/* Its mailbox is the agent's, whatever its key. */
+			ss[i] = *prev;
+			ss[i].conns = NULL;
+			ss[i].to = NULL;
+			/*
+			 * Same key: its connections go on.  Otherwise they
+			 * were opened with a key that no longer names it: they
+			 * stay behind and are dropped (sessions_install).
+			 */
+			if (strcmp(prev->agent->public_key,
+			    cfg->agents[i].public_key) == 0) {
+				ss[i].conns = prev->conns;
+				ss[i].to = prev->to;
+				prev->conns = NULL;
+				prev->to = NULL;
+			} else {
+				sessions_rewind(b, &ss[i]);
+			}
+		}
+		ss[i].agent = &cfg->agents[i];
+		if (ss[i].backoff_ms == 0)
+			ss[i].backoff_ms = cfg->redeliver_ms;
+	}
+	return ss;
+}
+
+void
+sessions_install(struct broker *b, struct session *ss, size_t n)
+{
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (s->conns != NULL)
+			log_warn("connection.key_revoked", "agent",
+			    LOG_STR(s->agent->id), "connections",
+			    LOG_U64(conn_count(s)), "hint", LOG_STR("the key "
+			    "these connections authenticated with is no longer "
+			    "this agent's; their next message is refused"), NULL);
+		conns_free(s->conns);
+	}
+	free(b->sessions);
+	b->sessions = ss;
+	b->nsessions = n;
+}
+
+void
+sessions_free(struct broker *b)
+{
+	for (size_t i = 0; i < b->nsessions; i++)
+		conns_free(b->sessions[i].conns);
+	free(b->sessions);
+	b->sessions = NULL;
+	b->nsessions = 0;
+}
+
+/* ---- connections come and go -------------------------------------------- */
+
+int
+sessions_monitor_start(struct broker *b)
+{
+	int zero = 0;
+
+	if (zmq_socket_monitor(b->router, MONITOR_ENDPOINT,
+	    ZMQ_EVENT_DISCONNECTED) == -1)
+		return -1;
+	if ((b->monitor = zmq_socket(b->zctx, ZMQ_PAIR)) == NULL)
+		return -1;
+	zmq_setsockopt(b->monitor, ZMQ_LINGER, &zero, sizeof(zero));
+	/* Unbounded: a full pipe would block libzmq's I/O thread. */
+	zmq_setsockopt(b->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
+	return zmq_connect(b->monitor, MONITOR_ENDPOINT);
+}
+
+void
+sessions_monitor_stop(struct broker *b)
+{
+	if (b->router != NULL)
+		zmq_socket_monitor(b->router, NULL, 0);
+	if (b->monitor != NULL)
+		zmq_close(b->monitor);
+	b->monitor = NULL;
+}
+
+void
+sessions_read_monitor(struct broker *b)
+{
+	if (b->monitor == NULL)
+		return;
+	for (;;) {
+		zmq_msg_t ev, addr;
+		uint16_t event = 0;
+		uint32_t value = 0;
+
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, b->monitor, ZMQ_DONTWAIT) == -1) {
+			zmq_msg_close(&ev);
+			return;
+		}
+		if (zmq_msg_size(&ev) >= 6) {
+			memcpy(&event, zmq_msg_data(&ev), 2);
+			memcpy(&value, (char *)zmq_msg_data(&ev) + 2, 4);
+		}
+		zmq_msg_init(&addr);
+		if (zmq_msg_more(&ev))
+			zmq_msg_recv(&addr, b->monitor, 0);
+		zmq_msg_close(&addr);
+		zmq_msg_close(&ev);
+		if (event == ZMQ_EVENT_DISCONNECTED)
+			forget_fd(b, (int)value);
+	}
+}
+
+static void
+log_forbidden(const char *key)
+{
+	unsigned char raw[32];
+	char fp[17] = "";
+
+	if (key != NULL && strlen(key) == KEY_Z85_LEN &&
+	    zmq_z85_decode(raw, key) != NULL)
+		keyfile_fingerprint(raw, fp);
+	log_warn("connection.forbidden", "key", LOG_STR(fp),
+	    "hint", LOG_STR("this key is no longer in the agent registry; "
+	    "the connection's messages are refused"), NULL);
+}
+
+struct session *
+sessions_identify(struct broker *b, zmq_msg_t *rid, zmq_msg_t *body,
+    int64_t mono)
+{
+	const char *key = zmq_msg_gets(body, "User-Id");
+	const struct agent *a = key != NULL ? config_agent_by_key(b->cfg, key) : NULL;
+	const void *r = zmq_msg_data(rid);
+	size_t len = zmq_msg_size(rid);
+	struct session *s;
+	struct conn *c;
+
+	if (a == NULL) {
+		forget_rid(b, r, len, "key revoked");
+		log_forbidden(key);
+		return NULL;
+	}
+	s = &b->sessions[a - b->cfg->agents];
+	if (len > ROUTING_ID_MAX)
+		return s;               /* libzmq caps them at 255 bytes */
+	c = conn_find(s, r, len);
+	if (c == NULL || strcmp(c->key, key) != 0) {
+		/* A routing id is trusted only on the connection it was seen on. */
+		forget_rid(b, r, len, "routing id reused");
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return s;       /* served, just not a delivery target */
+		memcpy(c->rid, r, len);
+		c->rid_len = len;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+		c->live = true;
+		c->next = s->conns;
+		s->conns = c;
+	}
+	c->fd = zmq_msg_get(body, ZMQ_SRCFD);
+	c->last_heard = mono;
+	return s;
+}
+
+void
+sessions_heard(struct broker *b, struct session *s, zmq_msg_t *rid)
+{
+	struct conn *c = conn_find(s, zmq_msg_data(rid), zmq_msg_size(rid));
+
+	if (c == NULL || c->live)
+		return;
+	c->live = true;
+	if (c->consumer) {
+		retarget(b, s, "heard from again");
+		if (s->to == c)
+			log_info("agent.back", "agent", LOG_STR(s->agent->id), NULL);
+	}
+}
+
+void
+sessions_credit(struct broker *b, struct session *s, zmq_msg_t *rid,
+    uint32_t credit)
+{
+	struct conn *c = conn_find(s, zmq_msg_data(rid), zmq_msg_size(rid));
+
+	if (c == NULL)
+		return;
+	c->credit = credit;
+	if (s->to == c) {
+		s->credit = credit;
+		s->pending = true;
+	}
+}
+
+void
+sessions_hello(struct broker *b, struct session *s, zmq_msg_t *rid,
+    uint32_t credit, int64_t mono)
+{
+	struct conn *c = conn_find(s, zmq_msg_data(rid), zmq_msg_size(rid));
+
+	if (c == NULL)
+		return;         /* out of memory when it was first seen */
+	c->consumer = true;
+	c->live = true;
+	c->last_heard = mono;
+	c->credit = credit;
+	c->hello_order = ++b->hellos;
+	if (s->to == c) {
+		/* hello again: start over from the oldest unacknowledged item */
+		s->credit = credit;
+		sessions_rewind(b, s);
+	} else {
+		retarget(b, s, "hello");
+	}
+	log_info("agent.hello", "agent", LOG_STR(s->agent->id),
+	    "kind", LOG_STR(agent_kind_name(s->agent->kind)),
+	    "credit", LOG_U64(credit),
+	    "connections", LOG_U64(conn_count(s)), NULL);
+}
+
+void
+sessions_check_liveness(struct broker *b, int64_t mono)
+{
+	int64_t limit = 3 * (int64_t)b->cfg->heartbeat_ms;
+
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+		struct conn *c = s->conns;
+
+		while (c != NULL) {
+			struct conn *next = c->next;
+
+			if (c->live && mono - c->last_heard > limit) {
+				/*
+				 * A consumer is kept, so that any message
+				 * brings it back; a silent sender is
+				 * simply forgotten.
+				 */
+				c->live = false;
+				if (!c->consumer)
+					conn_forget(b, s, c, "silent");
+				else if (s->to == c) {
+					log_info("agent.gone", "agent",
+					    LOG_STR(s->agent->id), "silent_ms",
+					    LOG_I64(mono - c->last_heard), NULL);
+					retarget(b, s, "target silent");
+				}
+			}
+			c = next;
+		}
+	}
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+/*
+ * One frame to a routing id, never blocking: 0, or -1 with zmq_errno().
+ * A peer that has gone (EHOSTUNREACH, thanks to ROUTER_MANDATORY) or whose
+ * queue is full (EAGAIN) does not get it.
+ */
+static int
+send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
+    size_t len)
+{
+	if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+		return -1;
+	if (zmq_send(b->router, buf, len, ZMQ_DONTWAIT) == -1)
+		return -1;
+	return 0;
+}
+
+void
+sessions_reply(struct broker *b, zmq_msg_t *rid, const void *buf, size_t len)
+{
+	const void *r = zmq_msg_data(rid);
+	size_t rlen = zmq_msg_size(rid);
+
+	/* Agents resend what was not answered; only this connection is gone. */
+	if (send_to(b, r, rlen, buf, len) == -1 && zmq_errno() == EHOSTUNREACH)
+		forget_rid(b, r, rlen, "reply found it gone");
+}
+
+int
+sessions_deliver(struct broker *b, struct session *s, const void *buf,
+    size_t len)
+{
+	struct conn *c = s->to;
+
+	if (c == NULL)
+		return -1;
+	if (send_to(b, c->rid, c->rid_len, buf, len) == 0)
+		return 0;
+	if (zmq_errno() == EHOSTUNREACH) {
+		log_info("agent.unreachable", "agent", LOG_STR(s->agent->id), NULL);
+		conn_forget(b, s, c, "delivery found it gone");
+	}
+	return -1;
+}
