@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_deadletters.h"
 #include "cli_report.h"
 #include "keyfile.h"
 #include "relais.h"
@@ -182,6 +183,8 @@ static const struct command commands[] = {
 	  cmd_health, true },
 	{ "report", CLI_REPORT_SYNOPSIS, CLI_REPORT_SUMMARY, cli_report_details,
 	  cli_report, true },
+	{ "deadletters", CLI_DEADLETTERS_SYNOPSIS, CLI_DEADLETTERS_SUMMARY,
+	  cli_deadletters_details, cli_deadletters, true },
 	{ "help", "[COMMAND]", "show this help, or a command's", NULL, cmd_help,
 	  false },
 };

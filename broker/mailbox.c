@@ -289,11 +289,18 @@ dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
     MDB_val *v, const char *id, size_t alen, uint32_t attempts)
 {
 	uint64_t seq = key_seq(k, alen);
+	MDB_val dv = { v->mv_size, NULL };
 	int rc;
 
-	/* The key stays agent \0 seq: the queued index still finds it. */
-	if ((rc = mdb_put(txn, b->st.dead, k, v, 0)) != 0 ||
-	    (rc = mdb_cursor_del(cur, 0)) != 0)
+	/*
+	 * The key stays agent \0 seq: the queued index still finds it.  The
+	 * value is written in place (MDB_RESERVE) with its attempts counted.
+	 */
+	if ((rc = mdb_put(txn, b->st.dead, k, &dv, MDB_RESERVE)) != 0)
+		return rc;
+	memcpy(dv.mv_data, v->mv_data, v->mv_size);
+	be_put(dv.mv_data, attempts, 4);
+	if ((rc = mdb_cursor_del(cur, 0)) != 0)
 		return rc;
 	b->dead_lettered++;
 	log_error("delivery.dead_lettered", "agent", LOG_STR(id),

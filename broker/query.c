@@ -7,6 +7,7 @@
  *                participant: the pathway and its timeline
  *   clock        operators, only with manual_clock: move the clock forward
  *   report       the indicators (report.c)
+ *   deadletters  operators: list, requeue, drop dead letters (deadletters.c)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,10 @@ query_handle(struct broker *b, const struct agent *who,
 		query_clock(b, who, req, pk);
 		return;
 	}
+	if (w->len == 11 && memcmp(w->p, "deadletters", 11) == 0) {
+		deadletters_query(b, who, req, pk);
+		return;
+	}
 	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0) {
 		refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; retry later");
 		return;
@@ -318,6 +323,7 @@ query_handle(struct broker *b, const struct agent *who,
 		report_query(b, txn, who, req, pk);
 	else
 		refuse(pk, req, RL_E_BAD_FIELD, "what",
-		    "what must be one of health, alerts, participant, report, clock");
+		    "what must be one of health, alerts, participant, report, "
+		    "deadletters, clock");
 	mdb_txn_abort(txn);
 }

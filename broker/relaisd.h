@@ -242,6 +242,13 @@ void query_begin_result(msgpack_packer *pk, const struct rl_request *req,
 void query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
     const char *field, const char *msg);
 
+/*
+ * deadletters.c: operators list, requeue and drop dead letters; requeue
+ * and drop commit their own write transaction (call with none open).
+ */
+void deadletters_query(struct broker *b, const struct agent *who,
+    const struct rl_request *req, msgpack_packer *pk);
+
 /* report.c: the indicators of SPEC §5, as the agent may see them. */
 void report_query(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk);

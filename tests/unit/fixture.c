@@ -216,6 +216,35 @@ ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
 	return code;
 }
 
+const msgpack_object *
+fixture_query(struct fixture *fx, const char *who, const char *what,
+    const msgpack_sbuffer *args, msgpack_sbuffer *out, msgpack_unpacked *up)
+{
+	msgpack_unpacked aup;
+	msgpack_packer pk;
+	struct rl_request req;
+	size_t off = 0;
+
+	memset(&req, 0, sizeof(req));
+	msgpack_unpacked_init(&aup);
+	if (args != NULL) {
+		assert_int_equal(msgpack_unpack_next(&aup, args->data, args->size,
+		    &off), MSGPACK_UNPACK_SUCCESS);
+		req.args = &aup.data;
+	}
+	req.cmd = RL_CMD_QUERY;
+	req.what.p = what;
+	req.what.len = (uint32_t)strlen(what);
+	msgpack_sbuffer_clear(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	query_handle(&fx->b, config_agent_by_id(fx->b.cfg, who), &req, &pk);
+	msgpack_unpacked_destroy(&aup);
+	off = 0;
+	assert_int_equal(msgpack_unpack_next(up, out->data, out->size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	return &up->data;
+}
+
 uint64_t
 count(struct fixture *fx, MDB_dbi dbi)
 {

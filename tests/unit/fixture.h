@@ -54,6 +54,15 @@ int ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
  * its output in out. */
 int fixture_verify(struct fixture *fx, char *out, size_t outlen);
 
+/*
+ * The query "what" as agent who, with args (a packed msgpack map, or
+ * NULL); its reply, packed in out and unpacked into up (both initialised
+ * by the caller, who destroys them).
+ */
+const msgpack_object *fixture_query(struct fixture *fx, const char *who,
+    const char *what, const msgpack_sbuffer *args, msgpack_sbuffer *out,
+    msgpack_unpacked *up);
+
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);

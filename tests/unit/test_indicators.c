@@ -771,10 +771,7 @@ ask(struct model *m, const struct spec *s, msgpack_sbuffer *out,
 	const char *kv[12];
 	msgpack_sbuffer in;
 	msgpack_packer pk;
-	msgpack_unpacked args;
-	struct rl_request req;
 	const msgpack_object *err;
-	size_t off = 0;
 	int n = 0;
 
 	if (s->period != NULL) { kv[n++] = "period"; kv[n++] = s->period; }
@@ -791,22 +788,8 @@ ask(struct model *m, const struct spec *s, msgpack_sbuffer *out,
 		codec_pack_str(&pk, "flows");
 		msgpack_pack_true(&pk);
 	}
-	msgpack_unpacked_init(&args);
-	assert_int_equal(msgpack_unpack_next(&args, in.data, in.size, &off),
-	    MSGPACK_UNPACK_SUCCESS);
-	memset(&req, 0, sizeof(req));
-	req.cmd = RL_CMD_QUERY;
-	req.what.p = "report";
-	req.what.len = 6;
-	req.args = &args.data;
-	msgpack_sbuffer_clear(out);
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-	query_handle(&m->fx->b, config_agent_by_id(m->fx->b.cfg, s->who), &req, &pk);
-	msgpack_unpacked_destroy(&args);
+	fixture_query(m->fx, s->who, "report", &in, out, up);
 	msgpack_sbuffer_destroy(&in);
-	off = 0;
-	assert_int_equal(msgpack_unpack_next(up, out->data, out->size, &off),
-	    MSGPACK_UNPACK_SUCCESS);
 	*code = RL_OK;
 	if ((err = codec_map_get(&up->data, "code")) != NULL) {
 		*code = (int)err->via.u64;

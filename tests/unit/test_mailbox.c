@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -118,6 +119,142 @@ test_acknowledged_items_do_not_count(void **state)
 	assert_int_equal(count(fx, fx->b.st.dead), ITEMS / 2);
 }
 
+/*
+ * One "deadletters" query by agent who with the given arguments (a map of
+ * nargs key/value pairs, values that are digits packed as integers); the
+ * reply, unpacked into up.
+ */
+static const msgpack_object *
+dl_query(struct fixture *fx, const char *who, msgpack_sbuffer *reply,
+    msgpack_unpacked *up, int nargs, ...)
+{
+	const msgpack_object *r;
+	msgpack_sbuffer args;
+	msgpack_packer pk;
+	va_list ap;
+
+	msgpack_sbuffer_init(&args);
+	msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, (size_t)nargs);
+	va_start(ap, nargs);
+	for (int i = 0; i < nargs; i++) {
+		const char *k = va_arg(ap, const char *), *v = va_arg(ap, const char *);
+
+		codec_pack_str(&pk, k);
+		if (v[0] >= '0' && v[0] <= '9')
+			msgpack_pack_uint64(&pk, strtoull(v, NULL, 10));
+		else
+			codec_pack_str(&pk, v);
+	}
+	va_end(ap);
+	r = fixture_query(fx, who, "deadletters", &args, reply, up);
+	msgpack_sbuffer_destroy(&args);
+	return r;
+}
+
+static const msgpack_object *
+data_of(const msgpack_object *reply)
+{
+	const msgpack_object *d = codec_map_get(reply, "data");
+
+	if (d == NULL)
+		fail_msg("expected a result, got an error: code %lld",
+		    (long long)codec_map_get(reply, "code")->via.i64);
+	return d;
+}
+
+static void
+dead_letter_all(struct fixture *fx)
+{
+	struct session *s = queue_items(fx);
+
+	for (uint32_t cycle = 1; cycle <= fx->b.cfg->max_attempts; cycle++) {
+		sent_all(s);
+		mailbox_redeliver(&fx->b, 2);
+	}
+	assert_int_equal(count(fx, fx->b.st.dead), ITEMS);
+}
+
+/* Operators see metadata, never participant data; nobody else sees them. */
+static void
+test_operators_list_dead_letters(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer reply;
+	msgpack_unpacked up;
+	const msgpack_object *d, *items;
+
+	dead_letter_all(fx);
+	msgpack_sbuffer_init(&reply);
+	msgpack_unpacked_init(&up);
+	d = data_of(dl_query(fx, "ops", &reply, &up, 0));
+	assert_int_equal(codec_map_get(d, "total")->via.u64, ITEMS);
+	assert_false(codec_map_get(d, "more")->via.boolean);
+	items = codec_map_get(d, "items");
+	assert_int_equal(items->via.array.size, ITEMS);
+	for (uint32_t i = 0; i < ITEMS; i++) {
+		const msgpack_object *it = &items->via.array.ptr[i];
+
+		assert_true(codec_str_eq(codec_map_get(it, "agent"), "ml"));
+		assert_true(codec_str_eq(codec_map_get(it, "kind"), "event"));
+		assert_true(codec_str_eq(codec_map_get(it, "type"), "referral.sent"));
+		assert_int_equal(codec_map_get(it, "seq")->via.u64, i + 1);
+		assert_int_equal(codec_map_get(it, "attempts")->via.u64,
+		    fx->b.cfg->max_attempts);
+		assert_true(codec_map_get(it, "age_ms")->via.i64 > 0);
+	}
+	assert_null(memmem(reply.data, reply.size, "p-1", 3));
+	assert_null(memmem(reply.data, reply.size, "r-1", 3));
+
+	/* Paging. */
+	d = data_of(dl_query(fx, "ops", &reply, &up, 3, "agent", "ml",
+	    "from_seq", "6", "limit", "5"));
+	assert_true(codec_map_get(d, "more")->via.boolean);
+	items = codec_map_get(d, "items");
+	assert_int_equal(items->via.array.size, 5);
+	assert_int_equal(codec_map_get(&items->via.array.ptr[0], "seq")->via.u64, 6);
+
+	/* A coordinator, or the agent itself, is refused. */
+	assert_null(codec_map_get(dl_query(fx, "coord", &reply, &up, 0), "data"));
+	assert_null(codec_map_get(dl_query(fx, "ml", &reply, &up, 0), "data"));
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&reply);
+}
+
+static void
+test_operators_requeue_and_drop_dead_letters(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_sbuffer reply;
+	msgpack_unpacked up;
+	const msgpack_object *d;
+
+	dead_letter_all(fx);
+	msgpack_sbuffer_init(&reply);
+	msgpack_unpacked_init(&up);
+	d = data_of(dl_query(fx, "ops", &reply, &up, 3, "action", "requeue",
+	    "agent", "ml", "seq", "3"));
+	assert_int_equal(codec_map_get(d, "requeued")->via.u64, 1);
+	assert_int_equal(mailbox_count(fx, "ml"), 1);
+	assert_int_equal(count(fx, fx->b.st.dead), ITEMS - 1);
+	assert_true(broker_session(&fx->b, "ml")->pending);
+
+	/* Once requeued it is no dead letter any more. */
+	assert_null(codec_map_get(dl_query(fx, "ops", &reply, &up, 3, "action",
+	    "requeue", "agent", "ml", "seq", "3"), "data"));
+	/* Requeue and drop name the agent. */
+	assert_null(codec_map_get(dl_query(fx, "ops", &reply, &up, 1, "action",
+	    "drop"), "data"));
+
+	d = data_of(dl_query(fx, "ops", &reply, &up, 2, "action", "drop",
+	    "agent", "ml"));
+	assert_int_equal(codec_map_get(d, "dropped")->via.u64, ITEMS - 1);
+	assert_int_equal(count(fx, fx->b.st.dead), 0);
+	assert_int_equal(mailbox_count(fx, "ml"), 1);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&reply);
+}
+
 int
 main(void)
 {
@@ -127,6 +264,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sends_before_a_hello_count,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_acknowledged_items_do_not_count,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_operators_list_dead_letters,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_operators_requeue_and_drop_dead_letters,
 		    fixture_setup, fixture_teardown),
 	};
 	static FILE *devnull;
