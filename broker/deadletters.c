@@ -20,6 +20,7 @@
 #include "codec.h"
 #include "log.h"
 #include "relaisd.h"
+#include "sessions.h"
 
 #define LIST_DEFAULT    100
 #define LIST_MAX        1000
@@ -307,7 +308,7 @@ requeue_or_drop(struct broker *b, const struct agent *who,
 	int rc;
 
 	snprintf(agent, sizeof(agent), "%.*s", (int)a->alen, a->agent);
-	s = broker_session(b, agent);
+	s = sessions_find(b, agent);
 	if (a->action == DL_REQUEUE && s == NULL) {
 		query_refuse(pk, req, RL_E_UNKNOWN_AGENT, "agent",
 		    "that agent is not in the registry: its dead letters can only "

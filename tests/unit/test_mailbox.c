@@ -237,7 +237,7 @@ test_operators_requeue_and_drop_dead_letters(void **state)
 	assert_int_equal(codec_map_get(d, "requeued")->via.u64, 1);
 	assert_int_equal(mailbox_count(fx, "ml"), 1);
 	assert_int_equal(count(fx, fx->b.st.dead), ITEMS - 1);
-	assert_true(broker_session(&fx->b, "ml")->pending);
+	assert_true(sessions_find(&fx->b, "ml")->pending);
 
 	/* Once requeued it is no dead letter any more. */
 	assert_null(codec_map_get(dl_query(fx, "ops", &reply, &up, 3, "action",
