@@ -46,20 +46,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alerts_util.h"
 #include "harness.h"
 #include "model.h"
+#include "model_gen.h"
 
 #define RETENTION_DAYS      60
 #define EXPIRY_DAYS         30          /* referral_expired's default */
 #define HOUR_MS             3600000LL
 #define MARGIN_MS           (3 * HOUR_MS)
-#define EVENT_LAG_MS        (30 * 60000LL)  /* events dated before the clock */
 #define BATCH_MAX           12
-#define HISTORY             64          /* accepted events kept per agent */
 #define RECENT              8           /* events shown before a mismatch */
 #define DEFAULT_EVENTS      1500
 #define RUN_START_MS        1894017600000LL /* 2030-01-07 12:00 UTC */
@@ -101,15 +99,10 @@ struct sent {
 struct run {
 	struct e2e_broker *b;
 	struct model m;
+	struct model_gen g;
 	unsigned long seed;
-	uint64_t rng;
 	long target, sent;          /* events to send, sent so far */
-	long ids;                   /* event, referral, appointment ids */
 	relais_client *conn[MODEL_MAX_AGENTS];
-	int64_t base;               /* the broker's clock at the last jump */
-	long since_jump;
-	json_t *history[MODEL_MAX_AGENTS][HISTORY];
-	int nhistory[MODEL_MAX_AGENTS];
 	struct sent recent[RECENT];
 	long nrecent;
 	/* What the run exercised, checked at the end. */
@@ -120,40 +113,6 @@ struct run {
 	long resolved_meanwhile;    /* see resolved_meanwhile() */
 	long inflight_kills;
 };
-
-/* ---- randomness (splitmix64: the same on every machine) -------------- */
-
-static uint64_t
-rnd64(struct run *r)
-{
-	uint64_t z = (r->rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Always draws, whatever n: what the broker shows (how many alerts) must
- * not shift the rest of the run's draws. */
-static int
-rnd(struct run *r, int n)
-{
-	uint64_t x = rnd64(r);
-
-	return n <= 1 ? 0 : (int)(x % (uint64_t)n);
-}
-
-static bool
-chance(struct run *r, int percent)
-{
-	return rnd(r, 100) < percent;
-}
-
-static const char *
-pick(struct run *r, const char *const *list, int n)
-{
-	return list[rnd(r, n)];
-}
 
 /* ---- the event types, for the coverage count ------------------------- */
 
@@ -175,522 +134,6 @@ type_index(const char *name)
 		if (strcmp(type_names[i], name) == 0)
 			return i;
 	return -1;
-}
-
-/* ---- building events ------------------------------------------------- */
-
-static const char *const barrier_codes[] = { "mobility", "childcare_family",
-	"health", "language", "housing", "finances", "administrative", "digital",
-	"qualification", "confidence" };
-
-static json_t *
-ev_new(struct run *r, const char *type, int slot)
-{
-	char id[32];
-	json_t *ev;
-
-	snprintf(id, sizeof(id), "ev-%ld", ++r->ids);
-	ev = json_pack("{s:s, s:s, s:I}", "event_id", id, "type", type,
-	    "occurred_at", (json_int_t)(r->base - EVENT_LAG_MS + r->since_jump++));
-	if (slot >= 0)
-		json_object_set_new(ev, "participant",
-		    json_string(r->m.participants[slot].id));
-	return ev;
-}
-
-static void
-set_str(json_t *ev, const char *key, const char *value)
-{
-	json_object_set_new(ev, key, json_string(value));
-}
-
-static void
-set_new_id(struct run *r, json_t *ev, const char *key, const char *prefix)
-{
-	char id[32];
-
-	snprintf(id, sizeof(id), "%s-%ld", prefix, ++r->ids);
-	set_str(ev, key, id);
-}
-
-static int64_t
-ev_time(const json_t *ev)
-{
-	return json_integer_value(json_object_get(ev, "occurred_at"));
-}
-
-/* A partner other than a (registered, not a coordinator or operator). */
-static int
-other_partner(struct run *r, int a)
-{
-	int n;
-
-	do
-		n = rnd(r, COORD_ALL);
-	while (n == a);
-	return n;
-}
-
-/* A requested, live referral matching the filter, from a random start. */
-static struct model_referral *
-find_referral(struct run *r, bool (*want)(const struct model_referral *, int),
-    int agent)
-{
-	int n = r->m.nreferrals;
-	int start = rnd(r, n > 0 ? n : 1);
-
-	for (int i = 0; i < n; i++) {
-		struct model_referral *x = &r->m.referrals[(start + i) % n];
-
-		if (!x->gone && want(x, agent))
-			return x;
-	}
-	return NULL;
-}
-
-static bool
-open_to(const struct model_referral *x, int agent)
-{
-	return x->state == MRS_REQUESTED && x->to == agent;
-}
-
-static bool
-open_from(const struct model_referral *x, int agent)
-{
-	return x->state == MRS_REQUESTED && x->from == agent;
-}
-
-static bool
-open_not_to(const struct model_referral *x, int agent)
-{
-	return x->state == MRS_REQUESTED && x->to != agent;
-}
-
-static bool
-open_not_from(const struct model_referral *x, int agent)
-{
-	return x->state == MRS_REQUESTED && x->from != agent;
-}
-
-static bool
-closed_to(const struct model_referral *x, int agent)
-{
-	return x->state != MRS_REQUESTED && x->to == agent;
-}
-
-static bool
-any_referral(const struct model_referral *x, int agent)
-{
-	return true;
-}
-
-static json_t *
-ev_answer(struct run *r, const char *type, const struct model_referral *x)
-{
-	json_t *ev = ev_new(r, type, x->participant);
-
-	set_str(ev, "referral", x->id);
-	if (strcmp(type, "referral.declined") == 0)
-		set_str(ev, "reason", pick(r, (const char *const[]){ "no_capacity",
-		    "not_eligible", "could_not_contact", "not_interested",
-		    "barrier_incompatible", "duplicate", "other" }, 7));
-	else if (strcmp(type, "referral.cancelled") == 0)
-		set_str(ev, "reason", "the person moved to another programme");
-	return ev;
-}
-
-static json_t *
-ev_referral(struct run *r, int slot, int from)
-{
-	json_t *ev = ev_new(r, "referral.sent", slot);
-
-	set_new_id(r, ev, "referral", "r");
-	set_str(ev, "to", r->m.agents[other_partner(r, from)].id);
-	set_str(ev, "purpose", pick(r, (const char *const[]){ "remobilisation",
-	    "job search", "training", "housing support" }, 4));
-	return ev;
-}
-
-static json_t *
-ev_identified(struct run *r, int slot)
-{
-	json_t *ev = ev_new(r, "participant.identified", slot);
-
-	set_str(ev, "qpv", pick(r, qpvs, NQPVS));
-	set_str(ev, "source", pick(r, (const char *const[]){ "outreach",
-	    "partner", "self", "landlord" }, 4));
-	if (chance(r, 50))
-		set_str(ev, "age_band", pick(r, (const char *const[]){ "under_26",
-		    "26_49", "50_plus" }, 3));
-	return ev;
-}
-
-static json_t *
-ev_employment(struct run *r, int slot)
-{
-	json_t *ev = ev_new(r, "employment.started", slot);
-
-	set_str(ev, "contract", pick(r, (const char *const[]){ "cdi", "cdd",
-	    "interim", "iae", "apprenticeship", "other" }, 6));
-	if (chance(r, 70)) {
-		time_t t = (time_t)((ev_time(ev) + (rnd(r, 140) - 20) * MODEL_DAY_MS) / 1000);
-		struct tm tm;
-		char day[16];
-
-		gmtime_r(&t, &tm);
-		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-		set_str(ev, "ends_on", day);
-	}
-	return ev;
-}
-
-static json_t *
-ev_appointment(struct run *r, int slot, const char *type)
-{
-	struct model_participant *p = &r->m.participants[slot];
-	json_t *ev;
-	int open = 0;
-
-	for (int i = 0; i < p->nappointments; i++)
-		open += p->appointments[i].state == MAS_SCHEDULED;
-	if (strcmp(type, "appointment.scheduled") == 0) {
-		ev = ev_new(r, type, slot);
-		if (open > 0 && chance(r, 20)) {   /* move one */
-			for (int i = 0; i < p->nappointments; i++)
-				if (p->appointments[i].state == MAS_SCHEDULED) {
-					set_str(ev, "appointment", p->appointments[i].id);
-					break;
-				}
-		} else if (p->nappointments < MODEL_MAX_APPOINTMENTS) {
-			set_new_id(r, ev, "appointment", "a");
-		} else {
-			json_decref(ev);
-			return ev_new(r, "contact.made", slot);
-		}
-		json_object_set_new(ev, "at", json_integer(ev_time(ev) +
-		    rnd(r, 20) * MODEL_DAY_MS));
-		return ev;
-	}
-	ev = ev_new(r, type, slot);
-	if (open == 0) {
-		set_new_id(r, ev, "appointment", "a-none");   /* never scheduled */
-		return ev;
-	}
-	for (int i = rnd(r, p->nappointments); ; i = (i + 1) % p->nappointments)
-		if (p->appointments[i].state == MAS_SCHEDULED) {
-			set_str(ev, "appointment", p->appointments[i].id);
-			break;
-		}
-	if (strcmp(type, "appointment.missed") == 0 && chance(r, 30))
-		json_object_set_new(ev, "excused", json_boolean(chance(r, 50)));
-	return ev;
-}
-
-static int
-random_slot(struct run *r)
-{
-	return rnd(r, r->m.nparticipants);
-}
-
-/* A valid-looking event of a partner; the judge decides what it is. */
-static json_t *
-gen_partner_event(struct run *r, int s)
-{
-	int slot = random_slot(r);
-	struct model_participant *p = &r->m.participants[slot];
-	struct model_referral *x;
-	json_t *ev;
-	int roll;
-
-	if ((!p->exists || p->exited) && chance(r, 60))
-		return ev_identified(r, slot);
-	roll = rnd(r, 100);
-	if (roll < 6)
-		return ev_identified(r, slot);
-	if (roll < 16) {
-		ev = ev_new(r, "contact.made", slot);
-		set_str(ev, "channel", pick(r, (const char *const[]){ "in_person",
-		    "phone", "message", "home_visit" }, 4));
-		return ev;
-	}
-	if (roll < 26) {
-		int code = rnd(r, MODEL_NBARRIERS);
-
-		ev = ev_new(r, roll < 21 ? "barrier.identified" : "barrier.lifted", slot);
-		/* Mostly lift a barrier that is open. */
-		for (int i = 0; roll >= 21 && i < MODEL_NBARRIERS; i++)
-			if (p->barrier[(code + i) % MODEL_NBARRIERS] == MBS_OPEN) {
-				code = (code + i) % MODEL_NBARRIERS;
-				break;
-			}
-		set_str(ev, "barrier", barrier_codes[code]);
-		return ev;
-	}
-	if (roll < 36) {
-		if (p->nreferrals >= MODEL_MAX_REFERRALS)
-			return ev_identified(r, slot);
-		return ev_referral(r, slot, s);
-	}
-	if (roll < 50 && (x = find_referral(r, open_to, s)) != NULL)
-		return ev_answer(r, roll < 42 ? "referral.accepted" :
-		    "referral.declined", x);
-	if (roll < 54 && (x = find_referral(r, open_from, s)) != NULL)
-		return ev_answer(r, "referral.cancelled", x);
-	if (roll < 66)
-		return ev_appointment(r, slot, roll < 58 ? "appointment.scheduled" :
-		    roll < 62 ? "appointment.attended" : "appointment.missed");
-	if (roll < 76) {
-		int nref = __builtin_popcount(p->referents);
-
-		if (((p->referents >> s) & 1u) && chance(r, 60)) {
-			ev = ev_new(r, "support.ended", slot);
-			set_str(ev, "outcome", pick(r, (const char *const[]){
-			    "completed", "transferred", "dropped_out", "moved",
-			    "refused", "other" }, 6));
-			return ev;
-		}
-		if (nref >= MODEL_MAX_REFERENTS && !((p->referents >> s) & 1u))
-			return ev_identified(r, slot);
-		ev = ev_new(r, "support.started", slot);
-		if (chance(r, 50))
-			set_str(ev, "programme", "accompagnement renforcé");
-		return ev;
-	}
-	if (roll < 80) {
-		ev = ev_new(r, "enrollment.started", slot);
-		set_str(ev, "scheme", pick(r, (const char *const[]){ "france_travail",
-		    "cej", "plie", "iae", "training", "rsa_support", "other" }, 7));
-		return ev;
-	}
-	if (roll < 84)
-		return ev_employment(r, slot);
-	if (roll < 88) {
-		ev = ev_new(r, "confidence.assessed", slot);
-		json_object_set_new(ev, "score", json_integer(1 + rnd(r, 5)));
-		return ev;
-	}
-	if (roll < 92 && ((p->referents >> s) & 1u)) {
-		ev = ev_new(r, "participant.exited", slot);
-		set_str(ev, "reason", pick(r, (const char *const[]){ "stabilised",
-		    "moved", "refused", "other" }, 4));
-		return ev;
-	}
-	ev = ev_new(r, "outreach.intervention", -1);
-	set_str(ev, "place", pick(r, (const char *const[]){ "public_space",
-	    "social_venue", "event", "door_to_door" }, 4));
-	set_str(ev, "qpv", pick(r, qpvs, NQPVS));
-	json_object_set_new(ev, "contacts", json_integer(rnd(r, 40)));
-	return ev;
-}
-
-/* An event of this agent accepted before, resent as it was or changed. */
-static json_t *
-gen_resend(struct run *r, int s, bool change)
-{
-	json_t *ev;
-
-	if (r->nhistory[s] == 0)
-		return NULL;
-	ev = json_deep_copy(r->history[s][rnd(r, r->nhistory[s] < HISTORY ?
-	    r->nhistory[s] : HISTORY)]);
-	if (change)
-		json_object_set_new(ev, "occurred_at", json_integer(ev_time(ev) + 1));
-	return ev;
-}
-
-/* An event whose refusal is certain; NULL when the state offers none. */
-static json_t *
-gen_wrong_event(struct run *r, int s)
-{
-	int slot = random_slot(r);
-	struct model_participant *p = &r->m.participants[slot];
-	struct model_referral *x;
-	json_t *ev;
-
-	switch (rnd(r, 18)) {
-	case 0:     /* an answer from an agent that is not the target */
-		if ((x = find_referral(r, open_not_to, s)) == NULL)
-			return NULL;
-		return ev_answer(r, chance(r, 50) ? "referral.accepted" :
-		    "referral.declined", x);
-	case 1:     /* a cancellation by an agent that did not send it */
-		if ((x = find_referral(r, open_not_from, s)) == NULL)
-			return NULL;
-		return ev_answer(r, "referral.cancelled", x);
-	case 2:     /* a referral nobody sent */
-		ev = ev_new(r, "referral.accepted", slot);
-		set_new_id(r, ev, "referral", "r-none");
-		return ev;
-	case 3:     /* accepting a referral already cancelled, declined, accepted */
-		if ((x = find_referral(r, closed_to, s)) == NULL)
-			return NULL;
-		return ev_answer(r, "referral.accepted", x);
-	case 4:     /* support.ended by an agent that is not a referent */
-		if ((p->referents >> s) & 1u)
-			return NULL;
-		ev = ev_new(r, "support.ended", slot);
-		set_str(ev, "outcome", "completed");
-		return ev;
-	case 5:     /* an exit by a partner that is not a referent */
-		if ((p->referents >> s) & 1u)
-			return NULL;
-		ev = ev_new(r, "participant.exited", slot);
-		set_str(ev, "reason", "other");
-		return ev;
-	case 6:     /* coordinators' types from a partner */
-		if (chance(r, 50))
-			return ev_new(r, "participant.erased", slot);
-		ev = ev_new(r, "alert.acknowledged", slot);
-		set_str(ev, "alert", "al-1");
-		return ev;
-	case 7:     /* a referral to an agent nobody registered */
-		ev = ev_referral(r, slot, s);
-		set_str(ev, "to", "agent-nobody-knows");
-		return ev;
-	case 8:     /* a referral id already used on the bus */
-		if ((x = find_referral(r, any_referral, s)) == NULL)
-			return NULL;
-		ev = ev_referral(r, slot, s);
-		set_str(ev, "referral", x->id);
-		return ev;
-	case 9:     /* an answer that names another participant */
-		if ((x = find_referral(r, open_to, s)) == NULL)
-			return NULL;
-		ev = ev_answer(r, "referral.accepted", x);
-		set_str(ev, "participant", r->m.participants[(x->participant + 1) %
-		    r->m.nparticipants].id);
-		return ev;
-	case 10:    /* a barrier that is not open */
-		for (int i = 0; i < MODEL_NBARRIERS; i++)
-			if (p->barrier[i] != MBS_OPEN) {
-				ev = ev_new(r, "barrier.lifted", slot);
-				set_str(ev, "barrier", barrier_codes[i]);
-				return ev;
-			}
-		return NULL;
-	case 11:    /* the same event_id again, with other content */
-		return gen_resend(r, s, true);
-	case 12:    /* the same event again */
-		return gen_resend(r, s, false);
-	case 13:    /* another agent's event_id is not a duplicate of ours */
-		if ((ev = gen_resend(r, other_partner(r, s), false)) != NULL)
-			json_object_set_new(ev, "occurred_at", json_integer(
-			    r->base - EVENT_LAG_MS + r->since_jump++));
-		return ev;
-	case 14:    /* a social-security number in free text */
-		ev = ev_referral(r, slot, s);
-		set_str(ev, "purpose", "call 1 85 05 75 123 456 about it");
-		return ev;
-	case 15:    /* a value outside its list */
-		ev = ev_new(r, "contact.made", slot);
-		set_str(ev, "channel", "carrier_pigeon");
-		return ev;
-	case 16:    /* a required field left out, a field of no type */
-		ev = ev_referral(r, slot, s);
-		if (chance(r, 50))
-			json_object_del(ev, "to");
-		else
-			set_str(ev, "colour", "blue");
-		return ev;
-	default:    /* a type not in the catalogue */
-		return ev_new(r, "referral.forwarded", slot);
-	}
-}
-
-/* ---- the coordinators ------------------------------------------------ */
-
-static json_t *
-gen_coordinator_event(struct run *r, int c)
-{
-	int slot = random_slot(r);
-	const struct model_participant *p = &r->m.participants[slot];
-	json_t *ev;
-
-	/*
-	 * SPEC §2.5: a coordinator exits and erases only within its QPVs.  The
-	 * broker does not check that yet for exits and erasures (it does for
-	 * alerts), so the run sends these only in the coordinator's
-	 * territory; the judge holds the rule all the same.
-	 */
-	for (int tries = 0; !model_covers(&r->m, c, p->qpv) && tries < 20; tries++) {
-		slot = random_slot(r);
-		p = &r->m.participants[slot];
-	}
-	if (!model_covers(&r->m, c, p->qpv)) {
-		ev = ev_new(r, "alert.resolved", slot);
-		set_str(ev, "alert", "al-999999999");      /* no such alert */
-		return ev;
-	}
-	if (chance(r, 70)) {
-		ev = ev_new(r, "participant.exited", slot);
-		set_str(ev, "reason", pick(r, (const char *const[]){ "stabilised",
-		    "moved", "refused", "other" }, 4));
-		return ev;
-	}
-	return ev_new(r, "participant.erased", slot);
-}
-
-static long long
-alert_seq(const char *id)
-{
-	return id != NULL && strncmp(id, "al-", 3) == 0 ? atoll(id + 3) : 0;
-}
-
-/* An alert the coordinator may act on in this way, or NULL. */
-static const struct model_alert *
-actionable_alert(struct run *r, int c, bool acknowledge)
-{
-	const struct model *m = &r->m;
-	int start = rnd(r, m->nalerts);
-
-	for (int i = 0; i < m->nalerts; i++) {
-		const struct model_alert *a = &m->alerts[(start + i) % m->nalerts];
-
-		if (a->participant[0] != '\0' && model_covers(m, c, a->qpv) &&
-		    (strcmp(a->status, "open") == 0 ||
-		    (!acknowledge && strcmp(a->status, "acknowledged") == 0)))
-			return a;
-	}
-	return NULL;
-}
-
-/*
- * Mostly what a coordinator does with the alerts it sees; also alerts of
- * another territory, already resolved, of an erased person, named with
- * another participant, or that do not exist.
- */
-static json_t *
-gen_alert_event(struct run *r, int c)
-{
-	struct model *m = &r->m;
-	bool acknowledge = chance(r, 50);
-	const struct model_alert *a = actionable_alert(r, c, acknowledge);
-	const struct model_alert *any = &m->alerts[rnd(r, m->nalerts)];
-	long long max = 0;
-	int roll = rnd(r, 100);
-	json_t *ev;
-
-	for (int i = 0; i < m->nalerts; i++)
-		if (alert_seq(m->alerts[i].id) > max)
-			max = alert_seq(m->alerts[i].id);
-	ev = ev_new(r, acknowledge ? "alert.acknowledged" : "alert.resolved",
-	    random_slot(r));
-	if (chance(r, 30))
-		set_str(ev, "note", "called the referent");
-	if (m->nalerts == 0 || roll < 8) {
-		char id[32];
-
-		snprintf(id, sizeof(id), "al-%lld", max + 1000000);
-		set_str(ev, "alert", id);
-		return ev;
-	}
-	if (a == NULL || roll < 40)
-		a = any;
-	set_str(ev, "alert", a->id);
-	/* The alert's own participant, unless erased (then its id is gone). */
-	if (roll >= 16 && a->participant[0] != '\0')
-		set_str(ev, "participant", a->participant);
-	return ev;
 }
 
 /* ---- talking to the broker ------------------------------------------- */
@@ -751,15 +194,6 @@ mismatch(struct run *r, long index, int agent, const json_t *ev,
 	e2e_fail(__FILE__, __LINE__, "the broker's answer agrees with the model",
 	    "MODEL_SEED=%lu, event %ld: expected %s %d, got %s", r->seed, index,
 	    x->status, x->code, e2e_json_str(result));
-}
-
-static void
-keep_history(struct run *r, int agent, json_t *ev)
-{
-	json_t **slot = &r->history[agent][r->nhistory[agent]++ % HISTORY];
-
-	json_decref(*slot);
-	*slot = json_incref(ev);
 }
 
 /*
@@ -860,7 +294,7 @@ compare(struct run *r, struct batch *bt, json_t **results, bool maybe_recorded)
 			 * events depend on the broker's timing. */
 			if (strcmp(status, "error") != 0 && t >= 0 &&
 			    strncmp(type_names[t], "alert.", 6) != 0)
-				keep_history(r, bt->agent, bt->events[i]);
+				gen_keep(&r->g, bt->agent, bt->events[i]);
 		} else if (strcmp(status, "duplicate") == 0) {
 			r->duplicates++;
 		} else if (code > 0 && code < 300) {
@@ -947,8 +381,8 @@ clock_to(struct run *r, int64_t t)
 		now = au_clock_advance(ops, t - now);
 	e2e_assert(now >= t && now < t + MARGIN_MS, "MODEL_SEED=%lu: the broker's "
 	    "clock is at %lld, expected %lld", r->seed, (long long)now, (long long)t);
-	r->base = t;
-	r->since_jump = 0;
+	r->g.base = t;
+	r->g.since_jump = 0;
 }
 
 /* Wait until the broker has erased the participant (its sweep does). */
@@ -970,7 +404,7 @@ wait_erased(struct run *r, int slot)
 			    "MODEL_SEED=%lu: %s, idle since %lld, was not erased "
 			    "by retention at %lld", r->seed, r->m.participants[slot].id,
 			    (long long)r->m.participants[slot].last_activity,
-			    (long long)r->base);
+			    (long long)r->g.base);
 		rl_sleep_ms(20);
 	}
 	json_decref(args);
@@ -981,10 +415,10 @@ jump(struct run *r, int64_t by)
 {
 	int64_t from, to;
 
-	clock_to(r, clear_of_deadlines(r, r->base + by));
+	clock_to(r, clear_of_deadlines(r, r->g.base + by));
 	r->jumps++;
 	for (int i = 0; i < r->m.nparticipants; i++)
-		if (model_retention_window(&r->m, i, &from, &to) && to <= r->base) {
+		if (model_retention_window(&r->m, i, &from, &to) && to <= r->g.base) {
 			wait_erased(r, i);
 			model_erase(&r->m, i);
 			r->retention_erased++;
@@ -995,11 +429,11 @@ jump(struct run *r, int64_t by)
 static int64_t
 random_jump(struct run *r)
 {
-	int roll = rnd(r, 100);
-	int days = roll < 70 ? 1 + rnd(r, 12) : roll < 95 ? 13 + rnd(r, 33) :
-	    46 + rnd(r, 25);
+	int roll = gen_rnd(&r->g, 100);
+	int days = roll < 70 ? 1 + gen_rnd(&r->g, 12) : roll < 95 ? 13 + gen_rnd(&r->g, 33) :
+	    46 + gen_rnd(&r->g, 25);
 
-	return days * MODEL_DAY_MS + rnd(r, 24) * HOUR_MS;
+	return days * MODEL_DAY_MS + gen_rnd(&r->g, 24) * HOUR_MS;
 }
 
 /* ---- restarts -------------------------------------------------------- */
@@ -1029,7 +463,7 @@ restart(struct run *r, bool sigkill)
 	verify_clean(r, sigkill ? "after SIGKILL" : "after SIGTERM");
 	e2e_start(r->b);
 	/* The broker starts on its real clock: bring it back where it was. */
-	clock_to(r, r->base);
+	clock_to(r, r->g.base);
 }
 
 struct killer {
@@ -1057,7 +491,7 @@ static void
 submit_killed(struct run *r, struct batch *bt)
 {
 	json_t *results[BATCH_MAX];
-	struct killer k = { r->b->pid, rnd(r, 3000) };
+	struct killer k = { r->b->pid, gen_rnd(&r->g, 3000) };
 	relais_client *c = conn(r, bt->agent);    /* connected before the kill */
 	pthread_t th;
 	int rc;
@@ -1106,7 +540,7 @@ check_participant(struct run *r, int slot)
 	e2e_assert(found != NULL, "MODEL_SEED=%lu, after %ld events: no pathway "
 	    "for %s: %s", r->seed, r->sent, p->id, relais_errmsg(coord));
 	if (!model_state_matches(&r->m, slot, json_object_get(found, "state"),
-	    r->base, why, sizeof(why)))
+	    r->g.base, why, sizeof(why)))
 		e2e_fail(__FILE__, __LINE__, "the pathway agrees with the model",
 		    "MODEL_SEED=%lu, after %ld events: participant %s: %s; the "
 		    "broker's pathway: %s", r->seed, r->sent, p->id, why,
@@ -1118,7 +552,7 @@ static void
 check_some_participants(struct run *r, int n)
 {
 	for (int i = 0; i < n; i++)
-		check_participant(r, random_slot(r));
+		check_participant(r, gen_slot(&r->g));
 }
 
 /* ---- one run --------------------------------------------------------- */
@@ -1127,9 +561,9 @@ static void
 coordinator_batch(struct run *r, int c)
 {
 	struct batch bt = { .agent = c };
-	size_t n = 1 + (size_t)rnd(r, 4);
+	size_t n = 1 + (size_t)gen_rnd(&r->g, 4);
 
-	if (chance(r, 60)) {
+	if (gen_chance(&r->g, 60)) {
 		/* What the coordinators see now; nothing else happens until sent. */
 		json_t *args = json_pack("{s:s}", "status", "all");
 		json_t *alerts = relais_query(conn(r, COORD_ALL), "alerts", args, 20000);
@@ -1141,16 +575,16 @@ coordinator_batch(struct run *r, int c)
 		json_decref(alerts);
 		/* Distinct alerts: each answer then depends on its alert alone. */
 		while (bt.n < n) {
-			json_t *ev = gen_alert_event(r, c);
+			json_t *ev = gen_alert_event(&r->g, c);
 
 			for (size_t i = 0; i < bt.n; i++)
 				if (strcmp(jstr(bt.events[i], "alert"), jstr(ev, "alert")) == 0)
-					set_str(ev, "alert", "al-999999999");
+					json_object_set_new(ev, "alert", json_string("al-999999999"));
 			batch_add(r, &bt, ev);
 		}
 	} else {
 		while (bt.n < n)
-			batch_add(r, &bt, gen_coordinator_event(r, c));
+			batch_add(r, &bt, gen_coordinator_event(&r->g, c));
 	}
 	submit(r, &bt);
 }
@@ -1159,12 +593,12 @@ static void
 partner_batch(struct run *r, int s, bool kill_in_flight)
 {
 	struct batch bt = { .agent = s };
-	size_t n = 1 + (size_t)rnd(r, BATCH_MAX);
+	size_t n = 1 + (size_t)gen_rnd(&r->g, BATCH_MAX);
 
 	while (bt.n < n) {
-		json_t *ev = chance(r, 12) ? gen_wrong_event(r, s) : NULL;
+		json_t *ev = gen_chance(&r->g, 12) ? gen_wrong_event(&r->g, s) : NULL;
 
-		batch_add(r, &bt, ev != NULL ? ev : gen_partner_event(r, s));
+		batch_add(r, &bt, ev != NULL ? ev : gen_partner_event(&r->g, s));
 	}
 	if (kill_in_flight)
 		submit_killed(r, &bt);
@@ -1177,7 +611,7 @@ operator_batch(struct run *r)
 {
 	struct batch bt = { .agent = OPERATOR };
 
-	batch_add(r, &bt, gen_partner_event(r, OPERATOR));
+	batch_add(r, &bt, gen_partner_event(&r->g, OPERATOR));
 	submit(r, &bt);
 }
 
@@ -1212,6 +646,14 @@ check_coverage(struct run *r)
 	    "or a restart", r->seed);
 }
 
+/* A restart every one to two fifths of a run, and at least every 1600
+ * events in a long one. */
+static long
+restart_every(const struct run *r)
+{
+	return r->target / 5 < 800 ? r->target / 5 : 800;
+}
+
 static void
 run_seed(unsigned long seed, long target)
 {
@@ -1223,13 +665,13 @@ run_seed(unsigned long seed, long target)
 
 	r->b = b;
 	r->seed = seed;
-	r->rng = seed;
 	r->target = target;
 	b->keep_port = true;
 	snprintf(prefix, sizeof(prefix), "p%lu-", seed % 1000);
 	model_init(&r->m, (int)(target / 40 > 24 ? target / 40 : 24), prefix);
 	r->m.expiry_ms = EXPIRY_DAYS * MODEL_DAY_MS;
 	r->m.retention_ms = RETENTION_DAYS * MODEL_DAY_MS;
+	gen_init(&r->g, &r->m, seed, COORD_ALL, qpvs, NQPVS);
 	for (int i = 0; i < NROSTER; i++) {
 		if (roster[i].qpvs != NULL)
 			au_agent_add_qpv(b, roster[i].id, roster[i].kind, roster[i].qpvs);
@@ -1240,10 +682,10 @@ run_seed(unsigned long seed, long target)
 	e2e_start(b);
 	clock_to(r, RUN_START_MS);
 
-	next_jump = 100 + rnd(r, 200);
-	next_restart = target / 5 + rnd(r, (int)(target / 5));
+	next_jump = 100 + gen_rnd(&r->g, 200);
+	next_restart = restart_every(r) + gen_rnd(&r->g, (int)restart_every(r));
 	while (r->sent < target) {
-		int roll = rnd(r, 100);
+		int roll = gen_rnd(&r->g, 100);
 
 		/*
 		 * Two jumps of 35 days at a quarter and at a third of the run:
@@ -1255,21 +697,22 @@ run_seed(unsigned long seed, long target)
 			forced++;
 		} else if (r->sent >= next_jump) {
 			jump(r, random_jump(r));
-			next_jump = r->sent + 100 + rnd(r, 300);
+			next_jump = r->sent + 100 + gen_rnd(&r->g, 300);
 		} else if (r->sent >= next_restart) {
 			/* In turn: SIGTERM, SIGKILL, SIGKILL during a submit. */
 			if (restarts % 3 == 2)
-				partner_batch(r, rnd(r, COORD_ALL), true);
+				partner_batch(r, gen_rnd(&r->g, COORD_ALL), true);
 			else
 				restart(r, restarts % 3 == 1);
 			restarts++;
-			next_restart = r->sent + target / 5 + rnd(r, (int)(target / 5));
+			next_restart = r->sent + restart_every(r) +
+			    gen_rnd(&r->g, (int)restart_every(r));
 		} else if (roll < 15) {
-			coordinator_batch(r, COORD_ALL + rnd(r, 3));
+			coordinator_batch(r, COORD_ALL + gen_rnd(&r->g, 3));
 		} else if (roll < 16) {
 			operator_batch(r);
 		} else {
-			partner_batch(r, rnd(r, COORD_ALL), false);
+			partner_batch(r, gen_rnd(&r->g, COORD_ALL), false);
 		}
 	}
 	for (int i = 0; i < r->m.nparticipants; i++)
@@ -1288,9 +731,7 @@ run_seed(unsigned long seed, long target)
 	e2e_assert_int(0, e2e_log_count(b, "\"alerts.sweep_failed\"", NULL),
 	    "alerts.sweep_failed lines");
 	check_coverage(r);
-	for (int a = 0; a < MODEL_MAX_AGENTS; a++)
-		for (int i = 0; i < HISTORY; i++)
-			json_decref(r->history[a][i]);
+	gen_free(&r->g);
 	for (int i = 0; i < RECENT; i++)
 		json_decref(r->recent[i].ev);
 	model_free(&r->m);
