@@ -498,6 +498,7 @@ model_erase(struct model *m, int slot)
 	memset(p, 0, sizeof(*p));
 	memcpy(p->id, id, sizeof(id));
 	p->erasures = erasures;
+	p->erased_before = m->clock;
 	for (int i = 0; i < m->nreferrals; i++)
 		if (m->referrals[i].participant == slot)
 			m->referrals[i].gone = true;
@@ -522,6 +523,44 @@ model_alerts_load(struct model *m, const json_t *alerts)
 		snprintf(x->qpv, sizeof(x->qpv), "%s", str(a, "qpv"));
 		snprintf(x->status, sizeof(x->status), "%s", str(a, "status"));
 	}
+}
+
+bool
+model_alerts_check(const struct model *m, const json_t *alerts, char *why,
+    size_t len)
+{
+	size_t i, j;
+	const json_t *a, *b;
+
+	json_array_foreach(alerts, i, a) {
+		const char *p = str(a, "participant"), *status = str(a, "status");
+		bool resolved = strcmp(status, "resolved") == 0;
+		int slot = model_participant_find(m, p);
+		const struct model_participant *mp = slot >= 0 ? &m->participants[slot] : NULL;
+		json_int_t opened = json_integer_value(json_object_get(a, "opened_at"));
+
+		if (mp != NULL && (!mp->exists || opened < mp->erased_before)) {
+			snprintf(why, len, "alert %s names %s, erased after it opened",
+			    str(a, "id"), p);
+			return false;
+		}
+		if (mp != NULL && mp->exited && !resolved) {
+			snprintf(why, len, "alert %s is %s, about %s who exited",
+			    str(a, "id"), status, p);
+			return false;
+		}
+		json_array_foreach(alerts, j, b)
+			if (j > i && !resolved && p[0] != '\0' &&
+			    strcmp(str(b, "status"), "resolved") != 0 &&
+			    strcmp(str(b, "participant"), p) == 0 &&
+			    strcmp(str(b, "rule"), str(a, "rule")) == 0) {
+				snprintf(why, len, "alerts %s and %s are both open, about "
+				    "%s, rule %s", str(a, "id"), str(b, "id"), p,
+				    str(a, "rule"));
+				return false;
+			}
+	}
+	return true;
 }
 
 /* ---- the judge -------------------------------------------------------------- */

@@ -102,6 +102,7 @@ struct model_participant {
 	struct model_appointment appointments[MODEL_MAX_APPOINTMENTS];
 	int nreferrals;             /* referrals of this pathway */
 	int erasures;               /* times erased (by a coordinator or retention) */
+	int64_t erased_before;      /* the last erasure came after this time */
 };
 
 /* An alert as the alerts query showed it. */
@@ -126,6 +127,7 @@ struct model {
 	struct model_agent agents[MODEL_MAX_AGENTS];
 	int nqpvs;
 	char qpvs[8][MODEL_ID_SIZE];    /* the territory's QPVs */
+	int64_t clock;              /* the broker's clock is at least this */
 	int64_t expiry_ms;          /* referral_expired threshold; 0: off */
 	int64_t retention_ms;
 
@@ -188,5 +190,14 @@ bool model_state_matches(const struct model *m, int slot, const json_t *state,
 
 /* Replace the known alerts with the alerts query's answer (an array). */
 void model_alerts_load(struct model *m, const json_t *alerts);
+
+/*
+ * What SPEC says of every alert the alerts query lists, whatever the
+ * rules fired: one open alert per participant and rule (§4), none open
+ * about a person who exited (§2.2), none naming a person erased since it
+ * opened (§6).  If one breaks that, why says which.
+ */
+bool model_alerts_check(const struct model *m, const json_t *alerts,
+    char *why, size_t len);
 
 #endif

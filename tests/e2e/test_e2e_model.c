@@ -383,6 +383,7 @@ clock_to(struct run *r, int64_t t)
 	    "clock is at %lld, expected %lld", r->seed, (long long)now, (long long)t);
 	r->g.base = t;
 	r->g.since_jump = 0;
+	r->m.clock = t;
 }
 
 /* Wait until the broker has erased the participant (its sweep does). */
@@ -560,6 +561,7 @@ check_some_participants(struct run *r, int n)
 static void
 coordinator_batch(struct run *r, int c)
 {
+	char why[200];
 	struct batch bt = { .agent = c };
 	size_t n = 1 + (size_t)gen_rnd(&r->g, 4);
 
@@ -571,6 +573,9 @@ coordinator_batch(struct run *r, int c)
 		json_decref(args);
 		e2e_assert(json_is_array(alerts), "MODEL_SEED=%lu: alerts query: %s",
 		    r->seed, relais_errmsg(conn(r, COORD_ALL)));
+		if (!model_alerts_check(&r->m, alerts, why, sizeof(why)))
+			e2e_fail(__FILE__, __LINE__, "the alerts agree with SPEC",
+			    "MODEL_SEED=%lu, after %ld events: %s", r->seed, r->sent, why);
 		model_alerts_load(&r->m, alerts);
 		json_decref(alerts);
 		/* Distinct alerts: each answer then depends on its alert alone. */
