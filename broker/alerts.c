@@ -542,7 +542,7 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rl_error_set(err, RL_E_UNKNOWN_ALERT, "alert",
 		    "no alert %.*s exists", (int)ev->alert.len, ev->alert.p);
 	if (rc != 0)
-		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+		return store_error(&b->st, err, rc);
 	if (!agent_covers_qpv(sender, a.qpv, strlen(a.qpv)))
 		return rl_error_set(err, RL_E_FORBIDDEN, "alert",
 		    "alert %.*s is outside your territory", (int)ev->alert.len,
@@ -572,7 +572,7 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		    "by", LOG_STR(sender->id), NULL);
 	}
 	if (rc != 0)
-		return rl_error_set(err, store_code(rc), "", "%s", mdb_strerror(rc));
+		return store_error(&b->st, err, rc);
 	return RL_OK;
 }
 

@@ -44,12 +44,6 @@ dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
 	return alen + 1 + ev->event_id.len;
 }
 
-static int
-storage_error(struct rl_error *err, int rc)
-{
-	return rl_error_set(err, store_code(rc), "",
-	    "%s (%s)", rl_code_text(store_code(rc)), mdb_strerror(rc));
-}
 
 /*
  * Registry and bus-wide checks a pathway cannot make on its own: the
@@ -79,7 +73,7 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 			    "referral %.*s already exists; choose a new id",
 			    (int)ev->referral.len, ev->referral.p);
 		if (rc != 0)
-			return storage_error(err, rc);
+			return store_error(&b->st, err, rc);
 		*claimed = true;
 		memcpy(to, ev->to.p, ev->to.len);
 		to[ev->to.len] = '\0';
@@ -90,7 +84,7 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 	}
 	rc = mdb_get(txn, b->st.referrals, &k, &v);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	if (rc == MDB_NOTFOUND)
 		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
 		    "no referral %.*s exists", (int)ev->referral.len,
@@ -201,34 +195,34 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			    "participant", "no pathway exists for this "
 			    "participant (already erased?)");
 		if (rc != 0)
-			return storage_error(err, rc);
+			return store_error(&b->st, err, rc);
 		rc = erase_participant(b, txn, pt, sender->id, now);
 		participants_forget(pt);
 		pt = NULL;
 		if (rc != 0)
-			return storage_error(err, rc);
+			return store_error(&b->st, err, rc);
 		break;
 	default:
 		if ((rc = participants_load(b, txn, ev->participant.p,
 		    ev->participant.len, true, &pt)) != 0)
-			return storage_error(err, rc);
+			return store_error(&b->st, err, rc);
 		if ((code = participants_apply(b, pt, ev, &actor, at, &fx, err)) != RL_OK)
 			return code;
 		break;
 	}
 
 	if ((rc = record_event(b, txn, sender, ev, &fx, now, &res->seq)) != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	if (pt != NULL && (rc = alerts_after_event(b, txn, pt, now)) != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	if ((rc = indicators_event(b, txn, sender, ev, pt != NULL ? &pt->pw : NULL,
 	    at, res->seq)) != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	res->recorded_at = now;
 	log_info("event.accepted", "agent", LOG_STR(sender->id),
 	    "type", LOG_STR(ev_type_name(ev->type)), "seq", LOG_U64(res->seq), NULL);
 	for (int i = 0; i < fx.ndeliver; i++)
-		log_debug("delivery.queued", "agent", LOG_STR(fx.deliver_to[i]),
+		log_info("delivery.queued", "agent", LOG_STR(fx.deliver_to[i]),
 		    "log_seq", LOG_U64(res->seq), NULL);
 	return RL_OK;
 }
@@ -254,7 +248,7 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		code = change_state(b, txn, sender, ev, now, res, err);
 	if (claimed && is_refusal(code) &&
 	    (rc = mdb_del(txn, b->st.referrals, &k, NULL)) != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	return code;
 }
 
@@ -306,7 +300,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	rc = mdb_put(txn, b->st.dedup, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
 		if (v.mv_size != sizeof(dr))
-			return storage_error(err, MDB_CORRUPTED);
+			return store_error(&b->st, err, MDB_CORRUPTED);
 		memcpy(&dr, v.mv_data, sizeof(dr));
 		if (memcmp(dr.hash, hash, sizeof(hash)) != 0)
 			return rl_error_set(err, RL_E_CONFLICT, "event_id",
@@ -321,14 +315,14 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return RL_OK;
 	}
 	if (rc != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 
 	code = apply_event(b, txn, sender, &ev, now, res, err);
 	if (code == RL_OK && res->seq != dr.seq)
-		return storage_error(err, MDB_CORRUPTED);  /* the claim named another seq */
+		return store_error(&b->st, err, MDB_CORRUPTED);  /* the claim named another seq */
 	/* k still names the claim: key[] has not changed since. */
 	if (is_refusal(code) && (rc = mdb_del(txn, b->st.dedup, &k, NULL)) != 0)
-		return storage_error(err, rc);
+		return store_error(&b->st, err, rc);
 	return code;
 }
 

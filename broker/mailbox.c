@@ -241,9 +241,17 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 			ok = false;
 			break;
 		}
+		/* At info, with the event's log seq: an operator follows one
+		 * referral from event.accepted to delivery.acknowledged. */
 		for (uint32_t i = 0; i < n; i++)
-			log_debug("delivery.sent", "agent", LOG_STR(id),
-			    "seq", LOG_U64(seqs[i]), NULL);
+			if (vals[i][4] == MBOX_EVENT)
+				log_info("delivery.sent", "agent", LOG_STR(id),
+				    "seq", LOG_U64(seqs[i]),
+				    "log_seq", LOG_U64(store_be64(vals[i] + MBOX_ITEM_HDR)), NULL);
+			else
+				log_info("delivery.sent", "agent", LOG_STR(id),
+				    "seq", LOG_U64(seqs[i]),
+				    "kind", LOG_STR(kind_name(vals[i][4])), NULL);
 		s->sent = seqs[n - 1];
 		s->inflight += n;
 		room -= n;

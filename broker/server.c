@@ -100,13 +100,6 @@ fail_at(struct pass_failure *f, int rc, struct inbound *in, int64_t event)
 	f->event = event;
 }
 
-/* The internal error behind a storage refusal (ingest sets rl_error only). */
-static int
-storage_rc(int code)
-{
-	return code == RL_E_STORAGE_FULL ? MDB_MAP_FULL : EIO;
-}
-
 /*
  * Apply a submit's events, except those a previous attempt of the pass set
  * aside.  Stops at the first event whose writes failed: the transaction
@@ -135,19 +128,22 @@ handle_submit(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
 			continue;
 		r->code = ingest_event(b, txn, in->s->agent, &in->req.events[i],
 		    now, r, &in->errors[i]);
+		/* A damaged record our own checks found has no LMDB cause. */
 		if (r->code == RL_E_STORAGE || r->code == RL_E_STORAGE_FULL)
-			fail_at(f, storage_rc(r->code), in, i);
+			fail_at(f, in->errors[i].cause != 0 ? in->errors[i].cause :
+			    MDB_CORRUPTED, in, i);
 	}
 }
 
 /* The health counters of a submit, once the pass's fate is known. */
 static void
-count_results(struct broker *b, const struct inbound *in, int commit_code)
+count_results(struct broker *b, const struct inbound *in,
+    const struct rl_error *commit)
 {
 	for (uint32_t i = 0; i < in->req.nevents; i++) {
 		const struct ingest_result *r = &in->results[i];
 
-		if (r->code == RL_OK && commit_code == RL_OK)
+		if (r->code == RL_OK && commit->code == RL_OK)
 			r->duplicate ? b->duplicates++ : b->accepted++;
 		else
 			b->refused++;
@@ -173,9 +169,22 @@ pack_event_id(msgpack_packer *pk, const msgpack_object *id)
 	}
 }
 
-/* The acks of a submit, after the commit (or its failure, commit_code). */
+/*
+ * The refusal of event i, if it has one: its own, or the pass's failure
+ * (commit) for an event that was applied but never committed.
+ */
+static const struct rl_error *
+event_refusal(const struct inbound *in, uint32_t i,
+    const struct rl_error *commit)
+{
+	if (in->results[i].code != RL_OK)
+		return &in->errors[i];
+	return commit->code != RL_OK ? commit : NULL;
+}
+
+/* The acks of a submit, after the commit (or its failure). */
 static void
-pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
+pack_acks(struct inbound *in, const struct rl_error *commit, msgpack_packer *pk)
 {
 	uint32_t n = in->req.nevents;
 
@@ -187,19 +196,11 @@ pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ingest_result *r = &in->results[i];
 		const msgpack_object *ev = &in->req.events[i];
-		const struct rl_error *e = &in->errors[i];
-		struct rl_error storage;
-		int code = r->code;
+		const struct rl_error *e = event_refusal(in, i, commit);
 		const msgpack_object *id = echoable_event_id(ev);
 		bool idp = id != NULL;
 
-		if (code == RL_OK && commit_code != RL_OK) {
-			code = commit_code;
-			rl_error_set(&storage, code, "",
-			    "%s", rl_code_text(code));
-			e = &storage;
-		}
-		if (code == RL_OK) {
+		if (e == NULL) {
 			msgpack_pack_map(pk, 4 + idp);
 			codec_pack_kv_u64(pk, "i", i);
 			pack_event_id(pk, id);
@@ -211,26 +212,37 @@ pack_acks(struct inbound *in, int commit_code, msgpack_packer *pk)
 			codec_pack_kv_u64(pk, "i", i);
 			pack_event_id(pk, id);
 			codec_pack_kv_str(pk, "status", "error");
-			codec_pack_kv_u64(pk, "code", (uint64_t)code);
-			codec_pack_kv_str(pk, "error", rl_code_name(code));
+			codec_pack_kv_u64(pk, "code", (uint64_t)e->code);
+			codec_pack_kv_str(pk, "error", rl_code_name(e->code));
 			codec_pack_kv_str(pk, "field", e->field);
 			codec_pack_kv_str(pk, "message", e->message);
 		}
 	}
 }
 
+/*
+ * One line per refused event, with the refusal the agent got: an event
+ * refused at the commit is logged as refused too, with the storage error
+ * that caused it.
+ */
 static void
-log_refusals(struct inbound *in)
+log_refusals(struct inbound *in, const struct rl_error *commit)
 {
 	for (uint32_t i = 0; i < in->req.nevents; i++) {
-		const struct ingest_result *r = &in->results[i];
+		const struct rl_error *e = event_refusal(in, i, commit);
 
-		if (r->code == RL_OK)
+		if (e == NULL)
 			continue;
-		log_info("event.refused", "agent", LOG_STR(in->s->agent->id),
-		    "index", LOG_U64(i), "code", LOG_U64((uint64_t)r->code),
-		    "error", LOG_STR(rl_code_name(r->code)),
-		    "field", LOG_STR(in->errors[i].field), NULL);
+		if (e->cause != 0)
+			log_info("event.refused", "agent", LOG_STR(in->s->agent->id),
+			    "index", LOG_U64(i), "code", LOG_U64((uint64_t)e->code),
+			    "error", LOG_STR(rl_code_name(e->code)),
+			    "cause", LOG_STR(mdb_strerror(e->cause)), NULL);
+		else
+			log_info("event.refused", "agent", LOG_STR(in->s->agent->id),
+			    "index", LOG_U64(i), "code", LOG_U64((uint64_t)e->code),
+			    "error", LOG_STR(rl_code_name(e->code)),
+			    "field", LOG_STR(e->field), NULL);
 	}
 }
 
@@ -327,14 +339,13 @@ handle_in_txn(struct broker *b, MDB_txn *txn, struct inbound *in, int64_t now,
  * storage error, a dack is answered with one.  The real cause is logged.
  */
 static void
-set_aside(struct pass_failure *f)
+set_aside(struct broker *b, struct pass_failure *f)
 {
 	struct inbound *in = f->in;
 	const char *agent = in->s->agent->id;
 
 	if (f->event < 0) {
-		in->code = rl_error_set(&in->err, store_code(f->rc), "",
-		    "%s (%s)", rl_code_text(store_code(f->rc)), mdb_strerror(f->rc));
+		in->code = store_error(&b->st, &in->err, f->rc);
 		log_error("dack.failed", "agent", LOG_STR(agent),
 		    "error", LOG_STR(mdb_strerror(f->rc)), NULL);
 		return;
@@ -351,17 +362,16 @@ set_aside(struct pass_failure *f)
 
 /* Every submit of the pass refused with the store's error. */
 static void
-refuse_writes(struct inbound *ins, size_t n, int rc)
+refuse_writes(struct broker *b, struct inbound *ins, size_t n, int rc)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ins[i].code == RL_OK && ins[i].req.cmd == RL_CMD_SUBMIT)
-			ins[i].code = rl_error_set(&ins[i].err, store_code(rc),
-			    "", "%s", rl_code_text(store_code(rc)));
+			ins[i].code = store_error(&b->st, &ins[i].err, rc);
 }
 
 /*
- * Apply the pass in one write transaction and commit it; the commit's
- * result as a protocol code.  An event whose writes fail says nothing
+ * Apply the pass in one write transaction and commit it; 0, or the LMDB or
+ * system error that refuses the whole pass.  An event whose writes fail says nothing
  * about the others: the transaction is aborted and the pass applied again
  * from the start without that event, which alone is refused.  Errors are
  * rare, so this costs nothing on the way that matters, and a replay sees
@@ -380,26 +390,26 @@ write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
 
 		if ((rc = txn_begin(b, &txn)) != 0) {
 			log_error("store.txn_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
-			refuse_writes(ins, n, rc);
-			return RL_OK;
+			refuse_writes(b, ins, n, rc);
+			return 0;
 		}
 		for (size_t i = 0; i < n; i++)
 			handle_in_txn(b, txn, &ins[i], now, &f);
 		if (f.rc == 0 && !writes) {
 			txn_abort(b, txn);
-			return RL_OK;
+			return 0;
 		}
 		if (f.rc == 0) {
 			if ((rc = txn_commit(b, txn)) == 0) {
 				b->commits++;
-				return RL_OK;
+				return 0;
 			}
 			/* Nothing was written: with a bigger map, the pass again. */
 			if (rc == MDB_MAP_FULL && upkeep_grow(b, true) == 1)
 				continue;
 			log_error("store.commit_failed",
 			    "error", LOG_STR(mdb_strerror(rc)), NULL);
-			return store_code(rc);
+			return rc;
 		}
 		txn_abort(b, txn);
 		if (f.rc == MDB_MAP_FULL && upkeep_grow(b, true) == 1)
@@ -410,16 +420,16 @@ write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
 			    "hint", LOG_STR(f.rc == MDB_MAP_FULL ?
 			    "the store reached map_size_max_mb: raise it (reload)" :
 			    "check the data_dir's disk"), NULL);
-			return store_code(f.rc);
+			return f.rc;
 		}
-		set_aside(&f);
+		set_aside(b, &f);
 	}
 }
 
 /* Work done after the commit: state changes that must not precede it. */
 static void
-handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
-    int64_t now, int64_t mono)
+handle_after_commit(struct broker *b, struct inbound *in,
+    const struct rl_error *commit, int64_t now, int64_t mono)
 {
 	msgpack_packer pk;
 
@@ -442,14 +452,14 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 		if (in->results == NULL) {
 			codec_pack_error(&pk, &in->err, in->req.has_ref, in->req.ref);
 		} else {
-			pack_acks(in, commit_code, &pk);
-			count_results(b, in, commit_code);
-			log_refusals(in);
+			pack_acks(in, commit, &pk);
+			count_results(b, in, commit);
+			log_refusals(in, commit);
 		}
 		reply(b, in, &b->scratch);
 		break;
 	case RL_CMD_DACK:
-		if (commit_code == RL_OK && in->upto > in->s->acked) {
+		if (commit->code == RL_OK && in->upto > in->s->acked) {
 			uint64_t n = in->upto - in->s->acked;
 
 			in->s->inflight = n >= in->s->inflight ? 0 :
@@ -459,7 +469,7 @@ handle_after_commit(struct broker *b, struct inbound *in, int commit_code,
 			in->s->backoff_ms = b->cfg->redeliver_ms;
 			in->s->retry_at = in->s->inflight > 0 ?
 			    mono + b->cfg->redeliver_ms : 0;
-			log_debug("delivery.acknowledged",
+			log_info("delivery.acknowledged",
 			    "agent", LOG_STR(in->s->agent->id),
 			    "upto", LOG_U64(in->upto), NULL);
 		}
@@ -500,7 +510,8 @@ pass(struct broker *b)
 	struct inbound *ins;
 	size_t n = 0, bytes = 0;
 	int64_t now = clock_now(&b->clock), mono = rl_mono_ms();
-	int commit_code = RL_OK;
+	struct rl_error commit = { .code = RL_OK };
+	int rc;
 	bool writes = false;
 
 	if (b->stopping)
@@ -518,10 +529,10 @@ pass(struct broker *b)
 		n++;
 	}
 	b->passes++;
-	if (n > 0)
-		commit_code = write_pass(b, ins, n, now, writes);
+	if (n > 0 && (rc = write_pass(b, ins, n, now, writes)) != 0)
+		store_error(&b->st, &commit, rc);
 	for (size_t i = 0; i < n; i++) {
-		handle_after_commit(b, &ins[i], commit_code, now, mono);
+		handle_after_commit(b, &ins[i], &commit, now, mono);
 		inbound_free(&ins[i]);
 	}
 	free(ins);

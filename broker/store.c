@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "bigendian.h"
 #include "relais_proto.h"
@@ -153,8 +154,31 @@ store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb)
 int
 store_code(int mdb_rc)
 {
-	return mdb_rc == MDB_MAP_FULL || mdb_rc == ENOSPC ?
+	return mdb_rc == MDB_MAP_FULL || mdb_rc == ENOSPC || mdb_rc == EDQUOT ?
 	    RL_E_STORAGE_FULL : RL_E_STORAGE;
+}
+
+int
+store_cause(const struct store *st, int rc)
+{
+	const char *path;
+	struct statvfs fs;
+
+	if (rc != EIO || st->env == NULL || mdb_env_get_path(st->env, &path) != 0 ||
+	    statvfs(path, &fs) != 0)
+		return rc;
+	return (uint64_t)fs.f_bavail * fs.f_frsize < STORE_FULL_BELOW ? ENOSPC : rc;
+}
+
+int
+store_error(const struct store *st, struct rl_error *err, int rc)
+{
+	int cause = store_cause(st, rc), code = store_code(cause);
+
+	rl_error_set(err, code, "", "%s (%s)", rl_code_text(code),
+	    mdb_strerror(cause));
+	err->cause = cause;
+	return code;
 }
 
 void

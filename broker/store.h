@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <lmdb.h>
 
+#include "event.h"
+
 /* The layout described above; store_open() refuses any other. */
 #define STORE_FORMAT 4
 
@@ -77,8 +79,26 @@ void store_close(struct store *st);
  */
 int store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb);
 
-/* Maps an LMDB error to a protocol code: storage_full or storage. */
+/*
+ * Storage errors.  Inside the broker a storage failure is the LMDB or
+ * system error that caused it (an int: MDB_MAP_FULL, ENOSPC, EIO...); it
+ * becomes a protocol refusal once, through store_error(), which keeps that
+ * cause in the rl_error for the log.  Nothing maps it back.
+ */
+
+/* storage_full (map full, disk full, quota) or storage. */
 int store_code(int mdb_rc);
+
+/*
+ * The cause to report for rc: LMDB reports a write cut short by a full
+ * file system as EIO, so an EIO while the data_dir's file system has less
+ * than STORE_FULL_BELOW bytes free is taken for ENOSPC.
+ */
+#define STORE_FULL_BELOW (16u << 20)
+int store_cause(const struct store *st, int rc);
+
+/* Fill *err for rc (code, cause, a sentence naming the cause); the code. */
+int store_error(const struct store *st, struct rl_error *err, int rc);
 
 /* Keys with a big-endian number; buf must hold prefix + 1 + 8 bytes. */
 size_t store_key_seq(char *buf, const char *prefix, size_t plen, uint64_t seq);

@@ -104,6 +104,7 @@ rl_error_set(struct rl_error *err, int code, const char *field,
 	va_list ap;
 
 	err->code = code;
+	err->cause = 0;
 	snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);

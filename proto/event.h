@@ -115,6 +115,8 @@ const char *ev_field_name(enum ev_field f);
 /* What went wrong, for the error reply: a code, the field, a sentence. */
 struct rl_error {
 	int code;                   /* enum rl_code */
+	int cause;                  /* storage codes: the LMDB or system error
+	                               behind it, for the log; else 0 */
 	char field[32];             /* "" when the whole message is at fault */
 	char message[160];
 };

@@ -58,7 +58,8 @@ struct e2e_broker {
 	char data[320];
 	char broker_pub[41];
 	char endpoint[256];         /* of the running broker */
-	char extra[2048];           /* more [broker] lines, "key = value\n" */
+	char extra[2048];           /* more [broker] lines, "key = value\n";
+	                               map_size_mb here replaces the harness's 256 */
 	char rules[1024];           /* [rules] lines */
 	/*
 	 * Restart on the port the first start was given (by the system, from

@@ -299,10 +299,131 @@ test_a_pass_is_budgeted_by_decoded_size(void **state)
 	    RL_E_BATCH_TOO_LARGE, "256 frames of 65520 nils");
 }
 
+/*
+ * Observed: with a small map and a retrying client, event.accepted was
+ * logged and "accepted" counted for events whose pass then failed, and
+ * the events refused at the commit were never logged as refused.  Now
+ * both say exactly what the store holds, and every storage_full an agent
+ * gets has its event.refused line with the cause.
+ */
+/* Submit the batch; count its ok and storage_full results.  True if any
+ * was refused. */
+static bool
+submit_counting(relais_client *c, json_t **evs, size_t n, long long *ok,
+    long long *full)
+{
+	json_t *res[500];
+	bool refused = false;
+
+	e2e_assert(n <= 500 && relais_submit(c, evs, n, res, E2E_WAIT_MS) == 0,
+	    "submit: %s", relais_errmsg(c));
+	for (size_t i = 0; i < n; i++) {
+		const char *st = jstr(res[i], "status");
+
+		if (st != NULL && strcmp(st, "ok") == 0) {
+			++*ok;
+		} else {
+			e2e_expect_error(res[i], RL_E_STORAGE_FULL, "");
+			++*full;
+			refused = true;
+		}
+		json_decref(res[i]);
+	}
+	return refused;
+}
+
+static void
+test_a_full_store_logs_and_counts_only_what_it_committed(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("map_size_mb = 16\n"
+	    "map_size_max_mb = 16\n");
+	enum { BATCH = 500 };
+	json_t *evs[BATCH];
+	relais_client *c;
+	long long ok = 0, full = 0;
+	bool refused = false;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_start(b);
+	c = e2e_connect(b, "med");
+	for (int batch = 0; batch < 200 && !refused; batch++) {
+		for (int i = 0; i < BATCH; i++) {
+			char id[32], p[32];
+
+			snprintf(id, sizeof(id), "full-%d", batch * BATCH + i);
+			snprintf(p, sizeof(p), "p-%d", batch * BATCH + i);
+			evs[i] = e2e_ev_contact(id, p);
+		}
+		refused = submit_counting(c, evs, BATCH, &ok, &full);
+		for (int i = 0; !refused && i < BATCH; i++)
+			json_decref(evs[i]);
+	}
+	e2e_assert(refused, "16 MiB never filled");
+	/* A client that retries what was refused, as it should. */
+	for (int retry = 0; retry < 3; retry++)
+		submit_counting(c, evs, BATCH, &ok, &full);
+	for (int i = 0; i < BATCH; i++)
+		json_decref(evs[i]);
+
+	e2e_assert_int(ok, e2e_health(c, "events"), "events in the store");
+	e2e_assert_int(ok, e2e_health(c, "accepted"), "health's accepted");
+	relais_close(&c);
+	e2e_assert_int(ok, e2e_log_count(b, "\"msg\":\"event.accepted\"", NULL),
+	    "event.accepted lines");
+	e2e_assert_int(full, e2e_log_count(b, "\"msg\":\"event.refused\"",
+	    "\"error\":\"storage_full\"", "\"cause\":\"MDB_MAP_FULL", NULL),
+	    "event.refused lines with storage_full and its cause");
+}
+
+/*
+ * An operator traces one referral through the log at info: accepted with
+ * its log seq, queued for the target, sent as mailbox seq N with that log
+ * seq, acknowledged up to N.
+ */
+static void
+test_one_referral_can_be_traced_in_the_log(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	relais_client *med, *ml;
+	json_t *r, *d;
+	char want[64];
+	long long seq, mseq;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_start(b);
+	med = e2e_connect(b, "med");
+	r = e2e_submit1(med, e2e_ev_referral("t1", "p-1", "r-1", "ml"));
+	e2e_expect_ok(r);
+	seq = jint(r, "seq");
+	json_decref(r);
+	ml = e2e_connect(b, "ml");
+	d = e2e_next_delivery(ml, E2E_WAIT_MS);
+	mseq = jint(d, "seq");
+	e2e_assert(relais_ack(ml, (uint64_t)mseq) == 0, "ack: %s",
+	    relais_errmsg(ml));
+	json_decref(d);
+
+	snprintf(want, sizeof(want), "\"log_seq\":%lld", seq);
+	e2e_log_wait(b, "\"msg\":\"delivery.queued\"", "\"agent\":\"ml\"", want);
+	e2e_log_wait(b, "\"msg\":\"delivery.sent\"", "\"agent\":\"ml\"", want);
+	snprintf(want, sizeof(want), "\"upto\":%lld", mseq);
+	e2e_log_wait(b, "\"level\":\"info\",\"msg\":\"delivery.acknowledged\"",
+	    "\"agent\":\"ml\"", want);
+	relais_close(&ml);
+	relais_close(&med);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_one_referral_can_be_traced_in_the_log,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_a_full_store_logs_and_counts_only_what_it_committed,
+		    e2e_teardown),
 		cmocka_unit_test_teardown(test_frames_of_nils_are_refused_before_decoding,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_a_pass_is_budgeted_by_decoded_size,

@@ -156,7 +156,7 @@ ingest_at(struct fixture *fx, const char *sender, msgpack_sbuffer *sb,
 	if (code != RL_OK)
 		txn_abort(&fx->b, txn);
 	else if ((rc = txn_commit(&fx->b, txn)) != 0)
-		code = store_code(rc);
+		code = store_error(&fx->b.st, err, rc);
 	msgpack_unpacked_destroy(&up);
 	return code;
 }

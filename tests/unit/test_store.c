@@ -376,9 +376,35 @@ test_full_map_is_refused_not_fatal(void **state)
 	/* The store still reads and still refuses cleanly. */
 	code = ingest(fx, "med", &sb, &r, &err);
 	assert_int_equal(code, RL_E_STORAGE_FULL);
+	/* The refusal keeps its cause, for the log. */
+	assert_int_equal(err.cause, MDB_MAP_FULL);
+	assert_non_null(strstr(err.message, "MDB_MAP_FULL"));
 	assert_int_equal(count(fx, fx->b.st.log), before);
 	msgpack_sbuffer_destroy(&sb);
 	fixture_free(fx);
+}
+
+/* One convention: the cause in, the protocol code out, the cause kept. */
+static void
+test_storage_errors_keep_their_cause(void **state)
+{
+	struct fixture *fx = *state;
+	struct rl_error err;
+
+	assert_int_equal(store_error(&fx->b.st, &err, ENOSPC), RL_E_STORAGE_FULL);
+	assert_int_equal(err.cause, ENOSPC);
+	assert_non_null(strstr(err.message, strerror(ENOSPC)));
+	assert_int_equal(store_error(&fx->b.st, &err, EDQUOT), RL_E_STORAGE_FULL);
+	assert_int_equal(store_error(&fx->b.st, &err, MDB_MAP_FULL), RL_E_STORAGE_FULL);
+	assert_int_equal(store_error(&fx->b.st, &err, MDB_CORRUPTED), RL_E_STORAGE);
+	assert_int_equal(err.cause, MDB_CORRUPTED);
+	/* An I/O error on a file system with room is not a full disk. */
+	assert_int_equal(store_cause(&fx->b.st, EIO), EIO);
+	assert_int_equal(store_error(&fx->b.st, &err, EIO), RL_E_STORAGE);
+	assert_int_equal(err.cause, EIO);
+	/* Any other refusal has no cause. */
+	rl_error_set(&err, RL_E_CONFLICT, "event_id", "x");
+	assert_int_equal(err.cause, 0);
 }
 
 int
@@ -401,6 +427,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_answer_must_name_the_referrals_participant, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_operators_may_not_send_events, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_full_map_is_refused_not_fatal),
+		cmocka_unit_test_setup_teardown(test_storage_errors_keep_their_cause, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
