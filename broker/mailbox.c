@@ -75,6 +75,7 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 		return rc;
 	s->next_seq = next + 1;
 	s->next_dirty = true;
+	s->backlog_txn++;
 	b->counters_dirty = true;
 	s->pending = true;
 	return 0;
@@ -145,6 +146,7 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 		if ((rc = queued_remove(b, txn, id, key_seq(&k, alen), &v)) != 0 ||
 		    (rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
+		s->backlog_txn--;
 		b->delivered++;
 	}
 	mdb_cursor_close(cur);
@@ -152,6 +154,30 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 		return rc;
 	*acked = upto;
 	return 0;
+}
+
+uint64_t
+mailbox_backlog(struct broker *b, MDB_txn *txn, struct session *s)
+{
+	const char *id = s->agent->id;
+
+	if (!s->backlog_known) {
+		s->backlog = store_count_prefix(txn, b->st.mbox, id, strlen(id) + 1);
+		s->backlog_known = true;
+	}
+	return s->backlog;
+}
+
+void
+mailbox_backlog_settle(struct broker *b, bool committed)
+{
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (committed && s->backlog_known)
+			s->backlog = (uint64_t)((int64_t)s->backlog + s->backlog_txn);
+		s->backlog_txn = 0;
+	}
 }
 
 static const char *
@@ -372,6 +398,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
 			if ((rc = dead_letter(b, txn, cur, &k, &v, id, alen,
 			    attempts)) != 0)
 				break;
+			s->backlog_txn--;
 			continue;
 		}
 		if ((rc = bump_attempts(cur, &k, &v, attempts)) != 0)

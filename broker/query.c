@@ -61,14 +61,13 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	codec_pack_str(pk, "agents");
 	msgpack_pack_array(pk, b->nsessions);
 	for (size_t i = 0; i < b->nsessions; i++) {
-		const struct session *s = &b->sessions[i];
+		struct session *s = &b->sessions[i];
 		const char *id = s->agent->id;
 
 		msgpack_pack_map(pk, 4);
 		codec_pack_kv_str(pk, "id", id);
 		codec_pack_kv_str(pk, "online", s->to != NULL ? "yes" : "no");
-		codec_pack_kv_u64(pk, "backlog", store_count_prefix(txn, b->st.mbox,
-		    id, strlen(id) + 1));
+		codec_pack_kv_u64(pk, "backlog", mailbox_backlog(b, txn, s));
 		codec_pack_kv_u64(pk, "inflight", s->inflight);
 	}
 }

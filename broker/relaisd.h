@@ -203,6 +203,10 @@ int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t upto, uint64_t *acked);
 void mailbox_flush(struct broker *b);
 void mailbox_redeliver(struct broker *b, int64_t mono);
+/* The items in s's mailbox, counted from txn the first time only. */
+uint64_t mailbox_backlog(struct broker *b, MDB_txn *txn, struct session *s);
+/* The transaction committed (keep its changes to the backlogs) or not. */
+void mailbox_backlog_settle(struct broker *b, bool committed);
 
 /* alerts.c */
 int alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,

@@ -72,6 +72,15 @@ struct session {
 	bool pending;               /* its mailbox may hold unsent items */
 	uint64_t next_seq;          /* next mailbox seq; 0: read it from the store */
 	bool next_dirty;            /* next_seq must be written before the commit */
+	/*
+	 * Items in its mailbox, so that health costs O(agents), not a walk of
+	 * every mailbox: counted once from the store when first asked
+	 * (mailbox_backlog), then kept by the transactions that add or
+	 * remove items, their changes applied when they commit.
+	 */
+	uint64_t backlog;
+	bool backlog_known;
+	int64_t backlog_txn;        /* change made by the open transaction */
 };
 
 /*

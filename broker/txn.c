@@ -39,6 +39,7 @@ undo_reports(struct broker *b)
 	log_release(false);
 	b->alerts_opened = b->txn_start.alerts_opened;
 	b->alerts_resolved = b->txn_start.alerts_resolved;
+	mailbox_backlog_settle(b, false);
 }
 
 /* The mailboxes' next seqs that changed, into the transaction. */
@@ -82,6 +83,7 @@ txn_commit(struct broker *b, MDB_txn *txn)
 	}
 	b->counters_dirty = false;
 	log_release(true);
+	mailbox_backlog_settle(b, true);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <msgpack.h>
 
+#include "alerts_util.h"
 #include "harness.h"
 #include "log.h"
 #include "relais_proto.h"
@@ -416,10 +417,67 @@ test_one_referral_can_be_traced_in_the_log(void **state)
 	relais_close(&med);
 }
 
+/*
+ * Health reads each agent's backlog from a counter, not by walking its
+ * mailbox: the counter must follow every way items come and go (queued,
+ * acknowledged, dead-lettered), survive a restart and a reload.
+ */
+static void
+test_backlog_counters_follow_the_mailbox(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("redeliver_ms = 50\n"
+	    "redeliver_max_ms = 50\n");
+	relais_client *med, *ml, *ops;
+	json_t *d;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	make_backlog(b, 5);
+	ops = e2e_connect(b, "ops");
+	e2e_assert_int(5, au_backlog(ops, "ml"), "ml's backlog after 5 referrals");
+	e2e_assert_int(0, au_backlog(ops, "med"), "med's backlog");
+	relais_close(&ops);
+
+	/* Counted again from the store after a restart. */
+	e2e_stop(b);
+	e2e_start(b);
+	ops = e2e_connect(b, "ops");
+	e2e_assert_int(5, au_backlog(ops, "ml"), "ml's backlog after a restart");
+
+	/* Acknowledged items leave it. */
+	ml = e2e_connect(b, "ml");
+	for (int i = 0; i < 5; i++)
+		json_decref(e2e_next_delivery(ml, E2E_WAIT_MS));
+	e2e_assert(relais_ack(ml, 3) == 0, "ack: %s", relais_errmsg(ml));
+	au_wait_backlog(ops, "ml", 2);
+
+	/* Dead-lettered items leave it too (max_attempts reloads). */
+	snprintf(b->extra, sizeof(b->extra), "redeliver_ms = 50\n"
+	    "redeliver_max_ms = 50\nmax_attempts = 1\n");
+	e2e_reload(b);
+	au_wait_backlog(ops, "ml", 0);
+	e2e_assert_int(2, e2e_health(ops, "dead_letters"), "dead letters");
+
+	/* And a new item comes in. */
+	med = e2e_connect(b, "med");
+	d = e2e_submit1(med, e2e_ev_referral("late", "p-late", "r-late", "ml"));
+	e2e_expect_ok(d);
+	json_decref(d);
+	e2e_assert_int(1, au_backlog(ops, "ml"), "ml's backlog after one more");
+	relais_close(&med);
+	relais_close(&ml);
+	relais_close(&ops);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_backlog_counters_follow_the_mailbox,
+		    e2e_teardown),
 		cmocka_unit_test_teardown(test_one_referral_can_be_traced_in_the_log,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_a_full_store_logs_and_counts_only_what_it_committed,
