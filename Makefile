@@ -29,11 +29,14 @@ OBJDIR   := build/$(VARIANT)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# CFLAGS and LDFLAGS are the caller's (`make CFLAGS=-O0`): what the build
+# needs is kept apart, so that setting them never drops the language
+# standard, the include paths, the warnings or the dependency files.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             -Iproto -Ibroker -Iagents -MMD -MP $(PKG_CFLAGS) $(SANFLAGS)
-LDFLAGS  += $(SANFLAGS)
+REQ_LDFLAGS = $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 PROTO_SRC  := $(wildcard proto/*.c)
@@ -70,7 +73,7 @@ all: $(PROGRAMS)
 
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(PROTO_LIB): $(PROTO_OBJ)
 $(BROKER_LIB): $(BROKER_OBJ)
@@ -81,25 +84,25 @@ $(OBJDIR)/%.a:
 
 $(BINDIR)/relaisd: $(call obj,broker/main.c) $(BROKER_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/relais: $(call obj,$(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/relais-bench: $(call obj,tests/bench/relais_bench.c) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link the broker's and the client's modules directly.
 $(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(UNIT_LIBOBJ) $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # End-to-end tests drive the real binaries through the client library.
 $(BINDIR)/tests/test_e2e_%: $(OBJDIR)/tests/e2e/test_e2e_%.o $(E2E_LIBOBJ) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN) $(E2E_BIN)
@@ -152,7 +155,7 @@ FUZZ_SECONDS ?= 30
 fuzz-run: build/fuzz/fuzz_decode
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
-	    -print_final_stats=1 build/fuzz/corpus
+	    -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus/decode
 
 clean:
 	rm -rf build bin

@@ -67,6 +67,8 @@ struct config {
 	uint32_t redeliver_ms;      /* first redelivery delay; doubles each try */
 	uint32_t redeliver_max_ms;
 	uint32_t max_attempts;      /* then dead-letter */
+	uint32_t max_backlog;       /* items one agent's mailbox may hold; 0: no bound */
+	uint32_t agent_silent_hours; /* an agent not collecting this long: alert */
 	uint32_t retention_days;    /* inactivity before anonymisation */
 	char log_level[8];          /* debug, info, warn, error */
 	bool manual_clock;          /* tests and demos only: clock driven by operators */

@@ -283,6 +283,14 @@ change(struct broker *b, MDB_txn *txn, const struct dl_args *a,
 			rc = MDB_CORRUPTED;
 			break;
 		}
+		if (a->action == DL_REQUEUE) {
+			bool room;
+
+			if ((rc = mailbox_room(b, txn, s, &room)) != 0)
+				break;
+			if (!room)
+				break;          /* the rest stay dead letters */
+		}
 		if (a->action == DL_REQUEUE &&
 		    (rc = mailbox_append(b, txn, s, (enum mbox_kind)p[4],
 		    (const char *)p + MBOX_ITEM_HDR, v.mv_size - MBOX_ITEM_HDR)) != 0)

@@ -43,6 +43,43 @@ key_seq(const MDB_val *k, size_t alen)
 	return store_be64((const char *)k->mv_data + alen + 1);
 }
 
+/* The next seq is read once, then kept in memory (txn.c). */
+static int
+load_next_seq(struct broker *b, MDB_txn *txn, struct session *s)
+{
+	const char *id = s->agent->id;
+	uint64_t next;
+	int rc;
+
+	if (s->next_seq != 0)
+		return 0;
+	if ((rc = store_get_u64(txn, b->st.mbox_next, id, strlen(id), &next)) != 0)
+		return rc;
+	s->next_seq = next == 0 ? 1 : next;
+	return 0;
+}
+
+/*
+ * The bound on one agent's mailbox (max_backlog), so that a partner whose
+ * agent never collects cannot fill the store for everyone: the backlog
+ * counter (mailbox_backlog) with this transaction's own changes.
+ */
+int
+mailbox_room(struct broker *b, MDB_txn *txn, struct session *s, bool *room)
+{
+	*room = b->cfg->max_backlog == 0 ||
+	    (int64_t)mailbox_backlog(b, txn, s) + s->backlog_txn <
+	    (int64_t)b->cfg->max_backlog;
+	return 0;
+}
+
+/*
+ * What happens at max_backlog (README, "A partner that does not collect"):
+ * the delivery is not queued.  The event itself is accepted and recorded
+ * like any other (its sender did nothing wrong, and the pathway, alerts
+ * and indicators stay true); the agent that does not collect misses it,
+ * which is counted (health: overflowed) and logged at error.
+ */
 int
 mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
     enum mbox_kind kind, const char *payload, size_t len)
@@ -52,15 +89,24 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 	char key[RL_MAX_AGENT_ID_BYTES + 9];
 	uint64_t next;
 	MDB_val k, v;
+	bool room;
 	int rc;
 
-	/* The next seq is read once, then kept in memory (txn.c). */
-	if (s->next_seq == 0) {
-		rc = store_get_u64(txn, b->st.mbox_next, agent_id, alen, &next);
-		if (rc != 0)
-			return rc;
-		s->next_seq = next == 0 ? 1 : next;
+	if ((rc = mailbox_room(b, txn, s, &room)) != 0)
+		return rc;
+	if (!room) {
+		s->overflowed++;
+		log_error("delivery.overflowed", "agent", LOG_STR(agent_id),
+		    "max_backlog", LOG_U64(b->cfg->max_backlog),
+		    "kind", LOG_STR(kind == MBOX_ALERT ? "alert" : "event"),
+		    "hint", LOG_STR("the agent's mailbox is full: it has not "
+		    "collected its deliveries; this one is not queued (the event "
+		    "is recorded). Fix the partner's agent, or raise max_backlog"),
+		    NULL);
+		return 0;
 	}
+	if ((rc = load_next_seq(b, txn, s)) != 0)
+		return rc;
 	next = s->next_seq;
 	k.mv_size = store_key_seq(key, agent_id, alen, next);
 	k.mv_data = key;
@@ -153,6 +199,11 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	*acked = upto;
+	s->last_collected = clock_now(&b->clock);
+	if (s->silent) {
+		s->silent = false;
+		log_info("agent.collecting", "agent", LOG_STR(id), NULL);
+	}
 	return 0;
 }
 
@@ -162,7 +213,9 @@ mailbox_backlog(struct broker *b, MDB_txn *txn, struct session *s)
 	const char *id = s->agent->id;
 
 	if (!s->backlog_known) {
-		s->backlog = store_count_prefix(txn, b->st.mbox, id, strlen(id) + 1);
+		/* What this transaction changed is in backlog_txn already. */
+		s->backlog = (uint64_t)((int64_t)store_count_prefix(txn, b->st.mbox,
+		    id, strlen(id) + 1) - s->backlog_txn);
 		s->backlog_known = true;
 	}
 	return s->backlog;

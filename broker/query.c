@@ -64,11 +64,17 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 		struct session *s = &b->sessions[i];
 		const char *id = s->agent->id;
 
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 6);
 		codec_pack_kv_str(pk, "id", id);
 		codec_pack_kv_str(pk, "online", s->to != NULL ? "yes" : "no");
 		codec_pack_kv_u64(pk, "backlog", mailbox_backlog(b, txn, s));
 		codec_pack_kv_u64(pk, "inflight", s->inflight);
+		codec_pack_str(pk, "silent");
+		if (s->silent)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		codec_pack_kv_u64(pk, "overflowed", s->overflowed);
 	}
 }
 

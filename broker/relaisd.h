@@ -171,6 +171,12 @@ void broker_free(struct broker *b);
  * now (full: a write just met MDB_MAP_FULL); 1 if it grew.
  */
 void upkeep_store(struct broker *b);
+/*
+ * Agents that have not collected (acknowledged) anything for
+ * agent_silent_hours while their mailbox holds items: agent.silent at
+ * error, once, and "silent" in health until they collect again.
+ */
+void upkeep_agents(struct broker *b);
 int upkeep_grow(struct broker *b, bool full);
 
 /* zap.c */
@@ -197,6 +203,10 @@ enum mbox_kind { MBOX_EVENT = 1, MBOX_ALERT = 2 };
 #define MBOX_ITEM_HDR 5             /* u32be redeliveries, u8 kind */
 int mailbox_append_event(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t log_seq);
+/* Whether s's mailbox is below max_backlog (*room); 0 or an LMDB error. */
+int mailbox_room(struct broker *b, MDB_txn *txn, struct session *s,
+    bool *room);
+/* At max_backlog the item is not queued (counted, logged) and 0 returned. */
 int mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
     enum mbox_kind kind, const char *payload, size_t len);
 int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,

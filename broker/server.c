@@ -608,6 +608,7 @@ on_tick(uv_timer_t *h)
 	sessions_read_monitor(b);
 	sessions_check_liveness(b, mono);
 	upkeep_store(b);
+	upkeep_agents(b);
 	mailbox_redeliver(b, mono);
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	mailbox_flush(b);

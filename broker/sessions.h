@@ -81,6 +81,10 @@ struct session {
 	uint64_t backlog;
 	bool backlog_known;
 	int64_t backlog_txn;        /* change made by the open transaction */
+	/* The silent-agent alert and the backlog bound (mailbox.c, upkeep.c). */
+	uint64_t overflowed;        /* deliveries not queued: mailbox at max_backlog */
+	int64_t last_collected;     /* broker clock: last acknowledgement (or start) */
+	bool silent;                /* agent.silent logged, until it collects again */
 };
 
 /*

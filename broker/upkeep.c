@@ -13,7 +13,16 @@
  * transaction (relaisd --verify or --backup stopped with SIGKILL) leaves
  * its slot in lock.mdb, and LMDB keeps every page that reader could see
  * from being reused: the file grows until someone calls mdb_reader_check.
+ *
+ * Agents that stop collecting are reported.  An agent that has not
+ * acknowledged anything for agent_silent_hours while its mailbox holds
+ * items is logged (agent.silent, at error, once) and shown "silent" in
+ * health, before its mailbox reaches max_backlog (mailbox.c).  The time is
+ * the broker's clock, counted from the broker's start for an agent that
+ * has not collected since.
  */
+#include <string.h>
+
 #include "log.h"
 #include "relaisd.h"
 
@@ -51,4 +60,57 @@ upkeep_store(struct broker *b)
 		    "hint", LOG_STR("a process reading the store was killed; its "
 		    "reader slots are freed"), NULL);
 	upkeep_grow(b, false);
+}
+
+/* Whether s's mailbox holds an item; false too if it cannot be read. */
+static bool
+mailbox_holds(struct broker *b, const struct session *s)
+{
+	const char *id = s->agent->id;
+	size_t alen = strlen(id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool holds = false;
+
+	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	if (mdb_cursor_open(txn, b->st.mbox, &cur) == 0) {
+		k.mv_size = store_key_seq(key, id, alen, 0);
+		k.mv_data = key;
+		holds = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
+		    k.mv_size == alen + 9 && memcmp(k.mv_data, id, alen + 1) == 0;
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	return holds;
+}
+
+void
+upkeep_agents(struct broker *b)
+{
+	int64_t now = clock_now(&b->clock);
+	int64_t limit = (int64_t)b->cfg->agent_silent_hours * 3600000;
+
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+
+		if (s->last_collected == 0)
+			s->last_collected = now;
+		if (s->silent || now - s->last_collected < limit)
+			continue;
+		/* Nothing to collect is not silence: start counting again. */
+		if (!mailbox_holds(b, s)) {
+			s->last_collected = now;
+			continue;
+		}
+		s->silent = true;
+		log_error("agent.silent", "agent", LOG_STR(s->agent->id),
+		    "hours", LOG_I64((now - s->last_collected) / 3600000),
+		    "hint", LOG_STR("the agent has not acknowledged a delivery for "
+		    "agent_silent_hours while its mailbox holds items; check the "
+		    "partner's agent. At max_backlog, deliveries to it are no "
+		    "longer queued"), NULL);
+	}
 }

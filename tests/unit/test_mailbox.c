@@ -255,6 +255,103 @@ test_operators_requeue_and_drop_dead_letters(void **state)
 	msgpack_sbuffer_destroy(&reply);
 }
 
+/*
+ * The observed: 110 000 items for an agent that never connects grew the
+ * store until every agent got storage_full.  At max_backlog the agent's
+ * mailbox stops growing; the events are still recorded.
+ */
+static void
+test_a_mailbox_stops_at_max_backlog(void **state)
+{
+	struct fixture *fx = *state;
+	struct session *s = sessions_find(&fx->b, "ml");
+	uint64_t events = count(fx, fx->b.st.log), acked;
+	MDB_txn *txn;
+
+	fx->b.cfg->max_backlog = 5;
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	for (int i = 0; i < 8; i++) {
+		char eid[16], p[16], r[16];
+
+		snprintf(eid, sizeof(eid), "e-%d", i);
+		snprintf(p, sizeof(p), "p-%d", i);
+		snprintf(r, sizeof(r), "r-%d", i);
+		assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+		    eid, p, r, "ml"), RL_OK);
+	}
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(count(fx, fx->b.st.log), events + 8);
+	assert_int_equal(mailbox_count(fx, "ml"), 5);
+	assert_int_equal(s->overflowed, 3);
+
+	/* Once it collects, there is room again. */
+	s->sent = 5;
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(mailbox_ack(&fx->b, txn, s, 3, &acked), 0);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	s->acked = acked;
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	for (int i = 0; i < 4; i++) {
+		char eid[16], p[16], r[16];
+
+		snprintf(eid, sizeof(eid), "f-%d", i);
+		snprintf(p, sizeof(p), "q-%d", i);
+		snprintf(r, sizeof(r), "s-%d", i);
+		assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+		    eid, p, r, "ml"), RL_OK);
+	}
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_int_equal(mailbox_count(fx, "ml"), 5);
+	assert_int_equal(s->overflowed, 4);
+}
+
+/* An agent that does not collect for agent_silent_hours is reported. */
+static void
+test_a_silent_agent_is_reported(void **state)
+{
+	struct fixture *fx = *state;
+	struct session *s = queue_items(fx), *med = sessions_find(&fx->b, "med");
+	const int64_t hour = 3600000;
+	msgpack_sbuffer reply;
+	msgpack_unpacked up;
+	const msgpack_object *agents;
+	MDB_txn *txn;
+	uint64_t acked;
+
+	upkeep_agents(&fx->b);
+	assert_false(s->silent);
+	fx->b.clock.offset_ms += (int64_t)fx->b.cfg->agent_silent_hours * hour - hour;
+	upkeep_agents(&fx->b);
+	assert_false(s->silent);
+	fx->b.clock.offset_ms += 2 * hour;
+	upkeep_agents(&fx->b);
+	assert_true(s->silent);
+	/* med has nothing to collect: not silent. */
+	assert_false(med->silent);
+
+	msgpack_sbuffer_init(&reply);
+	msgpack_unpacked_init(&up);
+	agents = codec_map_get(codec_map_get(fixture_query(fx, "ops", "health",
+	    NULL, &reply, &up), "data"), "agents");
+	for (uint32_t i = 0; i < agents->via.array.size; i++) {
+		const msgpack_object *a = &agents->via.array.ptr[i];
+
+		assert_int_equal(codec_map_get(a, "silent")->via.boolean,
+		    codec_str_eq(codec_map_get(a, "id"), "ml"));
+	}
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&reply);
+
+	/* It collects: no longer silent. */
+	s->sent = 1;
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	assert_int_equal(mailbox_ack(&fx->b, txn, s, 1, &acked), 0);
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+	assert_false(s->silent);
+	upkeep_agents(&fx->b);
+	assert_false(s->silent);
+}
+
 int
 main(void)
 {
@@ -268,6 +365,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_operators_list_dead_letters,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_operators_requeue_and_drop_dead_letters,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_mailbox_stops_at_max_backlog,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_silent_agent_is_reported,
 		    fixture_setup, fixture_teardown),
 	};
 	static FILE *devnull;
