@@ -46,15 +46,41 @@ dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
 
 
 /*
+ * A referral goes to a registered partner other than its sender: never to
+ * a coordinator or an operator, who take no referrals (SPEC 2.2).
+ */
+static int
+check_target(struct broker *b, const struct agent *sender,
+    const struct rl_event *ev, struct rl_error *err)
+{
+	char to[RL_MAX_AGENT_ID_BYTES + 1];
+	const struct agent *a;
+
+	memcpy(to, ev->to.p, ev->to.len);
+	to[ev->to.len] = '\0';
+	if ((a = config_agent_by_id(b->cfg, to)) == NULL)
+		return rl_error_set(err, RL_E_UNKNOWN_AGENT, "to",
+		    "no agent %s is registered", to);
+	if (a == sender)
+		return rl_error_set(err, RL_E_FORBIDDEN, "to",
+		    "a referral goes to another partner, not to its sender");
+	if (a->kind == AK_COORDINATOR || a->kind == AK_OPERATOR)
+		return rl_error_set(err, RL_E_FORBIDDEN, "to",
+		    "%s is a %s: referrals go to partners, never to a "
+		    "coordinator or an operator", to, agent_kind_name(a->kind));
+	return RL_OK;
+}
+
+/*
  * Registry and bus-wide checks a pathway cannot make on its own: the
- * target of a referral must be registered, a referral id is used once on
+ * target of a referral must be a registered partner, a referral id is used once on
  * the whole bus, and an answer must name the referral's participant.
  * referral.sent claims its id here, in the same lookup that checks it is
  * new; *claimed says so, for the caller to give it back on a refusal.
  */
 static int
-check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
-    bool *claimed, struct rl_error *err)
+check_referral(struct broker *b, MDB_txn *txn, const struct agent *sender,
+    const struct rl_event *ev, bool *claimed, struct rl_error *err)
 {
 	MDB_val k = { ev->referral.len, (void *)ev->referral.p }, v;
 	int rc;
@@ -63,8 +89,6 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 	if (!event_has(ev, EF_REFERRAL))
 		return RL_OK;
 	if (ev->type == EV_REFERRAL_SENT) {
-		char to[RL_MAX_AGENT_ID_BYTES + 1];
-
 		v.mv_size = ev->participant.len;
 		v.mv_data = (void *)ev->participant.p;
 		rc = mdb_put(txn, b->st.referrals, &k, &v, MDB_NOOVERWRITE);
@@ -75,12 +99,7 @@ check_referral(struct broker *b, MDB_txn *txn, const struct rl_event *ev,
 		if (rc != 0)
 			return store_error(&b->st, err, rc);
 		*claimed = true;
-		memcpy(to, ev->to.p, ev->to.len);
-		to[ev->to.len] = '\0';
-		if (config_agent_by_id(b->cfg, to) == NULL)
-			return rl_error_set(err, RL_E_UNKNOWN_AGENT, "to",
-			    "no agent %s is registered", to);
-		return RL_OK;
+		return check_target(b, sender, ev, err);
 	}
 	rc = mdb_get(txn, b->st.referrals, &k, &v);
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -243,7 +262,7 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	bool claimed;
 	int code, rc;
 
-	code = check_referral(b, txn, ev, &claimed, err);
+	code = check_referral(b, txn, sender, ev, &claimed, err);
 	if (code == RL_OK)
 		code = change_state(b, txn, sender, ev, now, res, err);
 	if (claimed && is_refusal(code) &&

@@ -612,8 +612,8 @@ alert_event(struct model *m, int sender, const json_t *ev, bool acknowledge,
 
 /* Referral checks across the bus, before the pathway's (PROTOCOL.md §6). */
 static int
-referral_checks(struct model *m, const struct type *t, const json_t *ev,
-    int slot, struct model_expect *out)
+referral_checks(struct model *m, const struct type *t, int sender,
+    const json_t *ev, int slot, struct model_expect *out)
 {
 	const char *id = str(ev, "referral");
 	struct model_referral *r;
@@ -625,9 +625,14 @@ referral_checks(struct model *m, const struct type *t, const json_t *ev,
 		if (r != NULL)
 			return expect_error(out, MC_REFERRAL_EXISTS,
 			    "referral %s exists on the bus", id);
-		if (model_agent_find(m, str(ev, "to")) < 0)
+		int to = model_agent_find(m, str(ev, "to"));
+
+		if (to < 0)
 			return expect_error(out, MC_UNKNOWN_AGENT, "no agent %s",
 			    str(ev, "to"));
+		if (to == sender || m->agents[to].role != MR_PARTNER)
+			return expect_error(out, MC_FORBIDDEN, "referral to %s: "
+			    "only another partner may be a target", str(ev, "to"));
 		return MC_OK;
 	}
 	if (r == NULL)
@@ -807,7 +812,7 @@ judge(struct model *m, const struct type *t, int sender, const json_t *ev,
 		model_erase(m, slot);
 		return MC_OK;
 	}
-	if ((code = referral_checks(m, t, ev, slot, out)) != MC_OK)
+	if ((code = referral_checks(m, t, sender, ev, slot, out)) != MC_OK)
 		return code;
 	if (p->exists && p->exited && strcmp(name, "participant.identified") != 0)
 		return expect_error(out, MC_BAD_TRANSITION, "%s has exited", p->id);
