@@ -96,7 +96,7 @@ int rule_from_name(const char *name)
 
 /* ------------------------------------------------------- parser state */
 
-enum section { SEC_NONE, SEC_BROKER, SEC_RULES, SEC_AGENT, SEC_IGNORED };
+enum section { SEC_NONE, SEC_BROKER, SEC_RULES, SEC_QPV, SEC_AGENT, SEC_IGNORED };
 
 enum agent_key { AKEY_NAME, AKEY_KIND, AKEY_PUBLIC_KEY, AKEY_QPV, AKEY__COUNT };
 
@@ -125,7 +125,8 @@ struct parser {
 	int lineno;
 
 	enum section sec;
-	int broker_line, rules_line;    /* section headers, 0 if absent */
+	int broker_line, rules_line, qpv_line;  /* section headers, 0 if absent */
+	size_t capqpvs;
 	int *opt_set;                   /* per option: line where it was set */
 	int rule_set[RULE__COUNT];
 
@@ -472,6 +473,61 @@ static void rules_pair(struct parser *p, const char *key, const char *v, int lin
 	}
 }
 
+/* --------------------------------------------------------------- [qpv] */
+
+static int qpv_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct qpv *)x)->code, ((const struct qpv *)y)->code);
+}
+
+/* "code = Name": one of the territory's QPVs. */
+static void qpv_pair(struct parser *p, const char *key, const char *v, int line)
+{
+	struct config *c = p->cfg;
+
+	if (!id_matches(key, strlen(key), 64, qpv_id_char)) {
+		fail(p, line, "[qpv] '%s' is not a QPV code (1 to 64 of "
+		     "A-Z a-z 0-9 . _ : -); write 'code = Name'", key);
+		return;
+	}
+	if (!*v || strlen(v) >= sizeof c->qpvs->name || !printable_utf8(v)) {
+		fail(p, line, "[qpv] %s needs a name: 1 to %zu bytes of printable "
+		     "UTF-8, e.g. '%s = Sanitas'", key, sizeof c->qpvs->name - 1, key);
+		return;
+	}
+	for (size_t i = 0; i < c->nqpvs; i++)
+		if (strcmp(c->qpvs[i].code, key) == 0) {
+			fail(p, line, "[qpv] %s is listed twice: keep one", key);
+			return;
+		}
+	if (c->nqpvs == p->capqpvs) {
+		size_t cap = p->capqpvs ? 2 * p->capqpvs : 16;
+		struct qpv *q = realloc(c->qpvs, cap * sizeof *q);
+		if (!q) {
+			p->out_of_memory = true;
+			return;
+		}
+		c->qpvs = q;
+		p->capqpvs = cap;
+	}
+	snprintf(c->qpvs[c->nqpvs].code, sizeof c->qpvs->code, "%s", key);
+	snprintf(c->qpvs[c->nqpvs].name, sizeof c->qpvs->name, "%s", v);
+	c->nqpvs++;
+}
+
+bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
+{
+	struct qpv key;
+
+	if (!cfg->has_qpv_list)
+		return true;
+	if (len >= sizeof key.code)
+		return false;
+	memcpy(key.code, qpv, len);
+	key.code[len] = '\0';
+	return bsearch(&key, cfg->qpvs, cfg->nqpvs, sizeof key, qpv_cmp) != NULL;
+}
+
 /* ------------------------------------------------------- [agent ID] */
 
 static void agent_set_name(struct parser *p, struct draft *d, const char *v, int line)
@@ -642,6 +698,8 @@ static void open_section(struct parser *p, char *name, int line)
 		open_single(p, &p->broker_line, name, SEC_BROKER, line);
 	} else if (strcmp(name, "rules") == 0) {
 		open_single(p, &p->rules_line, name, SEC_RULES, line);
+	} else if (strcmp(name, "qpv") == 0) {
+		open_single(p, &p->qpv_line, name, SEC_QPV, line);
 	} else if (strncmp(name, "agent", 5) == 0 &&
 		   (name[5] == '\0' || isspace((unsigned char)name[5]))) {
 		char *id = trim(name + 5);
@@ -653,7 +711,7 @@ static void open_section(struct parser *p, char *name, int line)
 		}
 	} else {
 		fail(p, line, "unknown section [%s]; the sections are [broker], "
-		     "[rules] and one [agent ID] per agent", name);
+		     "[rules], [qpv] and one [agent ID] per agent", name);
 		p->sec = SEC_IGNORED;   /* its keys cannot be checked */
 	}
 }
@@ -774,13 +832,16 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 	switch (p->sec) {
 	case SEC_NONE:
 		fail(p, line, "%s is outside any section: put it under [broker], "
-		     "[rules] or [agent ID]", key);
+		     "[rules], [qpv] or [agent ID]", key);
 		break;
 	case SEC_BROKER:
 		broker_pair(p, key, v, line);
 		break;
 	case SEC_RULES:
 		rules_pair(p, key, v, line);
+		break;
+	case SEC_QPV:
+		qpv_pair(p, key, v, line);
 		break;
 	case SEC_AGENT:
 		agent_pair(p, key, v, line);
@@ -875,6 +936,24 @@ static void check_unique_keys(struct parser *p)
 			     by_key[i]->a.id, by_key[i - 1]->a.id,
 			     by_key[i - 1]->set[AKEY_PUBLIC_KEY]);
 	free(by_key);
+}
+
+/* Every QPV an agent covers is one of the territory's. */
+static void check_coverage(struct parser *p)
+{
+	struct config *c = p->cfg;
+
+	c->has_qpv_list = p->qpv_line != 0;
+	if (c->nqpvs > 1)
+		qsort(c->qpvs, c->nqpvs, sizeof *c->qpvs, qpv_cmp);
+	for (size_t i = 0; i < p->ndrafts; i++) {
+		const struct agent *a = &p->drafts[i].a;
+		for (int q = 0; q < a->nqpv; q++)
+			if (!config_qpv_known(c, a->qpv[q], strlen(a->qpv[q])))
+				fail(p, p->drafts[i].set[AKEY_QPV], "[agent %s] "
+				     "covers qpv %s, which is not in [qpv]: fix "
+				     "the code or add it to [qpv]", a->id, a->qpv[q]);
+	}
 }
 
 static void check_agents(struct parser *p)
@@ -992,6 +1071,7 @@ static void parse(struct parser *p)
 	check_broker(p);
 	check_rules(p);
 	check_agents(p);
+	check_coverage(p);
 }
 
 struct config *config_load(const char *path, char *errbuf, size_t errlen)
@@ -1077,6 +1157,7 @@ void config_free(struct config **cfg)
 	if (!cfg || !*cfg)
 		return;
 	free((*cfg)->agents);
+	free((*cfg)->qpvs);
 	free((*cfg)->path);
 	free(*cfg);
 	*cfg = NULL;

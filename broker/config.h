@@ -34,6 +34,12 @@ struct agent {
 	char qpv[CONFIG_MAX_QPV][65];
 };
 
+/* One of the territory's QPVs, from the [qpv] section. */
+struct qpv {
+	char code[65];              /* [A-Za-z0-9._:-]{1,64} */
+	char name[128];
+};
+
 /* The rupture rules of SPEC §4. */
 enum rule_id {
 	RULE_REFERRAL_UNANSWERED, RULE_REFERRAL_EXPIRED, RULE_NO_REORIENTATION,
@@ -76,6 +82,14 @@ struct config {
 	/* [rules] */
 	struct rule_config rules[RULE__COUNT];
 
+	/*
+	 * [qpv]: the territory's QPVs, sorted by code.  has_qpv_list is false
+	 * when the file has no [qpv] section: QPVs are then not checked.
+	 */
+	struct qpv *qpvs;
+	size_t nqpvs;
+	bool has_qpv_list;
+
 	/* [agent ID] sections */
 	struct agent *agents;       /* sorted by id */
 	size_t nagents;
@@ -107,6 +121,12 @@ void config_free(struct config **cfg);
 /* Registry look-ups; the returned pointer lives as long as the config. */
 const struct agent *config_agent_by_id(const struct config *cfg, const char *id);
 const struct agent *config_agent_by_key(const struct config *cfg, const char *z85);
+
+/*
+ * True if qpv (len bytes) is one of the territory's QPVs, or if the config
+ * has no [qpv] list.
+ */
+bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len);
 
 /* True if the agent's QPV list covers qpv (or the agent has no list). */
 bool agent_covers_qpv(const struct agent *a, const char *qpv, size_t len);

@@ -262,6 +262,12 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	bool claimed;
 	int code, rc;
 
+	/* A typo in a QPV would hide the person from their coordinator. */
+	if (event_has(ev, EF_QPV) &&
+	    !config_qpv_known(b->cfg, ev->qpv.p, ev->qpv.len))
+		return rl_error_set(err, RL_E_BAD_FIELD, "qpv",
+		    "%.*s is not one of the territory's QPVs (the [qpv] list "
+		    "of the broker's config)", (int)ev->qpv.len, ev->qpv.p);
 	code = check_referral(b, txn, sender, ev, &claimed, err);
 	if (code == RL_OK)
 		code = change_state(b, txn, sender, ev, now, res, err);

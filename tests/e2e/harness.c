@@ -235,6 +235,11 @@ write_config(struct e2e_broker *b)
 	    /* A test may set its own map size in extra. */
 	    strstr(b->extra, "map_size_mb") != NULL ? "" : "map_size_mb = 256\n",
 	    b->extra);
+	/* The QPVs the tests and the shared fixtures use. */
+	fprintf(f, "\n[qpv]\nsanitas = Sanitas\nrochepinard = Rochepinard\n"
+	    "europe-chateaubriand = Europe - Chateaubriand\neurope = Europe\n"
+	    "fontaines = Fontaines\nrives-du-cher = Rives du Cher\n"
+	    "maryse-bastie = Maryse Bastié\n");
 	if (b->rules[0] != '\0')
 		fprintf(f, "\n[rules]\n%s", b->rules);
 	for (size_t i = 0; i < b->nagents; i++) {

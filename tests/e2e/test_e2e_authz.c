@@ -1,6 +1,6 @@
 /*
- * End to end, authorisation: who may be the target of a referral.  Each
- * test runs its own relaisd (harness.h).
+ * End to end, authorisation and the territory: who may be the target of a
+ * referral, which QPVs exist.  Each test runs its own relaisd (harness.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,11 +48,56 @@ test_referral_targets_are_other_partners(void **state)
 	relais_close(&a);
 }
 
+/*
+ * Observed: QPVs were free text, so "Sanitas" or "sanitaz" was accepted and
+ * that person's alerts never reached the Sanitas coordinator.  A QPV not
+ * in the config's [qpv] list is refused as bad_field on "qpv".
+ */
+static void
+test_unknown_qpv_is_refused(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	static const char *const typos[] = { "Sanitas", "sanitaz" };
+	relais_client *a;
+	json_t *ev, *res;
+
+	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
+	e2e_start(b);
+	a = e2e_connect(b, "cs-pasteur");
+	for (size_t i = 0; i < 2; i++) {
+		ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id",
+		    typos[i], "type", "participant.identified", "occurred_at",
+		    (json_int_t)rl_wall_ms(), "participant", "p-1", "qpv", typos[i],
+		    "source", "outreach");
+		res = e2e_submit1(a, ev);
+		e2e_expect_error(res, 105, "qpv");
+		json_decref(res);
+		ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i}", "event_id", "o-1",
+		    "type", "outreach.intervention", "occurred_at",
+		    (json_int_t)rl_wall_ms(), "place", "event", "qpv", typos[i],
+		    "contacts", 3);
+		res = e2e_submit1(a, ev);
+		e2e_expect_error(res, 105, "qpv");
+		json_decref(res);
+	}
+	e2e_assert_int(0, e2e_health(a, "events"), "events recorded");
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id", "ok-1",
+	    "type", "participant.identified", "occurred_at",
+	    (json_int_t)rl_wall_ms(), "participant", "p-1", "qpv", "sanitas",
+	    "source", "outreach");
+	res = e2e_submit1(a, ev);
+	e2e_expect_ok(res);
+	json_decref(res);
+	relais_close(&a);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_referral_targets_are_other_partners,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_unknown_qpv_is_refused,
 		    e2e_teardown),
 	};
 

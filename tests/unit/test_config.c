@@ -324,7 +324,7 @@ static void test_unknown_key_and_section(void **state)
 		     "unknown key 'lisen' in [broker]; the keys are: listen, data_dir, "
 		     "secret_key_file, public_key_file, map_size_mb");
 	expect_error(BROKER "[broker-extra]\nx = 1\n", 4,
-		     "unknown section [broker-extra]; the sections are [broker], [rules] "
+		     "unknown section [broker-extra]; the sections are [broker], [rules], [qpv] "
 		     "and one [agent ID] per agent");
 	expect_error(BROKER AGENT_A "colour = blue\n", 8,
 		     "unknown key 'colour' in [agent ml-tours]; the keys are: name, kind, "
@@ -638,6 +638,45 @@ static void test_qpv(void **state)
 #undef QPV_AGENT
 }
 
+/* The territory's QPVs: listed once, with a name; agents cover only those. */
+static void test_qpv_list(void **state)
+{
+#define QPVS "[qpv]\nsanitas = Sanitas\neurope-chateaubriand = Europe - Chateaubriand\n"
+	struct config *c = load(BROKER QPVS AGENT_A "qpv = sanitas\n");
+	if (!c)
+		fail_msg("%s", err);
+	assert_true(c->has_qpv_list);
+	assert_int_equal(c->nqpvs, 2);
+	assert_string_equal(c->qpvs[0].code, "europe-chateaubriand");
+	assert_string_equal(c->qpvs[0].name, "Europe - Chateaubriand");
+	assert_true(config_qpv_known(c, "sanitas", 7));
+	assert_true(config_qpv_known(c, "sanitas-nord", 7));
+	assert_false(config_qpv_known(c, "sanitas-nord", 12));
+	assert_false(config_qpv_known(c, "Sanitas", 7));
+	assert_false(config_qpv_known(c, "sanitaz", 7));
+	config_free(&c);
+
+	/* Without a list nothing is checked. */
+	c = load(BROKER AGENT_A "qpv = anything\n");
+	if (!c)
+		fail_msg("%s", err);
+	assert_false(c->has_qpv_list);
+	assert_true(config_qpv_known(c, "sanitaz", 7));
+	config_free(&c);
+
+	expect_error(BROKER QPVS AGENT_A "qpv = sanitas, sanitaz\n", 11,
+		     "[agent ml-tours] covers qpv sanitaz, which is not in [qpv]");
+	expect_error(BROKER QPVS "sanitas = Again\n", 7,
+		     "[qpv] sanitas is listed twice: keep one");
+	expect_error(BROKER QPVS "rive du cher = Rives du Cher\n", 7,
+		     "[qpv] 'rive du cher' is not a QPV code");
+	expect_error(BROKER QPVS "rives-du-cher =\n", 7,
+		     "[qpv] rives-du-cher needs a name");
+	expect_error(BROKER QPVS "[qpv]\n", 7,
+		     "[qpv] appears twice (first at line 4): merge them");
+#undef QPVS
+}
+
 static void test_key_lookup_canonical(void **state)
 {
 	struct config *c = load(BROKER AGENT_A);
@@ -723,6 +762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_agent_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qpv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qpv_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_lookup_canonical, setup, teardown),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_reload_changes, setup, teardown),
