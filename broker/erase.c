@@ -26,7 +26,8 @@
 
 /* Fields of a log record that identify no one. */
 static const char *const kept_fields[] = {
-	"type", "occurred_at", "sender", "recorded_at", "log_seq", "qpv",
+	"type", "occurred_at", "sender", "sender_kind", "recorded_at", "log_seq",
+	"qpv",
 	"place", "contacts", "age_band", "source", "channel", "barrier", "to",
 	"outcome", "scheme", "contract", "score", "excused",
 };

@@ -135,7 +135,8 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	b->counters_dirty = true;
 	msgpack_sbuffer_clear(sb);
 	/* b->canon still holds this event's canonical encoding (ingest_event). */
-	if (record_pack(sb, b->canon.data, b->canon.size, sender->id, now,
+	if (record_pack(sb, b->canon.data, b->canon.size, sender->id,
+	    agent_kind_name(sender->kind), now,
 	    *seq) != 0)
 		return ENOMEM;
 	if (ev->type == EV_PARTICIPANT_ERASED) {

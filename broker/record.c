@@ -6,11 +6,12 @@
 #include "codec.h"
 #include "record.h"
 
-#define RECORD_EXTRA 3      /* sender, recorded_at, log_seq */
+#define RECORD_EXTRA 4      /* sender, sender_kind, recorded_at, log_seq */
 
 int
 record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
-    const char *sender, int64_t recorded_at, uint64_t log_seq)
+    const char *sender, const char *sender_kind, int64_t recorded_at,
+    uint64_t log_seq)
 {
 	const unsigned char *p = (const unsigned char *)canon;
 	msgpack_packer pk;
@@ -31,6 +32,7 @@ record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
 	    msgpack_sbuffer_write(sb, canon + hdr, len - hdr) != 0)
 		return -1;
 	codec_pack_kv_str(&pk, "sender", sender);
+	codec_pack_kv_str(&pk, "sender_kind", sender_kind);
 	codec_pack_kv_i64(&pk, "recorded_at", recorded_at);
 	codec_pack_kv_u64(&pk, "log_seq", log_seq);
 	return 0;
@@ -39,7 +41,8 @@ record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
 static bool
 is_extra(const msgpack_object *key)
 {
-	return codec_str_eq(key, "sender") || codec_str_eq(key, "recorded_at") ||
+	return codec_str_eq(key, "sender") || codec_str_eq(key, "sender_kind") ||
+	    codec_str_eq(key, "recorded_at") ||
 	    codec_str_eq(key, "log_seq");
 }
 
@@ -63,6 +66,12 @@ record_parse(const char *buf, size_t len, msgpack_unpacked *up,
 		return rl_error_set(err, RL_E_STORAGE, "sender", "a log record has no sender");
 	meta->sender.p = o->via.str.ptr;
 	meta->sender.len = o->via.str.size;
+	/* Records written before the kind was recorded have none. */
+	if ((o = codec_map_get(root, "sender_kind")) != NULL &&
+	    o->type == MSGPACK_OBJECT_STR) {
+		meta->sender_kind.p = o->via.str.ptr;
+		meta->sender_kind.len = o->via.str.size;
+	}
 	if ((o = codec_map_get(root, "recorded_at")) != NULL &&
 	    (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER))

@@ -1,7 +1,8 @@
 /*
  * An event as the broker records it in its log and delivers it: one flat
  * msgpack map with the event's own fields (canonical order) followed by
- * "sender", "recorded_at" and "log_seq", which the broker adds.  The
+ * "sender", "sender_kind" (the sender's agent kind when it sent it),
+ * "recorded_at" and "log_seq", which the broker adds.  The
  * payload never carries a sender the broker did not authenticate.
  */
 #ifndef RELAIS_RECORD_H
@@ -18,11 +19,13 @@
  * are, not packed again.  -1 if canon is not a msgpack map.
  */
 int record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
-    const char *sender, int64_t recorded_at, uint64_t log_seq);
+    const char *sender, const char *sender_kind, int64_t recorded_at,
+    uint64_t log_seq);
 
 /* What record_parse() finds besides the event itself. */
 struct record_meta {
 	struct rl_str sender;
+	struct rl_str sender_kind;      /* empty in records older than it */
 	int64_t recorded_at;
 	uint64_t log_seq;
 };

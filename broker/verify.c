@@ -45,7 +45,7 @@ replay_one(struct verify *v, const char *p, size_t plen)
 		struct record_meta meta;
 		struct rl_error err;
 		struct pw_effects fx;
-		char sender[RL_MAX_AGENT_ID_BYTES + 1];
+		char sender[RL_MAX_AGENT_ID_BYTES + 1], kind[32];
 		const struct agent *a;
 		uint64_t seq;
 
@@ -71,8 +71,22 @@ replay_one(struct verify *v, const char *p, size_t plen)
 		}
 		memcpy(sender, meta.sender.p, meta.sender.len);
 		sender[meta.sender.len] = '\0';
+		/*
+		 * The rights the sender had when it sent the event, as its
+		 * record says, not the registry's today: an agent whose kind
+		 * changed or that left must not make old events look wrong.
+		 * Records older than sender_kind fall back to the registry.
+		 */
 		a = config_agent_by_id(v->cfg, sender);
 		struct pw_actor actor = { sender, a != NULL ? a->kind : AK_ASSOCIATION };
+		if (meta.sender_kind.len > 0 && meta.sender_kind.len < sizeof(kind)) {
+			int recorded;
+
+			memcpy(kind, meta.sender_kind.p, meta.sender_kind.len);
+			kind[meta.sender_kind.len] = '\0';
+			if ((recorded = agent_kind_from_name(kind)) >= 0)
+				actor.kind = (enum agent_kind)recorded;
+		}
 		int64_t at = ev.occurred_at < meta.recorded_at ?
 		    ev.occurred_at : meta.recorded_at;
 

@@ -149,14 +149,15 @@ test_record_from_canonical_encoding(void **state)
 	assert_int_equal(event_parse(&up.data, &ev, &err), RL_OK);
 	msgpack_packer_init(&pk, &canon, msgpack_sbuffer_write);
 	assert_int_equal(event_pack(&ev, &pk), 0);
-	assert_int_equal(record_pack(&rec, canon.data, canon.size, "med",
+	assert_int_equal(record_pack(&rec, canon.data, canon.size, "med", "mediator",
 	    1796000000000, 42), 0);
 
 	/* The same bytes as packing every field again. */
 	msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, event_field_count(&ev) + 3);
+	msgpack_pack_map(&pk, event_field_count(&ev) + 4);
 	event_pack_fields(&ev, &pk);
 	codec_pack_kv_str(&pk, "sender", "med");
+	codec_pack_kv_str(&pk, "sender_kind", "mediator");
 	codec_pack_kv_i64(&pk, "recorded_at", 1796000000000);
 	codec_pack_kv_u64(&pk, "log_seq", 42);
 	assert_int_equal(rec.size, want.size);
@@ -167,11 +168,13 @@ test_record_from_canonical_encoding(void **state)
 	    RL_OK);
 	assert_int_equal(meta.log_seq, 42);
 	assert_int_equal(meta.recorded_at, 1796000000000);
+	assert_int_equal(meta.sender_kind.len, 8);
+	assert_memory_equal(meta.sender_kind.p, "mediator", 8);
 	assert_int_equal(back.type, EV_REFERRAL_SENT);
 	/* Not a map: refused, nothing written. */
 	msgpack_sbuffer_clear(&rec);
-	assert_int_equal(record_pack(&rec, "\x93\x01\x02\x03", 4, "med", 0, 1), -1);
-	assert_int_equal(record_pack(&rec, "", 0, "med", 0, 1), -1);
+	assert_int_equal(record_pack(&rec, "\x93\x01\x02\x03", 4, "med", "mediator", 0, 1), -1);
+	assert_int_equal(record_pack(&rec, "", 0, "med", "mediator", 0, 1), -1);
 	msgpack_unpacked_destroy(&up2);
 	msgpack_unpacked_destroy(&up);
 	msgpack_sbuffer_destroy(&in);
