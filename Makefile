@@ -132,7 +132,7 @@ bench: $(PROGRAMS)
 
 # libFuzzer target for the protocol decoder (needs clang).
 fuzz: build/fuzz/fuzz_decode
-build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c proto/codec.c proto/utf8.c \
+build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c proto/codec.c proto/utf8.c proto/calendar.c \
     proto/mpview.c
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker -fsanitize=fuzzer,address,undefined \

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "relais_json.h"
 
 /* ------------------------------------------------------------------ */
@@ -26,37 +27,6 @@ read_digits(const char **p, int n, int *out)
 	*p += n;
 	*out = v;
 	return 0;
-}
-
-static bool
-is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-	return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/*
- * Days between 1970-01-01 and y-m-d in the proleptic Gregorian calendar.
- * Computed by hand rather than with timegm() so the result never depends
- * on the process's time zone or on the width of time_t.
- */
-static int64_t
-days_from_civil(int y, int m, int d)
-{
-	int64_t yy = y - (m <= 2);
-	int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
-	int64_t yoe = yy - era * 400;
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-	return era * 146097 + doe - 719468;
 }
 
 /* The fraction after the seconds, in ms; 1 to 9 digits, the rest dropped. */
@@ -129,11 +99,11 @@ relais_parse_time(const char *s, int64_t *ms)
 	if (read_offset(&p, &offset) < 0 || *p != '\0')
 		return -1;
 	/* Leap seconds (:60) are refused: the epoch-ms clock has none. */
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	if (mo < 1 || mo > 12 || d < 1 || d > cal_month_length(y, mo) ||
 	    h > 23 || mi > 59 || sec > 59)
 		return -1;
 
-	int64_t secs = days_from_civil(y, mo, d) * 86400 +
+	int64_t secs = (int64_t)cal_days_from_civil(y, mo, d) * 86400 +
 	    (int64_t)h * 3600 + mi * 60 + sec - (int64_t)offset * 60;
 	*ms = secs * 1000 + frac;
 	return 0;

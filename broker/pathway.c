@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "calendar.h"
 #include "pathway.h"
 #include "relais_proto.h"
 
@@ -576,56 +577,19 @@ on_enrollment_started(struct pathway *pw, const struct apply_ctx *c,
 	return RL_OK;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static bool
-digits(const char *p, int n, int64_t *out)
-{
-	*out = 0;
-	for (int i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		*out = *out * 10 + (p[i] - '0');
-	}
-	return true;
-}
-
 /* "YYYY-MM-DD" to 00:00 UTC that day, in ms.  event_parse() has checked
  * the form already; checked again because a wrong date would arm a rule
  * at a wrong time. */
 static int
 parse_day(struct rl_str s, int64_t *ms, struct rl_error *err)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-	int64_t y, m, d;
-	bool leap;
+	int32_t day;
 
-	if (s.len != 10 || s.p[4] != '-' || s.p[7] != '-' ||
-	    !digits(s.p, 4, &y) || !digits(s.p + 5, 2, &m) ||
-	    !digits(s.p + 8, 2, &d) || m < 1 || m > 12 || d < 1 ||
-	    d > mdays[m - 1])
-		goto bad;
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (m == 2 && d == 29 && !leap)
-		goto bad;
-	*ms = days_from_civil(y, m, d) * PW_DAY_MS;
+	if (!cal_parse_date(s.p, s.len, &day))
+		return rl_error_set(err, RL_E_BAD_FIELD, "ends_on",
+		    "ends_on must be a date YYYY-MM-DD");
+	*ms = (int64_t)day * PW_DAY_MS;
 	return RL_OK;
-bad:
-	return rl_error_set(err, RL_E_BAD_FIELD, "ends_on",
-	    "ends_on must be a date YYYY-MM-DD");
 }
 
 /* Only the latest employment is kept: it is the one that can end. */

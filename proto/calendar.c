@@ -95,8 +95,8 @@ cal_month_end(int year, int month)
 	    month == 12 ? 1 : month + 1, 1) - 1;
 }
 
-static int
-month_length(int year, int month)
+int
+cal_month_length(int year, int month)
 {
 	return cal_month_end(year, month) - cal_days_from_civil(year, month, 1) + 1;
 }
@@ -112,7 +112,7 @@ cal_parse_date(const char *s, size_t len, int32_t *day)
 	m = digits(s + 5, 2);
 	d = digits(s + 8, 2);
 	if (y < 2000 || y > 2099 || m < 1 || m > 12 || d < 1 ||
-	    d > month_length(y, m))
+	    d > cal_month_length(y, m))
 		return false;
 	*day = cal_days_from_civil(y, m, d);
 	return true;

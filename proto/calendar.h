@@ -21,8 +21,9 @@
 int32_t cal_days_from_civil(int year, int month, int day);
 void cal_civil_from_days(int32_t days, int *year, int *month, int *day);
 
-/* The last day of a month. */
+/* The last day of a month; how many days it has (28 to 31). */
 int32_t cal_month_end(int year, int month);
+int cal_month_length(int year, int month);
 
 /* Offset of Paris local time from UTC at that instant, in ms. */
 int64_t cal_paris_offset_ms(int64_t utc_ms);

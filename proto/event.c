@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "event.h"
 #include "utf8.h"
 
@@ -81,16 +82,6 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-digits_value(const char *p, size_t n)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (p[i] - '0');
-	return v;
-}
-
 /*
  * A real day of the Gregorian calendar written YYYY-MM-DD.  Years are kept
  * to the same window as event times, so a typo like 0226 is caught.
@@ -98,25 +89,9 @@ digits_value(const char *p, size_t n)
 static bool
 is_calendar_date(const char *p, size_t n)
 {
-	static const int month_days[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
-	int year, month, day, last;
+	int32_t day;
 
-	if (n != 10 || p[4] != '-' || p[7] != '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (i != 4 && i != 7 && !is_digit(p[i]))
-			return false;
-	year = digits_value(p, 4);
-	month = digits_value(p + 5, 2);
-	day = digits_value(p + 8, 2);
-	if (year < 2000 || year > 2099 || month < 1 || month > 12)
-		return false;
-	last = month_days[month - 1];
-	if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
-		last = 29;
-	return day >= 1 && day <= last;
+	return cal_parse_date(p, n, &day);
 }
 
 static const char *const places[] = {
