@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "relaisd.h"
@@ -49,6 +50,28 @@ load(const char *path)
 	if (cfg == NULL)
 		fprintf(stderr, "%s", errs);
 	return cfg;
+}
+
+/*
+ * Every connection costs a file descriptor, and connections that never
+ * finish their handshake hold one until it times out: take all the
+ * descriptors the system allows (the soft limit up to the hard one).
+ */
+static void
+raise_file_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	log_info("broker.files", "limit", LOG_U64((uint64_t)rl.rlim_cur),
+	    "hint", LOG_STR("each connection holds one; raise the hard limit "
+	    "(LimitNOFILE=) for more"), NULL);
 }
 
 int
@@ -123,6 +146,7 @@ main(int argc, char **argv)
 	}
 
 	log_init(stderr, (enum log_level)log_level_from_name(cfg->log_level));
+	raise_file_limit();
 	b.pw = NULL;
 	if (broker_init(&b, cfg, ready) == -1 ||
 	    (b.pw = malloc(sizeof(*b.pw))) == NULL) {

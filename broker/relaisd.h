@@ -182,6 +182,9 @@ int upkeep_grow(struct broker *b, bool full);
 /* zap.c */
 int zap_start(struct broker *b);
 void zap_handle(struct broker *b);
+/* A handshake the socket monitor saw fail (event, its value): logged. */
+void zap_log_handshake_failure(struct broker *b, unsigned event,
+    uint32_t value);
 
 /* ingest.c: runs inside the pass's write transaction. */
 struct ingest_result {

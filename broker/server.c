@@ -32,6 +32,7 @@
 #include "rltime.h"
 
 #define TICK_MS         100
+#define HANDSHAKE_MS    5000        /* to finish the CURVE handshake */
 #define PASS_MAX_BYTES  (16u << 20)  /* frames and their decoded trees in a pass */
 #define PASS_ATTEMPTS_MAX 8         /* a pass that fails more often is refused whole */
 
@@ -750,6 +751,14 @@ open_router(struct broker *b)
 	 */
 	int64_t maxmsg = 2 * (int64_t)RL_MAX_FRAME_BYTES;
 	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	/*
+	 * A peer that does not finish its handshake in time is dropped
+	 * (libzmq's default waits 30 s), so idle unauthenticated connections
+	 * cannot hold the broker's descriptors for long.
+	 */
+	int handshake_ms = HANDSHAKE_MS;
+	zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &handshake_ms,
+	    sizeof(handshake_ms));
 	if (zmq_bind(b->router, b->cfg->listen) == -1)
 		return -1;
 	if (zmq_getsockopt(b->router, ZMQ_LAST_ENDPOINT, b->endpoint, &len) == -1)

@@ -232,7 +232,9 @@ sessions_monitor_start(struct broker *b)
 	int zero = 0;
 
 	if (zmq_socket_monitor(b->router, MONITOR_ENDPOINT,
-	    ZMQ_EVENT_DISCONNECTED) == -1)
+	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1)
 		return -1;
 	if ((b->monitor = zmq_socket(b->zctx, ZMQ_PAIR)) == NULL)
 		return -1;
@@ -278,6 +280,8 @@ sessions_read_monitor(struct broker *b)
 		zmq_msg_close(&ev);
 		if (event == ZMQ_EVENT_DISCONNECTED)
 			forget_fd(b, (int)value);
+		else
+			zap_log_handshake_failure(b, event, value);
 	}
 }
 

@@ -24,7 +24,8 @@
  * choose its own, and may then take over the routing id of a connection
  * that has ended.  So a connection is forgotten the moment its socket
  * closes (socket monitor, matched by file descriptor, read before every
- * pass and every flush), and a message whose key differs from the one the
+ * pass and every flush; the failed handshakes it reports go to zap.c to
+ * be logged), and a message whose key differs from the one the
  * routing id was seen with replaces the entry: a routing id is never
  * trusted beyond the connection it was authenticated on.
  */

@@ -134,3 +134,34 @@ zap_handle(struct broker *b)
 			return;
 	} while (events & ZMQ_POLLIN);
 }
+
+void
+zap_log_handshake_failure(struct broker *b, unsigned event, uint32_t value)
+{
+	const char *why;
+
+	/* A key the registry refused was logged by the ZAP handler. */
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		return;
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+	    value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+		why = "mechanism refused: the peer did not use CURVE";
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+	    value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+		why = "CURVE handshake failed: a wrong server key, or a public "
+		    "key used without its secret key";
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+		why = "protocol error during the handshake";
+	else
+		why = "handshake not completed (timed out or closed)";
+	/*
+	 * libzmq's event names the broker's endpoint, not the peer, and no
+	 * key was read: the reason is all there is to log.  log.c limits
+	 * these lines per reason, so a flood costs little.
+	 */
+	b->auth_failures++;
+	log_warn("auth.failed", "reason", LOG_STR(why),
+	    "detail", LOG_U64(value),
+	    "hint", LOG_STR("check the agent's keys and that it connects "
+	    "with CURVE to this broker's public key"), NULL);
+}

@@ -1,6 +1,7 @@
 /*
- * End to end, authorisation and the territory: who may be the target of a
- * referral, which QPVs exist.  Each test runs its own relaisd (harness.h).
+ * End to end, authentication and authorisation: failed handshakes are
+ * logged, who may be the target of a referral, which QPVs exist.  Each
+ * test runs its own relaisd (harness.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "harness.h"
 
@@ -91,6 +93,85 @@ test_unknown_qpv_is_refused(void **state)
 	relais_close(&a);
 }
 
+/* A DEALER that sends one frame with whatever security it was given. */
+static void
+knock(void *ctx, struct e2e_broker *b, void (*secure)(void *, void *),
+    void *arg)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0, before = e2e_log_count(b, "\"auth.failed\"", NULL);
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	if (secure != NULL)
+		secure(s, arg);
+	e2e_assert(zmq_connect(s, b->endpoint) == 0, "connect: %s",
+	    zmq_strerror(zmq_errno()));
+	zmq_send(s, "x", 1, ZMQ_DONTWAIT);
+	/* Kept open: the broker judges the handshake, not a closed socket. */
+	while (e2e_log_count(b, "\"auth.failed\"", NULL) <= before) {
+		e2e_assert(rl_mono_ms() < deadline, "no new auth.failed line "
+		    "within %d ms", E2E_WAIT_MS);
+		rl_sleep_ms(20);
+	}
+	zmq_close(s);
+}
+
+static void
+use_plain(void *s, void *arg)
+{
+	zmq_setsockopt(s, ZMQ_PLAIN_USERNAME, "ml-tours", 8);
+	zmq_setsockopt(s, ZMQ_PLAIN_PASSWORD, "secret", 6);
+}
+
+/* CURVE with keys[0] as server key, keys[1] public, keys[2] secret. */
+static void
+use_curve(void *s, void *arg)
+{
+	const char *const *keys = arg;
+
+	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, keys[0], 40);
+	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, keys[1], 40);
+	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, keys[2], 40);
+}
+
+/*
+ * Observed: only an unregistered key was logged; NULL or PLAIN, a
+ * registered public key without its secret, or a wrong server key left no
+ * line.  Each is now one auth.failed line, and registered agents still
+ * get in.
+ */
+static void
+test_every_failed_handshake_is_logged(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	struct e2e_agent *ml, *other;
+	void *ctx = zmq_ctx_new();
+	relais_client *c;
+
+	ml = e2e_agent_add(b, "ml-tours", "mission_locale", true);
+	other = e2e_agent_add(b, "stranger", "association", false);
+	e2e_start(b);
+
+	knock(ctx, b, NULL, NULL);
+	knock(ctx, b, use_plain, NULL);
+	/* A client may try again before it is closed: at least one each. */
+	e2e_assert(e2e_log_count(b, "\"auth.failed\"", "mechanism refused",
+	    NULL) >= 2, "a mechanism refusal for NULL and one for PLAIN");
+
+	const char *wrong_server[] = { ml->pub, ml->pub, ml->sec };
+	knock(ctx, b, use_curve, wrong_server);
+	const char *stolen_public[] = { b->broker_pub, ml->pub, other->sec };
+	knock(ctx, b, use_curve, stolen_public);
+	e2e_assert(e2e_log_count(b, "\"auth.failed\"", "CURVE handshake failed",
+	    NULL) >= 2, "a CURVE failure for each wrong key");
+	e2e_assert_int(0, e2e_log_count(b, ml->sec, NULL), "secret keys in the log");
+
+	c = e2e_connect(b, "ml-tours");
+	relais_close(&c);
+	zmq_ctx_term(ctx);
+}
+
 int
 main(void)
 {
@@ -98,6 +179,8 @@ main(void)
 		cmocka_unit_test_teardown(test_referral_targets_are_other_partners,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_unknown_qpv_is_refused,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_every_failed_handshake_is_logged,
 		    e2e_teardown),
 	};
 
