@@ -153,7 +153,8 @@ zap_log_handshake_failure(struct broker *b, unsigned event, uint32_t value)
 	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
 		why = "protocol error during the handshake";
 	else
-		why = "handshake not completed (timed out or closed)";
+		why = "handshake not completed: timed out, or closed by the "
+		    "peer (which may have found the mechanism or the keys wrong)";
 	/*
 	 * libzmq's event names the broker's endpoint, not the peer, and no
 	 * key was read: the reason is all there is to log.  log.c limits
