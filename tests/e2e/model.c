@@ -251,7 +251,7 @@ static const struct field common_p = { "participant", K_ID, NULL };
 
 /* The event's own fields; the type on success. */
 static const struct type *
-validate(const json_t *ev, struct model_expect *out)
+validate(const struct model *m, const json_t *ev, struct model_expect *out)
 {
 	const struct type *t;
 	const char *key, *name = json_string_value(json_object_get(ev, "type"));
@@ -286,6 +286,12 @@ validate(const json_t *ev, struct model_expect *out)
 		}
 		if (!value_ok(f, v)) {
 			expect_error(out, MC_BAD_FIELD, "%s has a bad value", key);
+			return NULL;
+		}
+		/* SPEC §2.1: a QPV not in the territory's list is refused. */
+		if (strcmp(key, "qpv") == 0 && !model_qpv_known(m, json_string_value(v))) {
+			expect_error(out, MC_BAD_FIELD, "QPV %s is not the territory's",
+			    json_string_value(v));
 			return NULL;
 		}
 		if (json_is_string(v) && looks_like_nir(json_string_value(v))) {
@@ -417,6 +423,21 @@ model_agent_add(struct model *m, const char *id, const char *kind,
 	a->role = strcmp(kind, "coordinator") == 0 ? MR_COORDINATOR :
 	    strcmp(kind, "operator") == 0 ? MR_OPERATOR : MR_PARTNER;
 	return m->nagents++;
+}
+
+void
+model_qpv_add(struct model *m, const char *qpv)
+{
+	snprintf(m->qpvs[m->nqpvs++], MODEL_ID_SIZE, "%s", qpv);
+}
+
+bool
+model_qpv_known(const struct model *m, const char *qpv)
+{
+	for (int i = 0; i < m->nqpvs; i++)
+		if (strcmp(m->qpvs[i], qpv) == 0)
+			return true;
+	return false;
 }
 
 int
@@ -835,7 +856,7 @@ model_event(struct model *m, int sender, const json_t *ev,
 
 	memset(out, 0, sizeof(*out));
 	out->status = "ok";
-	if ((t = validate(ev, out)) == NULL)
+	if ((t = validate(m, ev, out)) == NULL)
 		return;
 	if (a->role == MR_OPERATOR) {
 		expect_error(out, MC_FORBIDDEN, "operators send no events", NULL);

@@ -151,6 +151,11 @@ void model_free(struct model *m);
 int model_agent_add(struct model *m, const char *id, const char *kind,
     const char *qpvs);
 int model_agent_find(const struct model *m, const char *id);
+
+/* Declare one of the territory's QPVs (the broker's [qpv] must hold it);
+ * an event naming another is refused. */
+void model_qpv_add(struct model *m, const char *qpv);
+bool model_qpv_known(const struct model *m, const char *qpv);
 bool model_covers(const struct model *m, int agent, const char *qpv);
 
 /*

@@ -374,7 +374,7 @@ gen_wrong_event(struct model_gen *g, int s)
 	struct model_referral *x;
 	json_t *ev;
 
-	switch (gen_rnd(g, 18)) {
+	switch (gen_rnd(g, 21)) {
 	case 0:     /* an answer from an agent that is not the target */
 		if ((x = find_referral(g, open_not_to, s)) == NULL)
 			return NULL;
@@ -458,6 +458,19 @@ gen_wrong_event(struct model_gen *g, int s)
 			json_object_del(ev, "to");
 		else
 			set_str(ev, "colour", "blue");
+		return ev;
+	case 18:    /* a referral to its own sender */
+		ev = ev_referral(g, slot, s);
+		set_str(ev, "to", g->m->agents[s].id);
+		return ev;
+	case 19:    /* a referral to a coordinator or an operator */
+		ev = ev_referral(g, slot, s);
+		set_str(ev, "to", g->m->agents[g->npartners +
+		    gen_rnd(g, g->m->nagents - g->npartners)].id);
+		return ev;
+	case 20:    /* a QPV that is not the territory's */
+		ev = ev_identified(g, slot);
+		set_str(ev, "qpv", "qpv-inconnu");
 		return ev;
 	default:    /* a type not in the catalogue */
 		return ev_new(g, "referral.forwarded", slot);

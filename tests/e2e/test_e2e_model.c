@@ -675,6 +675,8 @@ run_seed(unsigned long seed, long target)
 	snprintf(prefix, sizeof(prefix), "p%lu-", seed % 1000);
 	model_init(&r->m, (int)(target / 40 > 24 ? target / 40 : 24), prefix);
 	r->m.expiry_ms = EXPIRY_DAYS * MODEL_DAY_MS;
+	for (int i = 0; i < NQPVS; i++)
+		model_qpv_add(&r->m, qpvs[i]);      /* all in the harness's [qpv] */
 	r->m.retention_ms = RETENTION_DAYS * MODEL_DAY_MS;
 	gen_init(&r->g, &r->m, seed, COORD_ALL, qpvs, NQPVS);
 	for (int i = 0; i < NROSTER; i++) {
