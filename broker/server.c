@@ -30,6 +30,7 @@
 #include "log.h"
 #include "relaisd.h"
 #include "rltime.h"
+#include "utf8.h"
 
 #define TICK_MS         100
 #define HANDSHAKE_MS    5000        /* to finish the CURVE handshake */
@@ -156,9 +157,24 @@ static const msgpack_object *
 echoable_event_id(const msgpack_object *ev)
 {
 	const msgpack_object *id = codec_map_get(ev, "event_id");
+	const unsigned char *p;
+	size_t n;
 
-	return id != NULL && id->type == MSGPACK_OBJECT_STR &&
-	    id->via.str.size <= RL_MAX_ID_BYTES ? id : NULL;
+	if (id == NULL || id->type != MSGPACK_OBJECT_STR ||
+	    id->via.str.size > RL_MAX_ID_BYTES)
+		return NULL;
+	/* Not UTF-8: echoed as a str, it would break strict decoders. */
+	p = (const unsigned char *)id->via.str.ptr;
+	n = id->via.str.size;
+	while (n > 0) {
+		size_t len = utf8_sequence_len(p, n);
+
+		if (len == 0)
+			return NULL;
+		p += len;
+		n -= len;
+	}
+	return id;
 }
 
 static void

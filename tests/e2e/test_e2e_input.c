@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <msgpack.h>
+#include <zmq.h>
 
 #include "harness.h"
 
@@ -707,6 +708,47 @@ test_bad_events(void **state)
 	finish_ctx(&c);
 }
 
+/*
+ * Observed: a refused event_id that was not valid UTF-8 was echoed in the
+ * acks as a msgpack str, which breaks strict decoders reading the whole
+ * reply.  The id is left out instead, and the reply is valid UTF-8.
+ */
+static void
+test_non_utf8_event_id_is_not_echoed(void **state)
+{
+	struct ctx c;
+	struct frame f;
+	char reply[4096];
+	int n;
+
+	setup_ctx(&c);
+	frame_init(&f);
+	pk_head(&f.pk, "submit", 7, 1);
+	pk_str(&f.pk, "events");
+	msgpack_pack_array(&f.pk, 1);
+	msgpack_pack_map(&f.pk, 5);
+	pk_str(&f.pk, "event_id");
+	msgpack_pack_str(&f.pk, 4);
+	msgpack_pack_str_body(&f.pk, "\xff\xfe-1", 4);
+	pk_kv_str(&f.pk, "type", "contact.made");
+	pk_str(&f.pk, "occurred_at");
+	msgpack_pack_int64(&f.pk, rl_wall_ms());
+	pk_kv_str(&f.pk, "participant", "p-1");
+	pk_kv_str(&f.pk, "channel", "phone");
+	e2e_raw_send(c.raw, f.sb.data, f.sb.size);
+	frame_free(&f);
+
+	int timeout = E2E_WAIT_MS;
+	zmq_setsockopt(c.raw->sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	n = zmq_recv(c.raw->sock, reply, sizeof(reply), 0);
+	e2e_assert(n > 0 && (size_t)n < sizeof(reply), "the acks: %d bytes", n);
+	e2e_assert(memmem(reply, (size_t)n, "acks", 4) != NULL, "an acks reply");
+	e2e_assert(memchr(reply, 0xff, (size_t)n) == NULL &&
+	    memchr(reply, 0xfe, (size_t)n) == NULL,
+	    "the reply carries the id's invalid bytes");
+	finish_ctx(&c);
+}
+
 int
 main(void)
 {
@@ -714,6 +756,8 @@ main(void)
 		cmocka_unit_test_teardown(test_bad_frames, e2e_teardown),
 		cmocka_unit_test_teardown(test_bad_envelopes, e2e_teardown),
 		cmocka_unit_test_teardown(test_limits, e2e_teardown),
+		cmocka_unit_test_teardown(test_non_utf8_event_id_is_not_echoed,
+		    e2e_teardown),
 		cmocka_unit_test_teardown(test_bad_events, e2e_teardown),
 	};
 
