@@ -78,6 +78,48 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	}
 }
 
+/*
+ * Query args are checked like every other map: a key the query does not
+ * define is unknown_field, so "stauts" is told, not ignored.  false, with
+ * the refusal packed, if one is.
+ */
+static bool
+args_known(const struct rl_request *req, msgpack_packer *pk,
+    const char *const *keys)
+{
+	const msgpack_object *a = req->args;
+	char msg[160];
+
+	if (a == NULL)
+		return true;
+	for (uint32_t i = 0; i < a->via.map.size; i++) {
+		const msgpack_object *k = &a->via.map.ptr[i].key;
+		bool known = false;
+
+		if (k->type != MSGPACK_OBJECT_STR) {
+			refuse(pk, req, RL_E_BAD_FIELD, "args",
+			    "args keys are strings");
+			return false;
+		}
+		for (const char *const *n = keys; *n != NULL && !known; n++)
+			known = strlen(*n) == k->via.str.size &&
+			    memcmp(*n, k->via.str.ptr, k->via.str.size) == 0;
+		if (!known) {
+			char field[65];
+
+			snprintf(field, sizeof(field), "%.*s",
+			    (int)(k->via.str.size < 64 ? k->via.str.size : 64),
+			    k->via.str.ptr);
+			snprintf(msg, sizeof(msg), "this query takes no args.%s%s%s",
+			    field, *keys != NULL ? "; it takes: " : "",
+			    *keys != NULL ? keys[0] : "");
+			refuse(pk, req, RL_E_UNKNOWN_FIELD, field, msg);
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool
 arg_str(const struct rl_request *req, const char *key, struct rl_str *out)
 {
@@ -108,7 +150,16 @@ query_alerts(struct broker *b, MDB_txn *txn, const struct agent *who,
 		    "only coordinators may list alerts");
 		return;
 	}
-	arg_str(req, "status", &status);
+	if (!args_known(req, pk, (const char *const[]){ "status", NULL }))
+		return;
+	if (req->args != NULL && codec_map_get(req->args, "status") != NULL &&
+	    (!arg_str(req, "status", &status) || !((status.len == 3 &&
+	    memcmp(status.p, "all", 3) == 0) || (status.len == 4 &&
+	    memcmp(status.p, "open", 4) == 0)))) {
+		refuse(pk, req, RL_E_BAD_FIELD, "status",
+		    "status is \"open\" (the default) or \"all\"");
+		return;
+	}
 	all = status.len == 3 && memcmp(status.p, "all", 3) == 0;
 	if (mdb_cursor_open(txn, b->st.alerts, &cur) != 0) {
 		refuse(pk, req, RL_E_STORAGE, "", "cannot read the alerts");
@@ -197,9 +248,16 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	size_t pwlen;
 	uint32_t n = 0;
 
-	if (!arg_str(req, "id", &p)) {
+	if (!args_known(req, pk, (const char *const[]){ "id", NULL }))
+		return;
+	if (req->args == NULL || codec_map_get(req->args, "id") == NULL) {
 		refuse(pk, req, RL_E_MISSING_FIELD, "id",
 		    "give the participant's id in args.id");
+		return;
+	}
+	if (!arg_str(req, "id", &p)) {
+		refuse(pk, req, RL_E_BAD_FIELD, "id", "args.id is a participant "
+		    "id: a string of 1 to 64 bytes");
 		return;
 	}
 	if (who->kind == AK_OPERATOR ||
@@ -318,8 +376,10 @@ query_handle(struct broker *b, const struct agent *who,
 		refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; retry later");
 		return;
 	}
-	if (w->len == 6 && memcmp(w->p, "health", 6) == 0)
-		query_health(b, txn, req, pk);
+	if (w->len == 6 && memcmp(w->p, "health", 6) == 0) {
+		if (args_known(req, pk, (const char *const[]){ NULL }))
+			query_health(b, txn, req, pk);
+	}
 	else if (w->len == 6 && memcmp(w->p, "alerts", 6) == 0)
 		query_alerts(b, txn, who, req, pk);
 	else if (w->len == 11 && memcmp(w->p, "participant", 11) == 0)

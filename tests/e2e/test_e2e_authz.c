@@ -172,6 +172,61 @@ test_every_failed_handshake_is_logged(void **state)
 	zmq_ctx_term(ctx);
 }
 
+/* A query (args are consumed) must be refused with this code. */
+static void
+expect_query_refused(relais_client *c, const char *what, json_t *args,
+    int code, const char *why)
+{
+	json_t *r = relais_query(c, what, args, E2E_WAIT_MS);
+
+	json_decref(args);
+	e2e_assert(r == NULL, "%s: expected error %d, got %s", why, code,
+	    e2e_json_str(r));
+	e2e_assert_int(code, relais_last_code(c), why);
+}
+
+/*
+ * Observed: query args were not validated: a coordinator typing
+ * "stauts=all" was silently given the open alerts, and a 10 KB args.id was
+ * missing_field.  Unknown keys are unknown_field, bad values bad_field.
+ */
+static void
+test_query_args_are_validated(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	relais_client *coord;
+	json_t *r;
+	char *big = malloc(10001);
+
+	e2e_agent_add(b, "coord", "coordinator", true);
+	e2e_start(b);
+	coord = e2e_connect(b, "coord");
+	expect_query_refused(coord, "alerts", json_pack("{s:s}", "stauts", "all"),
+	    106, "alerts with args.stauts");
+	expect_query_refused(coord, "alerts", json_pack("{s:s}", "status", "every"),
+	    105, "alerts with status every");
+	expect_query_refused(coord, "alerts", json_pack("{s:i}", "status", 1),
+	    105, "alerts with a numeric status");
+	expect_query_refused(coord, "health", json_pack("{s:b}", "verbose", 1),
+	    106, "health with args");
+	expect_query_refused(coord, "participant", json_object(), 104,
+	    "participant without id");
+	e2e_assert(big != NULL, "out of memory");
+	memset(big, 'p', 10000);
+	big[10000] = '\0';
+	expect_query_refused(coord, "participant", json_pack("{s:s}", "id", big),
+	    105, "participant with a 10 KB id");
+	free(big);
+	expect_query_refused(coord, "participant", json_pack("{s:s, s:s}", "id",
+	    "p-1", "with", "timeline"), 106, "participant with an extra key");
+	json_t *all = json_pack("{s:s}", "status", "all");
+	r = relais_query(coord, "alerts", all, E2E_WAIT_MS);
+	json_decref(all);
+	e2e_assert(r != NULL, "alerts with status all: %s", relais_errmsg(coord));
+	json_decref(r);
+	relais_close(&coord);
+}
+
 int
 main(void)
 {
@@ -181,6 +236,8 @@ main(void)
 		cmocka_unit_test_teardown(test_unknown_qpv_is_refused,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_every_failed_handshake_is_logged,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_query_args_are_validated,
 		    e2e_teardown),
 	};
 
