@@ -130,8 +130,13 @@ demo: $(PROGRAMS)
 bench: $(PROGRAMS)
 	RELAIS_BIN=$(abspath $(BINDIR)) $(BINDIR)/relais-bench $(BENCH_ARGS)
 
-# libFuzzer target for the protocol decoder (needs clang).
-fuzz: build/fuzz/fuzz_decode
+# libFuzzer targets (need clang): the protocol decoder, and event sequences
+# through ingest and the store (the broker's modules without its loop).
+fuzz: build/fuzz/fuzz_decode build/fuzz/fuzz_ingest
+build/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c $(BROKER_SRC) $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker -fsanitize=fuzzer,address,undefined \
+	    -o $@ $^ $(shell pkg-config --cflags --libs $(PKGS)) -lm
 build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c proto/codec.c proto/utf8.c proto/calendar.c \
     proto/mpview.c
 	@mkdir -p $(dir $@)
@@ -150,12 +155,15 @@ deps:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-# A short fuzzing run of the decoder, as CI does it.
+# A short fuzzing run of each target, as CI does it.
 FUZZ_SECONDS ?= 30
-fuzz-run: build/fuzz/fuzz_decode
+fuzz-run: build/fuzz/fuzz_decode build/fuzz/fuzz_ingest
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	    -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus/decode
+	@mkdir -p build/fuzz/corpus-ingest
+	build/fuzz/fuzz_ingest -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -print_final_stats=1 build/fuzz/corpus-ingest tests/fuzz/corpus/decode
 
 clean:
 	rm -rf build bin
