@@ -37,6 +37,13 @@
 #include "rltime.h"
 
 #define SWEEP_MAX           2000    /* deadlines per sweep transaction */
+/*
+ * A sweep stops taking deadlines after this much work and leaves the rest
+ * to the next tick, so that a burst (a clock jump, retention erasing many
+ * people at once, each a scan of their alerts) never keeps the loop from
+ * answering agents for long.
+ */
+#define SWEEP_BUDGET_US     (50 * 1000)
 #define DEADLINE_KEY_MAX    (8 + PW_ID_SIZE)
 #define AUTO_RESOLVER       "relais"
 #define SWEEP_RETRY_MS      (60 * 1000)
@@ -482,7 +489,8 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
 		return rc;
 	}
 	/* After mdb_cursor_del, MDB_NEXT moves to the following key. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < SWEEP_MAX;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < SWEEP_MAX &&
+	    (n == 0 || rl_mono_us() - b->sweep_started_us < SWEEP_BUDGET_US);
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char p[PW_ID_SIZE];
 		size_t plen;
