@@ -293,6 +293,16 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	int code, rc = 0;
 
 	memset(res, 0, sizeof(*res));
+	/*
+	 * Size first, on the event as sent: an oversized event is
+	 * event_too_large whatever else is wrong with it.
+	 */
+	msgpack_sbuffer_clear(canon);
+	msgpack_packer_init(&pk, canon, msgpack_sbuffer_write);
+	if (msgpack_pack_object(&pk, *obj) != 0 || canon->size > RL_MAX_EVENT_BYTES)
+		return rl_error_set(err, RL_E_EVENT_TOO_LARGE, "",
+		    "the event is %zu bytes; at most %d are allowed",
+		    canon->size, RL_MAX_EVENT_BYTES);
 	if ((code = event_parse(obj, &ev, err)) != RL_OK)
 		return code;
 	if ((code = refuse_sender(sender, &ev, err)) != RL_OK)

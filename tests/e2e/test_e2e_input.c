@@ -635,6 +635,24 @@ test_bad_events(void **state)
 	pk_kv_str(&f.pk, "purpose", "appeler le 1 85 05 75 123 456 07");
 	expect_event_error(&c, "NIR in free text", &f, ref, 201, "purpose");
 
+	/*
+	 * An event over 4096 bytes as sent: event_too_large, although its
+	 * purpose is also far over 280 bytes (size is checked first).
+	 */
+	{
+		char text[5000];
+
+		memset(text, 'z', sizeof(text) - 1);
+		text[sizeof(text) - 1] = '\0';
+		EVENT_FRAME(7);
+		COMMON("big-1");
+		pk_kv_str(&f.pk, "type", "referral.sent");
+		pk_kv_str(&f.pk, "referral", "r-big");
+		pk_kv_str(&f.pk, "to", "ml-tours");
+		pk_kv_str(&f.pk, "purpose", text);
+		expect_event_error(&c, "an event of 5 KB", &f, ref, 211, "");
+	}
+
 	EVENT_FRAME(7);
 	COMMON("e-10");
 	pk_kv_str(&f.pk, "type", "referral.sent");
