@@ -259,7 +259,7 @@ static void
 handle_welcome(relais_client *c, const json_t *msg)
 {
 	uint64_t hb = json_u64(msg, "heartbeat_ms", CLIENT_DEFAULT_HEARTBEAT_MS);
-	uint64_t batch = json_u64(msg, "max_batch", RL_MAX_BATCH);
+	uint64_t batch = json_u64(msg, "max_events", RL_MAX_BATCH);
 	uint64_t frame = json_u64(msg, "max_frame", RL_MAX_FRAME_BYTES);
 
 	snprintf(c->agent, sizeof(c->agent), "%s", json_str(msg, "agent", ""));

@@ -80,7 +80,8 @@ pack_welcome(struct broker *b, struct inbound *in, msgpack_packer *pk)
 	codec_pack_kv_str(pk, "name", a->name);
 	codec_pack_kv_u64(pk, "credit", hello_credit(b, in));
 	codec_pack_kv_u64(pk, "heartbeat_ms", b->cfg->heartbeat_ms);
-	codec_pack_kv_u64(pk, "max_batch", RL_MAX_BATCH);
+	/* Events per submit: not the config's max_batch (messages per pass). */
+	codec_pack_kv_u64(pk, "max_events", RL_MAX_BATCH);
 	codec_pack_kv_u64(pk, "max_frame", RL_MAX_FRAME_BYTES);
 }
 

@@ -202,6 +202,10 @@ test_consumer_crash_and_reconnect(void **state)
 	a = e2e_connect(b, "cs-pasteur");
 	crash = e2e_raw_open(b, "ml-tours", NULL);
 	hello = e2e_raw_hello(crash, 10);
+	/* The welcome names events per submit apart from the config's max_batch. */
+	e2e_assert_int(1000, jint(hello, "max_events"), "welcome.max_events");
+	e2e_assert(json_object_get(hello, "max_batch") == NULL,
+	    "welcome still has max_batch: %s", e2e_json_str(hello));
 	json_decref(hello);
 	refer(a, "ev-1");
 	d = e2e_raw_expect(crash, "deliver", E2E_WAIT_MS);
