@@ -58,6 +58,16 @@ parse_args(const struct rl_request *req, struct dl_args *a, msgpack_packer *pk)
 			return -1;
 		}
 	}
+	{
+		static const char *const list_keys[] = { "action", "agent",
+		    "from_seq", "limit", NULL };
+		static const char *const change_keys[] = { "action", "agent",
+		    "seq", NULL };
+
+		if (!query_args_known(req, pk, a->action == DL_LIST ? list_keys :
+		    change_keys))
+			return -1;
+	}
 	if ((o = args != NULL ? codec_map_get(args, "agent") : NULL) != NULL) {
 		if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
 		    o->via.str.size > RL_MAX_AGENT_ID_BYTES) {

@@ -350,6 +350,13 @@ query_begin_result(msgpack_packer *pk, const struct rl_request *req,
 	begin_result(pk, req, what);
 }
 
+bool
+query_args_known(const struct rl_request *req, msgpack_packer *pk,
+    const char *const *keys)
+{
+	return args_known(req, pk, keys);
+}
+
 void
 query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
     const char *field, const char *msg)

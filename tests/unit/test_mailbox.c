@@ -242,6 +242,9 @@ test_operators_requeue_and_drop_dead_letters(void **state)
 	/* Once requeued it is no dead letter any more. */
 	assert_null(codec_map_get(dl_query(fx, "ops", &reply, &up, 3, "action",
 	    "requeue", "agent", "ml", "seq", "3"), "data"));
+	/* A key the action does not take is told, not ignored. */
+	assert_int_equal(codec_map_get(dl_query(fx, "ops", &reply, &up, 3, "action",
+	    "drop", "agent", "ml", "limit", "5"), "code")->via.u64, RL_E_UNKNOWN_FIELD);
 	/* Requeue and drop name the agent. */
 	assert_null(codec_map_get(dl_query(fx, "ops", &reply, &up, 1, "action",
 	    "drop"), "data"));
