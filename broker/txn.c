@@ -4,17 +4,13 @@
  * are written in the transaction just before it commits, and reloaded from
  * the store when a transaction is aborted, so memory never runs ahead of
  * what is durable.  The participant records a transaction changed are
-<<<<<<< HEAD
- * written back the same way (participants.c).
+ * written back the same way (participants.c), and so are the indicator
+ * counts (indicators.c).
  *
  * What the transaction reports follows its fate too: the log lines written
  * while it is open (event.accepted, alert.opened...) are held and written
  * only if it commits, and the alert counters it moved are put back if it
  * does not.
-=======
- * written back the same way (participants.c), and so are the indicator
- * counts (indicators.c).
->>>>>>> 2820f77 (Indicators kept with each event, the report query and relais report (table, CSV, JSON, flows), checked against a computation from scratch)
  */
 #include "log.h"
 #include "relaisd.h"
