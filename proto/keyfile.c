@@ -27,7 +27,8 @@ static const char pub_comment[] = "# relais CURVE public key\n";
 static const char sec_comment[] = "# relais CURVE secret key: keep private\n";
 
 __attribute__((format(printf, 3, 4)))
-static int errorf(char *errbuf, size_t errlen, const char *fmt, ...)
+static int
+errorf(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -39,7 +40,8 @@ static int errorf(char *errbuf, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+static int
+write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
@@ -59,8 +61,9 @@ static int write_all(int fd, const char *buf, size_t len)
  * fchmod() sets it explicitly.  fsync(), because a key pair that vanishes
  * in a crash right after `relais keygen` would lock the agent out.
  */
-static int write_keyfile(const char *path, mode_t mode, const char *text,
-			 size_t len, char *errbuf, size_t errlen)
+static int
+write_keyfile(const char *path, mode_t mode, const char *text,
+    size_t len, char *errbuf, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 
@@ -76,8 +79,9 @@ static int write_keyfile(const char *path, mode_t mode, const char *text,
 	return 0;
 }
 
-static int keyfile_path(char *out, const char *base, const char *ext,
-			char *errbuf, size_t errlen)
+static int
+keyfile_path(char *out, const char *base, const char *ext,
+    char *errbuf, size_t errlen)
 {
 	int n = snprintf(out, PATH_MAX, "%s%s", base, ext);
 
@@ -86,7 +90,8 @@ static int keyfile_path(char *out, const char *base, const char *ext,
 	return 0;
 }
 
-int keyfile_generate(const char *base, char *errbuf, size_t errlen)
+int
+keyfile_generate(const char *base, char *errbuf, size_t errlen)
 {
 	char pub[KEY_Z85_LEN + 1], sec[KEY_Z85_LEN + 1];
 	char pub_path[PATH_MAX], sec_path[PATH_MAX];
@@ -116,8 +121,9 @@ out:
 }
 
 /* Read the whole file into buf (at most size - 1 bytes), NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t size, size_t *len,
-		      char *errbuf, size_t errlen)
+static int
+read_small(const char *path, char *buf, size_t size, size_t *len,
+    char *errbuf, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t used = 0;
@@ -149,8 +155,9 @@ static int read_small(const char *path, char *buf, size_t size, size_t *len,
 }
 
 /* Find the one key line among comments and blank lines; 0 or -1. */
-static int parse_keyfile(const char *path, char *text, size_t len, char out[41],
-			 char *errbuf, size_t errlen)
+static int
+parse_keyfile(const char *path, char *text, size_t len, char out[41],
+    char *errbuf, size_t errlen)
 {
 	const char *key = NULL;
 	int keyline = 0, lineno = 0;
@@ -200,7 +207,8 @@ static int parse_keyfile(const char *path, char *text, size_t len, char out[41],
 	return 0;
 }
 
-int keyfile_read(const char *path, char out[41], char *errbuf, size_t errlen)
+int
+keyfile_read(const char *path, char out[41], char *errbuf, size_t errlen)
 {
 	char text[KEYFILE_MAX + 1];
 	size_t len = 0;
@@ -212,7 +220,8 @@ int keyfile_read(const char *path, char out[41], char *errbuf, size_t errlen)
 	return rc;
 }
 
-void keyfile_fingerprint(const unsigned char key[32], char out[17])
+void
+keyfile_fingerprint(const unsigned char key[32], char out[17])
 {
 	unsigned char hash[crypto_generichash_BYTES];
 
