@@ -274,6 +274,22 @@ handle_welcome(relais_client *c, const json_t *msg)
 	    (size_t)frame : RL_MAX_FRAME_BYTES;
 }
 
+/*
+ * A pong carries the broker's clock, which runs ahead of the wall clock on
+ * a broker with a manual clock: events dated "now" must use it, or a
+ * broker moved days forward would see them as days old.
+ */
+static void
+handle_pong(relais_client *c, const json_t *msg)
+{
+	const json_t *t = json_object_get(msg, "time");
+
+	if (!json_is_integer(t) || json_integer_value(t) <= 0)
+		return;
+	c->clock_offset_ms = (int64_t)json_integer_value(t) - rl_wall_ms();
+	c->clock_known = true;
+}
+
 /* Keep the items of a "deliver"; those without a usable seq are dropped. */
 static void
 queue_deliveries(relais_client *c, const json_t *msg)
@@ -305,6 +321,8 @@ dispatch(relais_client *c, json_t *msg)
 	}
 	if (strcmp(cmd, "welcome") == 0)
 		handle_welcome(c, msg);
+	else if (strcmp(cmd, "pong") == 0)
+		handle_pong(c, msg);
 	return msg;
 }
 
@@ -714,6 +732,35 @@ relais_ack(relais_client *c, uint64_t seq)
 			return -1;
 		json_decref(msg);
 	}
+}
+
+int
+relais_broker_now(relais_client *c, int64_t *now_ms)
+{
+	int64_t deadline = rl_mono_ms() + c->timeout_ms;
+	int64_t next_ping = 0;
+
+	while (!c->clock_known) {
+		int64_t now = rl_mono_ms();
+		json_t *msg;
+
+		if (now >= deadline) {
+			explain_no_answer(c, c->timeout_ms, "pong");
+			return -1;
+		}
+		if (now >= next_ping) {
+			int rc = send_simple(c, "ping", NULL, 0, false);
+			if (rc < 0)
+				return -1;
+			next_ping = now + (rc == 0 ? HELLO_RETRY_MS : 50);
+		}
+		int64_t until = next_ping < deadline ? next_ping : deadline;
+		if (client_pump(c, (int)(until - now), &msg) < 0)
+			return -1;
+		json_decref(msg);
+	}
+	*now_ms = rl_wall_ms() + c->clock_offset_ms;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -52,6 +52,10 @@ struct relais_client {
 	                             * have died with its connection */
 	int auth_status;            /* ZAP status of a refused handshake, or 0 */
 
+	/* The broker's clock as the last pong told it: broker - wall, in ms. */
+	int64_t clock_offset_ms;
+	bool clock_known;
+
 	/* Deliveries received but not yet handed out: a FIFO. */
 	json_t *queue;
 	size_t qhead;

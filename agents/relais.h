@@ -108,6 +108,15 @@ json_t *relais_query(relais_client *c, const char *what, json_t *args,
 
 int relais_last_code(const relais_client *c);
 
+/*
+ * The broker's current time in ms, which is what "now" means for an event:
+ * on a broker with a manual clock (tests, demos) it runs ahead of this
+ * machine's.  Read from the broker's last pong (a send-only connection has
+ * one from relais_connect()); otherwise it pings and waits up to the
+ * client's time-out.  0, or -1 with errmsg set.
+ */
+int relais_broker_now(relais_client *c, int64_t *now_ms);
+
 /* Z85 key files as written by `relais keygen`: NAME.pub and NAME.key. */
 int relais_read_key(const char *path, char out[41], char *errbuf, size_t errlen);
 

@@ -36,6 +36,7 @@
 #include "cli.h"
 #include "cli_deadletters.h"
 #include "cli_report.h"
+#include "event.h"
 #include "keyfile.h"
 #include "relais.h"
 #include "relais_proto.h"
@@ -102,15 +103,18 @@ static const struct command commands[] = {
 	  cmd_keygen, false },
 	{ "send", "[OPTIONS] [TYPE key=value ...]",
 	  "submit one event, or JSON lines read from stdin",
-	  "With TYPE, sends one event built from the arguments: values made of\n"
-	  "digits become integers (unless they start with 0), true and false\n"
-	  "become booleans, anything else is a string.  occurred_at defaults to\n"
-	  "now; times may be written now, as RFC 3339 (2026-11-27T09:30:00Z) or\n"
-	  "as milliseconds.  Example:\n"
+	  "With TYPE, sends one event built from the arguments, each value typed\n"
+	  "as the protocol types its field: contacts, score, occurred_at and at\n"
+	  "take digits, excused takes true or false, every other field is a\n"
+	  "string (participant=12345 is the pseudonym \"12345\").  occurred_at\n"
+	  "defaults to now; times may be written now, as RFC 3339\n"
+	  "(2026-11-27T09:30:00Z) or as milliseconds.  \"now\" is the broker's\n"
+	  "clock, which a test broker may have moved forward.  Example:\n"
 	  "  relais send referral.sent participant=p-1 referral=r-1 to=ml-tours \\\n"
 	  "      purpose=cv\n"
 	  "Without TYPE, reads one JSON event per line on stdin and submits them\n"
-	  "in batches as they arrive.  Events without an event_id get a random one.\n"
+	  "in batches as they arrive.  Events without an event_id get a random one;\n"
+	  "occurred_at defaults to now, and \"now\" may be written, as above.\n"
 	  "Prints one JSON result per event, in order.  Exit status: 0 if every\n"
 	  "event is ok or duplicate, 1 if any was refused, 2 on usage or\n"
 	  "connection errors.\n"
@@ -536,26 +540,54 @@ cmd_keygen(int argc, char **argv)
 /* send                                                                */
 
 /*
- * The value of key=value: digits become an integer, true/false booleans,
- * and "now" for a time the current time.  A leading zero keeps digits a
- * string, since "0042" is an identifier, not the number 42.
+ * The value of key=value, typed as the protocol types that field: an
+ * integer field takes digits, a boolean true or false, and everything else
+ * stays a string, so participant=12345 is the pseudonym "12345", not a
+ * number.  "now" in a time field is kept as written and becomes the
+ * broker's time when the event is sent (set_event_times()).
  */
 static json_t *
 arg_value(const char *key, const char *s)
 {
 	size_t len = strlen(s);
 
-	if (len > 0 && len <= 18 && strspn(s, "0123456789") == len &&
-	    (s[0] != '0' || len == 1))
-		return json_integer(strtoll(s, NULL, 10));
-	if (strcmp(s, "true") == 0)
-		return json_true();
-	if (strcmp(s, "false") == 0)
-		return json_false();
-	if (strcmp(s, "now") == 0 &&
-	    (strcmp(key, "occurred_at") == 0 || strcmp(key, "at") == 0))
-		return json_integer(rl_wall_ms());
+	switch (ev_field_value_kind(key)) {
+	case EV_VALUE_INT:
+		if (len > 0 && len <= 18 && strspn(s, "0123456789") == len)
+			return json_integer(strtoll(s, NULL, 10));
+		break;
+	case EV_VALUE_BOOL:
+		if (strcmp(s, "true") == 0)
+			return json_true();
+		if (strcmp(s, "false") == 0)
+			return json_false();
+		break;
+	default:
+		break;
+	}
 	return json_string(s);
+}
+
+static bool
+is_now(const json_t *v)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), "now") == 0;
+}
+
+/*
+ * Date an event by the broker's clock: occurred_at defaults to now, and
+ * "now" in occurred_at or at means now.  The same for events given as
+ * arguments and as JSON lines.
+ */
+static void
+set_event_times(json_t *ev, int64_t now)
+{
+	json_t *occurred = json_object_get(ev, "occurred_at");
+
+	if (occurred == NULL || is_now(occurred))
+		json_object_set_new(ev, "occurred_at", json_integer(now));
+	if (is_now(json_object_get(ev, "at")))
+		json_object_set_new(ev, "at", json_integer(now));
 }
 
 /* {"type":TYPE, key: value, ...}, or NULL after a message. */
@@ -588,8 +620,6 @@ event_from_args(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (json_object_get(ev, "occurred_at") == NULL)
-		json_object_set_new(ev, "occurred_at", json_integer(rl_wall_ms()));
 	return ev;
 fail:
 	json_decref(ev);
@@ -671,10 +701,17 @@ chunk_submit(relais_client *c, struct chunk *ch, int max_wait_ms,
 {
 	json_t *events[RL_MAX_BATCH], *results[RL_MAX_BATCH];
 	size_t nev = 0, k = 0;
+	int64_t now;
 
+	if (relais_broker_now(c, &now) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		return -1;
+	}
 	for (size_t i = 0; i < ch->n; i++)
-		if (ch->events[i] != NULL)
+		if (ch->events[i] != NULL) {
+			set_event_times(ch->events[i], now);
 			events[nev++] = ch->events[i];
+		}
 	if (relais_submit(c, events, nev, results, max_wait_ms) < 0) {
 		die_msg("%s", relais_errmsg(c));
 		return -1;
@@ -867,10 +904,17 @@ static int
 send_one(relais_client *c, int argc, char **argv, int max_wait_ms)
 {
 	json_t *ev = event_from_args(argc, argv), *result = NULL;
+	int64_t now;
 	int status;
 
 	if (ev == NULL)
 		return EXIT_USAGE;
+	if (relais_broker_now(c, &now) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		json_decref(ev);
+		return EXIT_USAGE;
+	}
+	set_event_times(ev, now);
 	if (relais_submit(c, &ev, 1, &result, max_wait_ms) < 0) {
 		die_msg("%s", relais_errmsg(c));
 		json_decref(ev);
@@ -1225,10 +1269,15 @@ submit_answer(relais_client *c, const char *type, const char *id,
     const char *participant, const char *note)
 {
 	json_t *ev, *result = NULL;
+	int64_t now;
 	int status;
 
+	if (relais_broker_now(c, &now) < 0) {
+		die_msg("%s", relais_errmsg(c));
+		return EXIT_USAGE;
+	}
 	ev = json_pack("{s:s, s:I, s:s, s:s}", "type", type, "occurred_at",
-	    (json_int_t)rl_wall_ms(), "participant", participant, "alert", id);
+	    (json_int_t)now, "participant", participant, "alert", id);
 	if (note != NULL)
 		json_object_set_new(ev, "note", json_string(note));
 	if (relais_submit(c, &ev, 1, &result, SEND_MAX_WAIT_MS) < 0) {

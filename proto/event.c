@@ -353,6 +353,25 @@ field_from_name(const char *name, size_t len)
 	return -1;
 }
 
+enum ev_value_kind
+ev_field_value_kind(const char *name)
+{
+	int f = field_from_name(name, strlen(name));
+
+	if (f < 0)
+		return EV_VALUE_UNKNOWN;
+	if (fields[f].rule == NULL)         /* "type" */
+		return EV_VALUE_STR;
+	switch (fields[f].rule->type) {
+	case VT_INT:
+		return EV_VALUE_INT;
+	case VT_BOOL:
+		return EV_VALUE_BOOL;
+	default:
+		return EV_VALUE_STR;
+	}
+}
+
 static const struct value_rule *
 field_rule(const struct type_def *td, enum ev_field f)
 {

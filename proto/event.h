@@ -112,6 +112,10 @@ const char *ev_type_name(enum ev_type type);
 enum ev_sender_rule ev_type_sender_rule(enum ev_type type);
 const char *ev_field_name(enum ev_field f);
 
+/* How the catalogue types a field on the wire, found by its name. */
+enum ev_value_kind { EV_VALUE_UNKNOWN, EV_VALUE_STR, EV_VALUE_INT, EV_VALUE_BOOL };
+enum ev_value_kind ev_field_value_kind(const char *name);
+
 /* What went wrong, for the error reply: a code, the field, a sentence. */
 struct rl_error {
 	int code;                   /* enum rl_code */
