@@ -48,6 +48,9 @@
 #define AUTO_RESOLVER       "relais"
 #define SWEEP_RETRY_MS      (60 * 1000)
 
+/* The note of an alert resolved because a later one makes it moot. */
+static const struct rl_str superseded = { "superseded", 10 };
+
 static size_t
 deadline_key(char *buf, int64_t due, const char *p, size_t plen)
 {
@@ -110,10 +113,10 @@ retention_due(const struct broker *b, const struct pathway *pw)
 
 /* When each slot (each rule, then retention) falls due for pw. */
 static void
-due_times(const struct broker *b, const struct pathway *pw,
+due_times(const struct broker *b, const struct pathway *pw, int64_t now,
     int64_t due[ARMED_SLOTS])
 {
-	pathway_due(pw, b->cfg->rules, due);
+	pathway_due(pw, b->cfg->rules, now, due);
 	due[RETENTION_SLOT] = retention_due(b, pw);
 }
 
@@ -322,21 +325,20 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
 	return 0;
 }
 
-int
-alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
-    int64_t now)
+/*
+ * Resolve the participant's open alerts whose rule no longer holds at now,
+ * with note (NULL for none).
+ */
+static int
+resolve_moot(struct broker *b, MDB_txn *txn, struct participant *pt,
+    int64_t now, const struct rl_str *note)
 {
 	const char *p = pt->pw.participant;
 	size_t plen = strlen(p);
 	char key[PW_ID_SIZE + 2];
-	int64_t due[ARMED_SLOTS];
 	int rc;
 
-	due_times(b, &pt->pw, due);
-	if ((rc = rearm(b, txn, pt, due)) != 0)
-		return rc;
 	for (int r = 0; r < RULE__COUNT && pt->armed.open != 0; r++) {
-		struct pw_alert_info info;
 		struct alert a;
 		uint64_t seq;
 
@@ -346,16 +348,29 @@ alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
 		if ((rc = store_get_u64(txn, b->st.alert_open, key, plen + 2, &seq)) != 0)
 			return rc;
 		if (seq == 0 || pathway_rule_holds(&pt->pw, (enum rule_id)r,
-		    b->cfg->rules, now, &info))
+		    b->cfg->rules, now, NULL))
 			continue;
 		if ((rc = get_alert(b, txn, seq, &a)) != 0)
 			return rc;
 		if (strcmp(a.participant, p) != 0 || a.rule != (enum rule_id)r)
 			return MDB_CORRUPTED;   /* the index names another's alert */
-		if ((rc = resolve_alert(b, txn, pt, &a, AUTO_RESOLVER, NULL, now)) != 0)
+		if ((rc = resolve_alert(b, txn, pt, &a, AUTO_RESOLVER, note, now)) != 0)
 			return rc;
 	}
 	return 0;
+}
+
+int
+alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
+    int64_t now)
+{
+	int64_t due[ARMED_SLOTS];
+	int rc;
+
+	due_times(b, &pt->pw, now, due);
+	if ((rc = rearm(b, txn, pt, due)) != 0)
+		return rc;
+	return resolve_moot(b, txn, pt, now, NULL);
 }
 
 /*
@@ -383,7 +398,7 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 		return 0;               /* not this participant's key any more */
 	pt->armed.key_due = 0;
 	participants_touch(pt);
-	due_times(b, &pt->pw, due);
+	due_times(b, &pt->pw, now, due);
 	if (due[RETENTION_SLOT] != 0 && due[RETENTION_SLOT] <= now) {
 		rc = erase_participant(b, txn, pt, AUTO_RESOLVER, now);
 		participants_forget(pt);
@@ -401,6 +416,13 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 		if ((rc = open_alert(b, txn, pt, (enum rule_id)r, &info, now)) != 0)
 			return rc;
 	}
+	/*
+	 * No event happened, so an alert whose rule stopped holding was made
+	 * moot by time itself: a referral_unanswered alert whose referral just
+	 * expired, now that referral_expired speaks for it (SPEC §4).
+	 */
+	if ((rc = resolve_moot(b, txn, pt, now, &superseded)) != 0)
+		return rc;
 	return rearm(b, txn, pt, due);
 }
 

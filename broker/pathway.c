@@ -225,6 +225,7 @@ static void
 reopen(struct pathway *pw, int64_t at)
 {
 	pw->phase = PW_PHASE_IDENTIFIED;
+	memset(pw->identified_by, 0, sizeof(pw->identified_by));
 	pw->identified_at = at;
 	pw->reopened_at = at;
 	pw->nreferents = 0;
@@ -252,6 +253,9 @@ on_identified(struct pathway *pw, const struct apply_ctx *c,
 		reopen(pw, c->at);
 	else if (pw->identified_at == 0)
 		pw->identified_at = c->at;
+	/* Whoever brought the person in hears when nobody took over (§4). */
+	if (pw->identified_by[0] == '\0')
+		set_cstr(pw->identified_by, sizeof(pw->identified_by), c->actor->id);
 	return RL_OK;
 }
 

@@ -77,10 +77,12 @@ int pathway_apply_in_place(struct pathway *pw, const struct rl_event *ev,
  * When each rule next falls due for this pathway (ms since epoch), or 0
  * when it is not armed (condition impossible, rule switched off, pathway
  * exited).  A rule whose condition already holds is due at the time it
- * became true.
+ * became true.  "now" matters only to referral_unanswered, which watches
+ * the referrals not yet expired at now: a due time computed earlier is
+ * never later than one computed now.
  */
 void pathway_due(const struct pathway *pw, const struct rule_config rules[RULE__COUNT],
-    int64_t due[RULE__COUNT]);
+    int64_t now, int64_t due[RULE__COUNT]);
 
 /* Why an alert for this rule would fire now. */
 struct pw_alert_info {

@@ -2,7 +2,8 @@
  * The stored form of a pathway: a msgpack map with string keys, "v": 1.
  *
  *   scalars      "participant", "qpv", "phase" (a name), the times ("..._at",
- *                "last_activity"), "dropped_by", "exit_reason", "miss_run"
+ *                "last_activity"), "identified_by", "dropped_by",
+ *                "exit_reason", "miss_run"
  *   "miss_times" [at, ...]                       min(miss_run, 16) items
  *   "referrals"  [[id, from, to, state, sent_at, answered_at], ...]
  *   "referents"  [[id, since], ...]
@@ -565,6 +566,7 @@ static const struct pw_key keys[] = {
 	KFN("phase", enc_phase, dec_phase),
 	KI64("opened_at", opened_at),
 	KI64("identified_at", identified_at),
+	KSTR("identified_by", identified_by),
 	KI64("reopened_at", reopened_at),
 	KI64("last_activity", last_activity),
 	KI64("last_support_at", last_support_at),
@@ -823,6 +825,7 @@ scalars_eq(const struct pathway *a, const struct pathway *b)
 	    strcmp(a->qpv, b->qpv) == 0 && a->phase == b->phase &&
 	    a->opened_at == b->opened_at &&
 	    a->identified_at == b->identified_at &&
+	    strcmp(a->identified_by, b->identified_by) == 0 &&
 	    a->reopened_at == b->reopened_at &&
 	    a->last_activity == b->last_activity &&
 	    a->last_support_at == b->last_support_at &&

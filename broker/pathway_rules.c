@@ -22,7 +22,8 @@
 #include "pathway.h"
 
 typedef int64_t (*rule_fn)(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info);
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info);
 
 static int64_t
 max64(int64_t a, int64_t b)
@@ -78,6 +79,55 @@ expiry(const struct pw_referral *r, const struct rule_config rules[RULE__COUNT])
 	return r->sent_at + days(rc);
 }
 
+/* Still requested at "now": sent, neither answered nor expired. */
+static bool
+pending(const struct pw_referral *r, const struct rule_config rules[RULE__COUNT],
+    int64_t now)
+{
+	int64_t e = expiry(r, rules);
+
+	return r->state == PW_REF_REQUESTED && (e == 0 || e > now);
+}
+
+/* The pending referral of this episode sent first: the one waiting
+ * longest. */
+static const struct pw_referral *
+oldest_pending(const struct pathway *pw,
+    const struct rule_config rules[RULE__COUNT], int64_t now)
+{
+	const struct pw_referral *best = NULL;
+
+	for (int i = 0; i < pw->nreferrals; i++) {
+		const struct pw_referral *r = &pw->referrals[i];
+
+		if (pending(r, rules, now) && r->sent_at >= pw->reopened_at &&
+		    (best == NULL || r->sent_at < best->sent_at))
+			best = r;
+	}
+	return best;
+}
+
+/*
+ * A warning, and a reminder to the target, while the referral can still
+ * be answered.  Once it expires, referral_expired takes over and this
+ * alert is superseded: it could never resolve itself, since an expired
+ * referral can no longer be accepted or declined.  A later referral still
+ * pending is then the one watched.
+ */
+static int64_t
+referral_unanswered(const struct pathway *pw,
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
+{
+	const struct pw_referral *r = oldest_pending(pw, rules, now);
+
+	if (r == NULL)
+		return 0;
+	add_agent(info, r->to);
+	set_referral(info, r);
+	return r->sent_at + days(&rules[RULE_REFERRAL_UNANSWERED]);
+}
+
 /*
  * The latest referral, support or reopening: what "follows" a closure.
  * "except" is the closed referral itself, which cannot follow its own
@@ -100,51 +150,35 @@ last_fresh_start(const struct pathway *pw)
 	return last_fresh_start_except(pw, NULL);
 }
 
-/* The requested referral of this episode sent first: the one waiting
- * longest. */
-static const struct pw_referral *
-oldest_requested(const struct pathway *pw)
+/*
+ * Due when the first referral of this episode expires that nothing
+ * followed; like no_reorientation, it resolves when the person is
+ * re-oriented after the expiry (a new referral, a support starting).
+ */
+static int64_t
+referral_expired(const struct pathway *pw,
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
-	const struct pw_referral *best = NULL;
+	const struct pw_referral *fault = NULL;
+	int64_t due = 0;
 
 	for (int i = 0; i < pw->nreferrals; i++) {
 		const struct pw_referral *r = &pw->referrals[i];
+		int64_t e = expiry(r, rules);
 
-		if (r->state == PW_REF_REQUESTED &&
-		    r->sent_at >= pw->reopened_at &&
-		    (best == NULL || r->sent_at < best->sent_at))
-			best = r;
+		if (e == 0 || r->sent_at < pw->reopened_at ||
+		    e <= last_fresh_start_except(pw, r) || (due != 0 && e >= due))
+			continue;
+		due = e;
+		fault = r;
 	}
-	return best;
-}
-
-/* A warning, and a reminder to the target; it goes on holding after the
- * referral expires, since only an answer resolves it. */
-static int64_t
-referral_unanswered(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
-{
-	const struct pw_referral *r = oldest_requested(pw);
-
-	if (r == NULL)
+	if (fault == NULL)
 		return 0;
-	add_agent(info, r->to);
-	set_referral(info, r);
-	return r->sent_at + days(&rules[RULE_REFERRAL_UNANSWERED]);
-}
-
-static int64_t
-referral_expired(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
-{
-	const struct pw_referral *r = oldest_requested(pw);
-
-	if (r == NULL)
-		return 0;
-	add_agent(info, r->to);
-	add_agent(info, r->from);
-	set_referral(info, r);
-	return expiry(r, rules);
+	add_agent(info, fault->to);
+	add_agent(info, fault->from);
+	set_referral(info, fault);
+	return due;
 }
 
 /* When a referral was closed without being accepted, or 0. */
@@ -163,7 +197,8 @@ closure(const struct pw_referral *r, const struct rule_config rules[RULE__COUNT]
  */
 static int64_t
 no_reorientation(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	int64_t n = days(&rules[RULE_NO_REORIENTATION]);
 	const struct pw_referral *fault = NULL;
@@ -206,12 +241,14 @@ accepted_still_open(const struct pathway *pw, const struct pw_referral *r)
  */
 static int64_t
 no_referent(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	int64_t since = max64(pw->identified_at, pw->referent_ended_at);
 
 	if (pw->identified_at == 0 || pw->nreferents > 0)
 		return 0;
+	add_agent(info, pw->identified_by);
 	for (int i = 0; i < pw->nreferrals; i++) {
 		const struct pw_referral *r = &pw->referrals[i];
 
@@ -227,9 +264,13 @@ no_referent(const struct pathway *pw,
 
 static int64_t
 no_contact(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	add_referents(info, pw);
+	/* Nobody took over: whoever brought the person in is concerned. */
+	if (pw->nreferents == 0)
+		add_agent(info, pw->identified_by);
 	return pw->last_activity + days(&rules[RULE_NO_CONTACT]);
 }
 
@@ -240,7 +281,8 @@ no_contact(const struct pathway *pw,
  */
 static int64_t
 missed_appointments(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	uint32_t n = rules[RULE_MISSED_APPOINTMENTS].threshold;
 
@@ -256,7 +298,8 @@ missed_appointments(const struct pathway *pw,
  * ended may have started in the same millisecond, so "after" is strict. */
 static int64_t
 support_dropped(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	if (pw->dropped_out_at == 0 || last_fresh_start(pw) > pw->dropped_out_at)
 		return 0;
@@ -269,7 +312,8 @@ support_dropped(const struct pathway *pw,
  * with nobody following them, which is worse, not better. */
 static int64_t
 contract_ending(const struct pathway *pw,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	if (pw->employment.ends_on == 0 || pw->nreferents > 0 ||
 	    pw->employment.started_at < pw->reopened_at)
@@ -291,7 +335,8 @@ static const rule_fn rule_fns[RULE__COUNT] = {
 
 static int64_t
 rule_due(const struct pathway *pw, enum rule_id rule,
-    const struct rule_config rules[RULE__COUNT], struct pw_alert_info *info)
+    const struct rule_config rules[RULE__COUNT], int64_t now,
+    struct pw_alert_info *info)
 {
 	int64_t due;
 
@@ -299,7 +344,7 @@ rule_due(const struct pathway *pw, enum rule_id rule,
 	if ((unsigned)rule >= RULE__COUNT || !rules[rule].enabled ||
 	    pw->phase == PW_PHASE_NEW || pw->phase == PW_PHASE_EXITED)
 		return 0;
-	due = rule_fns[rule](pw, rules, info);
+	due = rule_fns[rule](pw, rules, now, info);
 	/* 0 means "not armed"; an armed rule due before the epoch (a
 	 * contract ending in 1970) is simply overdue. */
 	return due < 0 ? 1 : due;
@@ -307,12 +352,12 @@ rule_due(const struct pathway *pw, enum rule_id rule,
 
 void
 pathway_due(const struct pathway *pw, const struct rule_config rules[RULE__COUNT],
-    int64_t due[RULE__COUNT])
+    int64_t now, int64_t due[RULE__COUNT])
 {
 	struct pw_alert_info scratch;
 
 	for (int r = 0; r < RULE__COUNT; r++)
-		due[r] = rule_due(pw, (enum rule_id)r, rules, &scratch);
+		due[r] = rule_due(pw, (enum rule_id)r, rules, now, &scratch);
 }
 
 bool
@@ -322,7 +367,7 @@ pathway_rule_holds(const struct pathway *pw, enum rule_id rule,
 {
 	struct pw_alert_info scratch;
 	struct pw_alert_info *out = info != NULL ? info : &scratch;
-	int64_t due = rule_due(pw, rule, rules, out);
+	int64_t due = rule_due(pw, rule, rules, now, out);
 
 	if (due == 0 || due > now) {
 		memset(out, 0, sizeof(*out));

@@ -146,6 +146,7 @@ struct pathway {
 
 	int64_t opened_at;          /* first pathway event */
 	int64_t identified_at;      /* participant.identified opening the episode */
+	char identified_by[PW_AGENT_SIZE];  /* the agent that sent it */
 	int64_t reopened_at;        /* participant.identified after an exit */
 	int64_t last_activity;      /* latest "at" of any pathway event */
 

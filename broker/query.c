@@ -14,6 +14,7 @@
 
 #include "alert.h"
 #include "log.h"
+#include "participant_view.h"
 #include "record.h"
 #include "relaisd.h"
 
@@ -247,6 +248,8 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	const char *pwb;
 	size_t pwlen;
 	uint32_t n = 0;
+	static struct pathway pw;   /* large: not on the loop's stack */
+	struct rl_error err;
 
 	if (!args_known(req, pk, (const char *const[]){ "id", NULL }))
 		return;
@@ -274,10 +277,15 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 		    "no pathway exists for this participant");
 		return;
 	}
+	if (pathway_decode(pwb, pwlen, &pw, &err) != RL_OK) {
+		refuse(pk, req, RL_E_STORAGE, "id", "this participant's record "
+		    "cannot be read; ask the operator to run relaisd --verify");
+		return;
+	}
 	begin_result(pk, req, "participant");
 	msgpack_pack_map(pk, 2);
 	codec_pack_str(pk, "state");
-	msgpack_sbuffer_write(pk->data, pwb, pwlen);
+	participant_view_pack(b, txn, &pw, clock_now(&b->clock), pk);
 	codec_pack_str(pk, "timeline");
 	/* Count first: msgpack arrays carry their length up front. */
 	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0) {

@@ -43,7 +43,7 @@
 #include "event.h"
 
 /* The layout described above; store_open() refuses any other. */
-#define STORE_FORMAT 4
+#define STORE_FORMAT 5
 
 /* Named tables an environment may hold (those above, and room to grow). */
 #define STORE_MAX_DBS 16

@@ -375,6 +375,79 @@ test_the_target_of_an_unanswered_referral_gets_a_reminder(void **state)
 	assert_int_equal(mailbox_count(fx, "ml"), before + 1);
 }
 
+static uint64_t
+open_alert_count(struct fixture *fx)
+{
+	MDB_txn *txn;
+	uint64_t n;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	n = store_count(txn, fx->b.st.alert_open);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+static bool
+alert_names(const struct alert *a, const char *agent)
+{
+	for (int i = 0; i < a->nagents; i++)
+		if (strcmp(a->agents[i], agent) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * SPEC §4, one referral nobody answers: the unanswered warning is
+ * superseded when the referral expires (it could never resolve itself),
+ * so by day 46 four alerts are open, not five, and each of them resolves
+ * when the person is re-oriented.  The mediator that identified the
+ * person is concerned by no_referent and no_contact.
+ */
+static void
+test_an_expired_referral_supersedes_its_warning(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t unanswered;
+	struct alert a;
+
+	arm_referral(fx);
+	sweep(fx, T0 + 10 * DAY);
+	unanswered = open_alert(fx, RULE_REFERRAL_UNANSWERED, NULL);
+	assert_true(unanswered != 0);
+	sweep(fx, T0 + 30 * DAY);
+	assert_true(open_alert(fx, RULE_REFERRAL_EXPIRED, NULL) != 0);
+	assert_int_equal(open_alert(fx, RULE_REFERRAL_UNANSWERED, NULL), 0);
+	{
+		char k8[8];
+		MDB_txn *txn;
+		MDB_val k = { 8, k8 }, v;
+
+		store_put_be64(k8, unanswered);
+		assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY,
+		    &txn), 0);
+		assert_int_equal(mdb_get(txn, fx->b.st.alerts, &k, &v), 0);
+		assert_int_equal(alert_unpack(v.mv_data, v.mv_size, &a), RL_OK);
+		mdb_txn_abort(txn);
+	}
+	assert_int_equal(a.status, ALERT_RESOLVED);
+	assert_string_equal(a.resolved_by, "relais");
+	assert_string_equal(a.note, "superseded");
+	assert_true(a.resolved_at == T0 + 30 * DAY);
+
+	sweep(fx, T0 + 46 * DAY);
+	assert_int_equal(open_alert_count(fx), 4);
+	assert_int_equal(alerts_for(fx, RULE_REFERRAL_UNANSWERED), 1);
+	assert_true(open_alert(fx, RULE_NO_REORIENTATION, NULL) != 0);
+	assert_true(open_alert(fx, RULE_NO_REFERENT, &a) != 0);
+	assert_true(alert_names(&a, "med"));
+	assert_true(open_alert(fx, RULE_NO_CONTACT, &a) != 0);
+	assert_true(alert_names(&a, "med"));
+
+	/* Re-oriented: every one of them resolves itself. */
+	refer(fx, "r-2", T0 + 46 * DAY);
+	assert_int_equal(open_alert_count(fx), 0);
+}
+
 /* alert.acknowledged / alert.resolved: coordinators only, in order. */
 static void
 send_alert_event(struct fixture *fx, const char *sender, const char *type,
@@ -506,6 +579,8 @@ main(void)
 		cmocka_unit_test(test_each_rule_is_caught_up_after_a_restart),
 		cmocka_unit_test(test_a_switched_off_rule_stays_silent),
 		cmocka_unit_test_setup_teardown(test_the_target_of_an_unanswered_referral_gets_a_reminder,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_an_expired_referral_supersedes_its_warning,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_coordinators_acknowledge_then_resolve,
 		    fixture_setup, fixture_teardown),

@@ -262,7 +262,7 @@ due_of(const struct pathway *pw, enum rule_id rule)
 {
 	int64_t due[RULE__COUNT];
 
-	pathway_due(pw, R, due);
+	pathway_due(pw, R, pw->last_activity, due);
 	return due[rule];
 }
 
@@ -1158,10 +1158,39 @@ test_referral_expired(void **state)
 	assert_int_equal(info.nagents, 2);
 	assert_string_equal(info.agents[0], "ml-tours");
 	assert_string_equal(info.agents[1], "med-nord");
-	/* past expiry nothing can answer it; the unanswered warning stays */
+	/* past expiry nothing can answer it, so the unanswered warning is
+	 * superseded: it holds until the expiry and no longer */
 	REFUSED(&pw, answer(EV_REFERRAL_ACCEPTED, "r1"), &ML, due,
 	    RL_E_BAD_TRANSITION);
-	assert_true(holds(&pw, RULE_REFERRAL_UNANSWERED, due));
+	assert_true(holds(&pw, RULE_REFERRAL_UNANSWERED, due - 1));
+	assert_false(holds(&pw, RULE_REFERRAL_UNANSWERED, due));
+	/* a new referral after the expiry re-orients the person: it
+	 * resolves, and the new referral is the one watched */
+	OK(&pw, sent("r2", "ft-tours"), &MED, due + DAY);
+	assert_false(holds(&pw, RULE_REFERRAL_EXPIRED, due + DAY));
+	assert_true(pathway_rule_holds(&pw, RULE_REFERRAL_UNANSWERED, R,
+	    due + 11 * DAY, &info));
+	assert_string_equal(info.referral, "r2");
+
+	/* so does a support starting after the expiry */
+	start(&pw);
+	OK(&pw, sent("r1", "ml-tours"), &MED, T0);
+	assert_true(holds(&pw, RULE_REFERRAL_EXPIRED, due));
+	OK(&pw, support_started(), &CS, due + DAY);
+	assert_false(holds(&pw, RULE_REFERRAL_EXPIRED, due + DAY));
+
+	/* a referral sent before the expiry does not follow it */
+	start(&pw);
+	OK(&pw, sent("r1", "ml-tours"), &MED, T0);
+	OK(&pw, sent("r2", "ft-tours"), &MED, T0 + 25 * DAY);
+	assert_true(pathway_rule_holds(&pw, RULE_REFERRAL_EXPIRED, R, due,
+	    &info));
+	assert_string_equal(info.referral, "r1");
+	/* and r2 is then the unanswered one, from its own tenth day */
+	assert_false(holds(&pw, RULE_REFERRAL_UNANSWERED, due));
+	assert_true(pathway_rule_holds(&pw, RULE_REFERRAL_UNANSWERED, R,
+	    T0 + 35 * DAY, &info));
+	assert_string_equal(info.referral, "r2");
 
 	/* answered in time */
 	start(&pw);
@@ -1174,6 +1203,39 @@ test_referral_expired(void **state)
 	start(&pw);
 	OK(&pw, sent("r1", "ml-tours"), &MED, T0);
 	FIRES_AT(&pw, RULE_REFERRAL_EXPIRED, T0 + 20 * DAY);
+}
+
+/* SPEC §4: whoever identified a person without referent is among the
+ * agents concerned by no_referent and no_contact. */
+static void
+test_identifying_agent_is_concerned(void **state)
+{
+	struct pathway pw;
+	struct pw_alert_info info;
+
+	start(&pw);
+	assert_string_equal(pw.identified_by, "med-nord");
+	assert_true(pathway_rule_holds(&pw, RULE_NO_REFERENT, R, T0 + 15 * DAY,
+	    &info));
+	assert_int_equal(info.nagents, 1);
+	assert_string_equal(info.agents[0], "med-nord");
+	assert_true(pathway_rule_holds(&pw, RULE_NO_CONTACT, R, T0 + 45 * DAY,
+	    &info));
+	assert_int_equal(info.nagents, 1);
+	assert_string_equal(info.agents[0], "med-nord");
+	/* a second identification by another agent changes nothing */
+	OK(&pw, identified(), &CS, T0 + DAY);
+	assert_string_equal(pw.identified_by, "med-nord");
+	/* with a referent, the referent is the one concerned */
+	OK(&pw, support_started(), &CS, T0 + 2 * DAY);
+	assert_true(pathway_rule_holds(&pw, RULE_NO_CONTACT, R, T0 + 47 * DAY,
+	    &info));
+	assert_int_equal(info.nagents, 1);
+	assert_string_equal(info.agents[0], "cs-sanitas");
+	/* a new episode is brought in by whoever reopens it */
+	OK(&pw, exited(), &COORD, T0 + 3 * DAY);
+	OK(&pw, identified(), &ML, T0 + 4 * DAY);
+	assert_string_equal(pw.identified_by, "ml-tours");
 }
 
 static void
@@ -1482,7 +1544,7 @@ test_every_rule_armed(void **state)
 	int64_t due[RULE__COUNT];
 
 	all_armed(&pw);
-	pathway_due(&pw, R, due);
+	pathway_due(&pw, R, pw.last_activity, due);
 	for (int r = 0; r < RULE__COUNT; r++) {
 		/* no_referent waits for r1 to expire: still armed */
 		if (due[r] == 0)
@@ -1501,7 +1563,7 @@ test_disabled_rules_give_zero(void **state)
 	for (int r = 0; r < RULE__COUNT; r++) {
 		reset_rules(NULL);
 		R[r].enabled = false;
-		pathway_due(&pw, R, due);
+		pathway_due(&pw, R, pw.last_activity, due);
 		assert_true(due[r] == 0);
 		assert_false(holds(&pw, (enum rule_id)r, T0 + 3650 * DAY));
 	}
@@ -1515,7 +1577,7 @@ test_exited_gives_zero(void **state)
 
 	all_armed(&pw);
 	OK(&pw, exited(), &COORD, T0 + 2 * DAY);
-	pathway_due(&pw, R, due);
+	pathway_due(&pw, R, pw.last_activity, due);
 	for (int r = 0; r < RULE__COUNT; r++) {
 		assert_true(due[r] == 0);
 		assert_false(holds(&pw, (enum rule_id)r, T0 + 3650 * DAY));
@@ -1529,7 +1591,7 @@ test_new_pathway_gives_zero(void **state)
 	int64_t due[RULE__COUNT];
 
 	pathway_init(&pw, "p-1", 3);
-	pathway_due(&pw, R, due);
+	pathway_due(&pw, R, pw.last_activity, due);
 	for (int r = 0; r < RULE__COUNT; r++)
 		assert_true(due[r] == 0);
 }
@@ -1546,7 +1608,7 @@ test_reopened_pathway_starts_afresh(void **state)
 	all_armed(&pw);
 	OK(&pw, exited(), &COORD, T0 + 2 * DAY);
 	OK(&pw, identified(), &ML, back);
-	pathway_due(&pw, R, due);
+	pathway_due(&pw, R, pw.last_activity, due);
 	for (int r = 0; r < RULE__COUNT; r++)
 		if (r != RULE_NO_REFERENT && r != RULE_NO_CONTACT)
 			assert_true(due[r] == 0);
@@ -1597,6 +1659,7 @@ main(void)
 		T(test_referral_unanswered),
 		T(test_referral_unanswered_cancel_resolves),
 		T(test_referral_expired),
+		T(test_identifying_agent_is_concerned),
 		T(test_no_reorientation_after_decline),
 		T(test_no_reorientation_after_cancel),
 		T(test_no_reorientation_after_expiry),
