@@ -5,7 +5,10 @@
 #ifndef RELAIS_CLI_H
 #define RELAIS_CLI_H
 
+#include <stdbool.h>
 #include <jansson.h>
+
+#include "relais.h"
 
 #define EXIT_REFUSED        1
 #define EXIT_USAGE          2
@@ -27,6 +30,16 @@ struct cli_conn {
  * connection).  forbidden_hint, if not NULL, follows a forbidden refusal.
  */
 json_t *cli_ask(const struct cli_conn *conn, const char *what, json_t *args,
+    const char *forbidden_hint, int *status);
+
+/*
+ * Connect for several queries (send_only: without taking deliveries).
+ * NULL after a message on stderr.  Close with relais_close().
+ */
+relais_client *cli_connect(const struct cli_conn *conn, bool send_only);
+
+/* One query on a connection, as cli_ask() (args is consumed). */
+json_t *cli_query(relais_client *c, const char *what, json_t *args,
     const char *forbidden_hint, int *status);
 
 /* `relais help NAME` on stdout. */

@@ -6,7 +6,9 @@
  *   relais listen [OPTIONS] [--count N] [--timeout-ms T]
  *   relais alerts [OPTIONS] [--all | --follow]
  *   relais alerts [OPTIONS] ack|resolve ID [--note TEXT]
- *   relais participant [OPTIONS] ID
+ *   relais participant [OPTIONS] ID [--json]
+ *   relais participants [OPTIONS] [filters] [--json]
+ *   relais inbox [OPTIONS] [--json]
  *   relais clock [OPTIONS] [advance DURATION]
  *   relais health [OPTIONS]
  *   relais report [OPTIONS] [PERIOD] [--qpv Q] [--by ...] [--format ...]
@@ -35,6 +37,9 @@
 
 #include "cli.h"
 #include "cli_deadletters.h"
+#include "cli_inbox.h"
+#include "cli_participant.h"
+#include "cli_participants.h"
 #include "cli_report.h"
 #include "event.h"
 #include "keyfile.h"
@@ -82,7 +87,6 @@ static int cmd_keygen(int argc, char **argv);
 static int cmd_send(int argc, char **argv);
 static int cmd_listen(int argc, char **argv);
 static int cmd_alerts(int argc, char **argv);
-static int cmd_participant(int argc, char **argv);
 static int cmd_clock(int argc, char **argv);
 static int cmd_health(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -159,15 +163,12 @@ static const struct command commands[] = {
 	  "Exit status: 1 if the broker refuses (not a coordinator, an alert\n"
 	  "outside your territory, already resolved), with its reason on stderr.\n",
 	  cmd_alerts, true },
-	{ "participant", "[OPTIONS] ID",
-	  "print a participant's pathway and timeline",
-	  "Prints {\"state\":{...},\"timeline\":[...]} as one indented JSON\n"
-	  "document: the pathway the broker keeps (phase, referrals, referents,\n"
-	  "barriers, open alerts, ...) and every recorded event about the\n"
-	  "participant, oldest first.  Coordinators may read any participant;\n"
-	  "other partners only those they sent an event about; operators none.\n"
-	  "Exit status: 1 if the broker refuses, with its reason on stderr.\n",
-	  cmd_participant, true },
+	{ "participant", CLI_PARTICIPANT_SYNOPSIS, CLI_PARTICIPANT_SUMMARY,
+	  cli_participant_details, cli_participant, true },
+	{ "participants", CLI_PARTICIPANTS_SYNOPSIS, CLI_PARTICIPANTS_SUMMARY,
+	  cli_participants_details, cli_participants, true },
+	{ "inbox", CLI_INBOX_SYNOPSIS, CLI_INBOX_SUMMARY, cli_inbox_details,
+	  cli_inbox, true },
 	{ "clock", "[OPTIONS] [advance DURATION]",
 	  "print the broker's clock, or move it forward (tests and demos)",
 	  "Without arguments, prints the broker's current time as\n"
@@ -1410,19 +1411,6 @@ cmd_alerts(int argc, char **argv)
 	    "alert.resolved", argv[optind + 1]);
 }
 
-/* ---- participant --------------------------------------------------- */
-
-/* The broker's pattern for ids: 1..64 of A-Z a-z 0-9 . _ : - */
-static bool
-is_participant_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= RL_MAX_ID_BYTES && strspn(s,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
-	    == n;
-}
-
 /* Ask the broker one query and print its answer as indented JSON. */
 static int
 print_query(struct options *o, const char *what, json_t *args)
@@ -1436,29 +1424,6 @@ print_query(struct options *o, const char *what, json_t *args)
 	status = print_pretty(data);
 	json_decref(data);
 	return status;
-}
-
-static int
-cmd_participant(int argc, char **argv)
-{
-	const struct command *cmd = find_command("participant");
-	struct options o;
-	int status;
-
-	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION, &o, &status) < 0)
-		return status;
-	if (argc - optind != 1) {
-		die_msg("participant takes one participant id, e.g. `relais "
-		    "participant p-42`");
-		return EXIT_USAGE;
-	}
-	if (!is_participant_id(argv[optind])) {
-		die_msg("'%s' is not a participant id (1 to %d of A-Z a-z 0-9 . _ "
-		    ": -)", argv[optind], RL_MAX_ID_BYTES);
-		return EXIT_USAGE;
-	}
-	return print_query(&o, "participant",
-	    json_pack("{s:s}", "id", argv[optind]));
 }
 
 /* ---- clock --------------------------------------------------------- */
@@ -1637,17 +1602,40 @@ cmd_health(int argc, char **argv)
 
 /* ---- for the commands in cli_*.c ----------------------------------- */
 
+/* The connection options as cli_ask() reads them. */
+static void
+cli_options(const struct cli_conn *conn, struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->endpoint = env_or(conn->endpoint, "RELAIS_ENDPOINT", DEFAULT_ENDPOINT);
+	o->server_key = env_or(conn->server_key, "RELAIS_SERVER_KEY", NULL);
+	o->key = env_or(conn->key, "RELAIS_KEY", NULL);
+}
+
 json_t *
 cli_ask(const struct cli_conn *conn, const char *what, json_t *args,
     const char *forbidden_hint, int *status)
 {
 	struct options o;
 
-	memset(&o, 0, sizeof(o));
-	o.endpoint = env_or(conn->endpoint, "RELAIS_ENDPOINT", DEFAULT_ENDPOINT);
-	o.server_key = env_or(conn->server_key, "RELAIS_SERVER_KEY", NULL);
-	o.key = env_or(conn->key, "RELAIS_KEY", NULL);
+	cli_options(conn, &o);
 	return ask_once(&o, what, args, forbidden_hint, status);
+}
+
+relais_client *
+cli_connect(const struct cli_conn *conn, bool send_only)
+{
+	struct options o;
+
+	cli_options(conn, &o);
+	return connect_broker(&o, send_only);
+}
+
+json_t *
+cli_query(relais_client *c, const char *what, json_t *args,
+    const char *forbidden_hint, int *status)
+{
+	return ask(c, what, args, forbidden_hint, status);
 }
 
 void

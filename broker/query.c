@@ -2,7 +2,9 @@
  * Read-only queries (cmd "query"), each with its own authorisation:
  *
  *   health       anyone: counters and backlogs, never participant data
- *   alerts       coordinators: alerts of their territory
+ *   alerts       coordinators: alerts of their territory (query_views.c)
+ *   participants coordinators: the people of their QPVs (query_views.c)
+ *   inbox        partners: what awaits them (query_views.c)
  *   participant  coordinators, and agents that sent an event about the
  *                participant: the pathway and its timeline
  *   clock        operators, only with manual_clock: move the clock forward
@@ -15,6 +17,7 @@
 #include "alert.h"
 #include "log.h"
 #include "participant_view.h"
+#include "query_views.h"
 #include "record.h"
 #include "relaisd.h"
 
@@ -133,66 +136,6 @@ arg_str(const struct rl_request *req, const char *key, struct rl_str *out)
 	out->p = o->via.str.ptr;
 	out->len = o->via.str.size;
 	return true;
-}
-
-static void
-query_alerts(struct broker *b, MDB_txn *txn, const struct agent *who,
-    const struct rl_request *req, msgpack_packer *pk)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	struct rl_str status = { "open", 4 };
-	bool all;
-	struct alert *list = NULL;
-	size_t n = 0, cap = 0;
-
-	if (who->kind != AK_COORDINATOR) {
-		refuse(pk, req, RL_E_FORBIDDEN, "what",
-		    "only coordinators may list alerts");
-		return;
-	}
-	if (!args_known(req, pk, (const char *const[]){ "status", NULL }))
-		return;
-	if (req->args != NULL && codec_map_get(req->args, "status") != NULL &&
-	    (!arg_str(req, "status", &status) || !((status.len == 3 &&
-	    memcmp(status.p, "all", 3) == 0) || (status.len == 4 &&
-	    memcmp(status.p, "open", 4) == 0)))) {
-		refuse(pk, req, RL_E_BAD_FIELD, "status",
-		    "status is \"open\" (the default) or \"all\"");
-		return;
-	}
-	all = status.len == 3 && memcmp(status.p, "all", 3) == 0;
-	if (mdb_cursor_open(txn, b->st.alerts, &cur) != 0) {
-		refuse(pk, req, RL_E_STORAGE, "", "cannot read the alerts");
-		return;
-	}
-	/* Newest last; at most the 1000 latest. */
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < 1000;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-		struct alert a;
-
-		if (alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK)
-			continue;
-		if ((!all && a.status == ALERT_RESOLVED) ||
-		    !agent_covers_qpv(who, a.qpv, strlen(a.qpv)))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct alert *nl = realloc(list, ncap * sizeof(*nl));
-
-			if (nl == NULL)
-				break;
-			list = nl;
-			cap = ncap;
-		}
-		list[n++] = a;
-	}
-	mdb_cursor_close(cur);
-	begin_result(pk, req, "alerts");
-	msgpack_pack_array(pk, n);
-	for (size_t i = n; i > 0; i--)
-		alert_pack(pk, &list[i - 1], NULL);
-	free(list);
 }
 
 /* Has this agent sent an event about the participant? */
@@ -396,14 +339,18 @@ query_handle(struct broker *b, const struct agent *who,
 			query_health(b, txn, req, pk);
 	}
 	else if (w->len == 6 && memcmp(w->p, "alerts", 6) == 0)
-		query_alerts(b, txn, who, req, pk);
+		query_alerts_page(b, txn, who, req, pk);
+	else if (w->len == 12 && memcmp(w->p, "participants", 12) == 0)
+		query_participants(b, txn, who, req, pk);
+	else if (w->len == 5 && memcmp(w->p, "inbox", 5) == 0)
+		query_inbox(b, txn, who, req, pk);
 	else if (w->len == 11 && memcmp(w->p, "participant", 11) == 0)
 		query_participant(b, txn, who, req, pk);
 	else if (w->len == 6 && memcmp(w->p, "report", 6) == 0)
 		report_query(b, txn, who, req, pk);
 	else
 		refuse(pk, req, RL_E_BAD_FIELD, "what",
-		    "what must be one of health, alerts, participant, report, "
-		    "deadletters, clock");
+		    "what must be one of health, alerts, participant, participants, "
+		    "inbox, report, deadletters, clock");
 	mdb_txn_abort(txn);
 }

@@ -593,7 +593,7 @@ test_cli_participant(void **state)
 	cs = au_connect_quiet(b, "cs-pasteur");
 	refer(cs, "p-8", "sanitas", "r-8", "ml-tours", rl_wall_ms());
 
-	au_cli_run(b, "cite-emploi", &cli, "participant", "p-8", NULL);
+	au_cli_run(b, "cite-emploi", &cli, "participant", "p-8", "--json", NULL);
 	e2e_assert(cli.status == 0, "relais participant as the coordinator: "
 	    "expected exit status 0, got %d; stderr: %s", cli.status, cli.err);
 	e2e_assert(strncmp(cli.out, "{\n  \"", 5) == 0, "expected an indented "

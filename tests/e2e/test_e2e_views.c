@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "alerts_util.h"
+#include "relais_proto.h"
 #include "harness.h"
 
 static struct e2e_broker *
@@ -151,11 +152,253 @@ test_one_unanswered_referral(void **state)
 	relais_close(&cs);
 }
 
+static void
+expect_cli(const struct au_cli *cli, int status, const char *what)
+{
+	e2e_assert(cli->status == status, "%s: expected exit status %d, got %d; "
+	    "stdout: %.400s; stderr: %.400s", what, status, cli->status, cli->out,
+	    cli->err);
+	if (status != 0)
+		e2e_assert(strncmp(cli->err, "relais: ", 8) == 0 &&
+		    strchr(cli->err, '\n') == cli->err + strlen(cli->err) - 1,
+		    "%s: expected one sentence \"relais: ...\" on stderr, got: %s",
+		    what, cli->err);
+}
+
+/*
+ * relais participants lists the coordinator's QPVs only, filters by
+ * phase, open alerts and inactivity, and pages through more people than
+ * one page holds (the broker's pages are 100).
+ */
+static void
+test_cli_participants(void **state)
+{
+	struct e2e_broker *b = views_broker();
+	relais_client *cs, *ops, *coord;
+	struct au_cli cli;
+	json_t *lines, *ev[RL_MAX_BATCH], *res[RL_MAX_BATCH];
+	int64_t now;
+	size_t n = 0;
+
+	au_agent_add_qpv(b, "coord-sanitas", "coordinator", "sanitas");
+	e2e_start(b);
+	cs = au_connect_quiet(b, "cs-pasteur");
+	ops = au_connect_quiet(b, "ops");
+	now = au_broker_now(cs);
+	/* 150 people in sanitas, 3 in rochepinard. */
+	for (int i = 0; i < 153; i++) {
+		char id[32], p[32];
+
+		snprintf(id, sizeof(id), "id-%03d", i);
+		snprintf(p, sizeof(p), "p-%03d", i);
+		ev[n++] = au_ev_identified(id, p, i < 150 ? "sanitas" :
+		    "rochepinard", now);
+		if (n == 100 || i == 152) {
+			e2e_assert(relais_submit(cs, ev, n, res, 30000) == 0,
+			    "submit: %s", relais_errmsg(cs));
+			for (size_t k = 0; k < n; k++) {
+				e2e_expect_ok(res[k]);
+				json_decref(res[k]);
+				json_decref(ev[k]);
+			}
+			n = 0;
+		}
+	}
+	au_submit_ok(cs, au_ev_support("sup-1", "p-001", now));
+
+	au_cli_run(b, "cite-emploi", &cli, "participants", NULL);
+	expect_cli(&cli, 0, "relais participants");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(153, json_array_size(lines), "participants of every QPV");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "coord-sanitas", &cli, "participants", NULL);
+	expect_cli(&cli, 0, "relais participants for sanitas");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(150, json_array_size(lines), "participants of sanitas");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "cite-emploi", &cli, "participants", "--phase", "supported",
+	    NULL);
+	expect_cli(&cli, 0, "--phase supported");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(1, json_array_size(lines), "supported participants");
+	e2e_assert_str("p-001", jstr(json_array_get(lines, 0), "participant"),
+	    "the supported one");
+	e2e_assert(au_array_has(json_object_get(json_array_get(lines, 0),
+	    "referents"), "cs-pasteur"), "its referent: %s", e2e_json_str(lines));
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	/* Fifteen days on, everyone but p-001 has a no_referent alert. */
+	au_clock_advance(ops, 16 * AU_DAY_MS);
+	coord = au_connect_quiet(b, "cite-emploi");
+	json_decref(au_wait_listed(coord, "no_referent", "p-152"));
+	relais_close(&coord);
+	au_cli_run(b, "cite-emploi", &cli, "participants", "--with-alerts",
+	    "--inactive-days", "15", NULL);
+	expect_cli(&cli, 0, "--with-alerts --inactive-days 15");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(152, json_array_size(lines), "people with alerts");
+	e2e_assert_int(1, jint(json_array_get(lines, 0), "open_alerts"),
+	    "open alerts of the first");
+	json_decref(lines);
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "participants", "--inactive-days",
+	    "17", NULL);
+	expect_cli(&cli, 0, "--inactive-days 17");
+	e2e_assert(cli.out[0] == '\0', "nobody is inactive for 17 days: %.200s",
+	    cli.out);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "cs-pasteur", &cli, "participants", NULL);
+	expect_cli(&cli, 1, "relais participants as a partner");
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "participants", "--phase", "lost",
+	    NULL);
+	expect_cli(&cli, 2, "--phase lost");
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "participants", "--help", NULL);
+	expect_cli(&cli, 0, "--help");
+	e2e_assert(strstr(cli.out, "--inactive-days") != NULL, "help: %s",
+	    cli.out);
+	au_cli_free(&cli);
+	relais_close(&ops);
+	relais_close(&cs);
+}
+
+/*
+ * relais inbox shows, for each agent, the referrals awaiting its answer,
+ * those it sent that await one, and the open alerts naming it, from the
+ * broker's state: the same before and after a `relais listen` took the
+ * deliveries.
+ */
+static void
+test_cli_inbox(void **state)
+{
+	struct e2e_broker *b = views_broker();
+	relais_client *cs, *ml, *ops, *coord;
+	struct au_cli cli;
+	json_t *lines;
+	int64_t now;
+
+	e2e_start(b);
+	cs = au_connect_quiet(b, "cs-pasteur");
+	ml = au_connect_quiet(b, "ml-tours");
+	ops = au_connect_quiet(b, "ops");
+	now = au_broker_now(cs);
+	au_submit_ok(cs, au_ev_identified("id-1", "p-1", "sanitas", now));
+	au_submit_ok(cs, au_at(e2e_ev_referral("ref-1", "p-1", "r-1", "ml-tours"),
+	    now));
+	au_submit_ok(cs, au_ev_identified("id-2", "p-2", "sanitas", now));
+	au_submit_ok(cs, au_at(e2e_ev_referral("ref-2", "p-2", "r-2", "ml-tours"),
+	    now));
+	au_submit_ok(ml, e2e_ev_answer("referral.accepted", "acc-2", "p-2", "r-2"));
+
+	au_cli_run(b, "ml-tours", &cli, "listen", "--count", "2", NULL);
+	expect_cli(&cli, 0, "relais listen takes the deliveries");
+	au_cli_free(&cli);
+	au_clock_advance(ops, 11 * AU_DAY_MS);
+	coord = au_connect_quiet(b, "cite-emploi");
+	json_decref(au_wait_listed(coord, "referral_unanswered", "p-1"));
+	relais_close(&coord);
+
+	au_cli_run(b, "ml-tours", &cli, "inbox", NULL);
+	expect_cli(&cli, 0, "relais inbox as the target");
+	lines = au_json_lines(cli.out);
+	e2e_assert(json_array_size(lines) == 2, "the target's inbox: expected "
+	    "2 lines, got %s", cli.out);
+	e2e_assert_str("to_answer", jstr(json_array_get(lines, 0), "list"),
+	    "first line");
+	e2e_assert_str("r-1", jstr(json_array_get(lines, 0), "referral"),
+	    "the referral to answer");
+	e2e_assert_str("cs-pasteur", jstr(json_array_get(lines, 0), "from"),
+	    "its sender");
+	e2e_assert(jint(json_array_get(lines, 0), "age_ms") >= 11 * AU_DAY_MS,
+	    "its age: %s", e2e_json_str(json_array_get(lines, 0)));
+	e2e_assert_str("alert", jstr(json_array_get(lines, 1), "list"),
+	    "second line");
+	e2e_assert_str("referral_unanswered", jstr(json_array_get(lines, 1),
+	    "rule"), "the reminder");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "cs-pasteur", &cli, "inbox", NULL);
+	expect_cli(&cli, 0, "relais inbox as the sender");
+	lines = au_json_lines(cli.out);
+	e2e_assert(json_array_size(lines) == 1, "the sender's inbox: expected "
+	    "1 line, got %s", cli.out);
+	e2e_assert_str("sent", jstr(json_array_get(lines, 0), "list"), "its list");
+	e2e_assert_str("ml-tours", jstr(json_array_get(lines, 0), "to"),
+	    "the target");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "ops", &cli, "inbox", NULL);
+	expect_cli(&cli, 1, "relais inbox as an operator");
+	au_cli_free(&cli);
+	au_cli_run(b, "ml-tours", &cli, "inbox", "extra", NULL);
+	expect_cli(&cli, 2, "relais inbox with an argument");
+	au_cli_free(&cli);
+	relais_close(&ops);
+	relais_close(&ml);
+	relais_close(&cs);
+}
+
+/* The readable file names agents, dates and the expired referral. */
+static void
+test_cli_participant_file(void **state)
+{
+	struct e2e_broker *b = views_broker();
+	relais_client *cs, *ops, *coord;
+	struct au_cli cli;
+	int64_t now;
+
+	e2e_start(b);
+	cs = au_connect_quiet(b, "cs-pasteur");
+	ops = au_connect_quiet(b, "ops");
+	now = au_broker_now(cs);
+	au_submit_ok(cs, au_ev_identified("id-1", "p-1", "sanitas", now));
+	au_submit_ok(cs, au_at(e2e_ev_referral("ref-1", "p-1", "r-1", "ml-tours"),
+	    now));
+	au_clock_advance(ops, 31 * AU_DAY_MS);
+	coord = au_connect_quiet(b, "cite-emploi");
+	json_decref(au_wait_listed(coord, "referral_expired", "p-1"));
+	relais_close(&coord);
+	au_cli_run(b, "cite-emploi", &cli, "participant", "p-1", NULL);
+	expect_cli(&cli, 0, "relais participant");
+	e2e_assert(strstr(cli.out, "Participant p-1") != NULL &&
+	    strstr(cli.out, "identified") != NULL &&
+	    strstr(cli.out, "by cs-pasteur") != NULL &&
+	    strstr(cli.out, "cs-pasteur -> ml-tours  expired") != NULL &&
+	    strstr(cli.out, "referral_expired") != NULL &&
+	    strstr(cli.out, "referral.sent") != NULL, "the readable file: %s",
+	    cli.out);
+	e2e_assert(strstr(cli.out, "{") == NULL, "no JSON in the readable file: "
+	    "%s", cli.out);
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "participant", "p-1", "--json", NULL);
+	expect_cli(&cli, 0, "relais participant --json");
+	e2e_assert(strstr(cli.out, "\"state\": \"expired\"") != NULL,
+	    "--json: %s", cli.out);
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "participant", "p 1", NULL);
+	expect_cli(&cli, 2, "a bad id");
+	au_cli_free(&cli);
+	relais_close(&ops);
+	relais_close(&cs);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_one_unanswered_referral, e2e_teardown),
+		cmocka_unit_test_teardown(test_cli_participants, e2e_teardown),
+		cmocka_unit_test_teardown(test_cli_inbox, e2e_teardown),
+		cmocka_unit_test_teardown(test_cli_participant_file, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
