@@ -31,21 +31,11 @@ static const struct option options[] = {
 static int
 parse(int argc, char **argv, struct cli_view *v)
 {
-	int ch;
+	int rc = cli_view_parse(v, "inbox", argc, argv, "e:h", options, NULL,
+	    NULL);
 
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:h", options, NULL)) != -1) {
-		int rc = cli_view_option(v, "inbox", ch, optarg);
-
-		if (rc < 0)
-			return 1;
-		if (rc == 0) {
-			die_msg("inbox takes no option %s; see `relais help inbox`",
-			    argv[optind - 1]);
-			return -1;
-		}
-	}
+	if (rc != 0)
+		return rc;
 	if (optind < argc) {
 		die_msg("inbox takes options only, not '%s'; see `relais help "
 		    "inbox`", argv[optind]);

@@ -41,21 +41,11 @@ is_participant_id(const char *s)
 static int
 parse(int argc, char **argv, struct cli_view *v, const char **id)
 {
-	int ch;
+	int rc = cli_view_parse(v, "participant", argc, argv, "e:h", options,
+	    NULL, NULL);
 
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:h", options, NULL)) != -1) {
-		int rc = cli_view_option(v, "participant", ch, optarg);
-
-		if (rc < 0)
-			return 1;
-		if (rc == 0) {
-			die_msg("participant takes no option %s; see `relais help "
-			    "participant`", argv[optind - 1]);
-			return -1;
-		}
-	}
+	if (rc != 0)
+		return rc;
 	if (argc - optind != 1) {
 		die_msg("participant takes one participant id, e.g. `relais "
 		    "participant p-42`");

@@ -47,48 +47,44 @@ is_phase(const char *s)
 	return false;
 }
 
+static int
+take(int ch, const char *arg, void *ctx)
+{
+	json_t *args = ctx;
+	long n;
+
+	switch (ch) {
+	case OPT_PHASE:
+		if (!is_phase(arg)) {
+			die_msg("--phase takes identified, referred, supported, "
+			    "enrolled, employed or exited, not '%s'", arg);
+			return -1;
+		}
+		json_object_set_new(args, "phase", json_string(arg));
+		return 0;
+	case OPT_QPV:
+		json_object_set_new(args, "qpv", json_string(arg));
+		return 0;
+	case OPT_WITH_ALERTS:
+		json_object_set_new(args, "with_alerts", json_true());
+		return 0;
+	default:        /* OPT_INACTIVE */
+		if (cli_view_number("--inactive-days", arg, 1, 36500, &n) < 0)
+			return -1;
+		json_object_set_new(args, "inactive_days", json_integer(n));
+		return 0;
+	}
+}
+
 /* Options into v and args; 1 after --help, -1 after a message. */
 static int
 parse(int argc, char **argv, struct cli_view *v, json_t *args)
 {
-	int ch;
-	long n;
+	int rc = cli_view_parse(v, "participants", argc, argv, "e:h", options,
+	    take, args);
 
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:h", options, NULL)) != -1) {
-		int rc = cli_view_option(v, "participants", ch, optarg);
-
-		if (rc < 0)
-			return 1;
-		if (rc > 0)
-			continue;
-		switch (ch) {
-		case OPT_PHASE:
-			if (!is_phase(optarg)) {
-				die_msg("--phase takes identified, referred, supported, "
-				    "enrolled, employed or exited, not '%s'", optarg);
-				return -1;
-			}
-			json_object_set_new(args, "phase", json_string(optarg));
-			break;
-		case OPT_QPV:
-			json_object_set_new(args, "qpv", json_string(optarg));
-			break;
-		case OPT_WITH_ALERTS:
-			json_object_set_new(args, "with_alerts", json_true());
-			break;
-		case OPT_INACTIVE:
-			if (cli_view_number("--inactive-days", optarg, 1, 36500, &n) < 0)
-				return -1;
-			json_object_set_new(args, "inactive_days", json_integer(n));
-			break;
-		default:
-			die_msg("participants takes no option %s; see `relais help "
-			    "participants`", argv[optind - 1]);
-			return -1;
-		}
-	}
+	if (rc != 0)
+		return rc;
 	if (optind < argc) {
 		die_msg("participants takes options only, not '%s'; see `relais "
 		    "help participants`", argv[optind]);

@@ -42,6 +42,33 @@ cli_view_done(struct cli_view *v)
 		v->json = true;
 }
 
+int
+cli_view_parse(struct cli_view *v, const char *command, int argc, char **argv,
+    const char *shortopts, const struct option *options, cli_view_take take,
+    void *ctx)
+{
+	int ch;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, shortopts, options, NULL)) != -1) {
+		int rc = cli_view_option(v, command, ch, optarg);
+
+		if (rc < 0)
+			return 1;
+		if (rc > 0)
+			continue;
+		if (ch == '?' || take == NULL) {
+			die_msg("%s takes no option %s, or it lacks its value; see "
+			    "`relais help %s`", command, argv[optind - 1], command);
+			return -1;
+		}
+		if (take(ch, optarg, ctx) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static const char *
 last_key(const json_t *page, const char *key)
 {

@@ -38,6 +38,18 @@ int cli_view_option(struct cli_view *v, const char *command, int ch,
 /* After the options: JSON unless a person reads the terminal. */
 void cli_view_done(struct cli_view *v);
 
+/* A command's own option: 0, or -1 after a message. */
+typedef int (*cli_view_take)(int ch, const char *arg, void *ctx);
+
+/*
+ * getopt_long over argv with these options (shortopts as for getopt):
+ * the view's own go to v, the others to take (may be NULL).  Operands are
+ * left at argv[optind..].  0, 1 after --help, -1 after a message.
+ */
+int cli_view_parse(struct cli_view *v, const char *command, int argc,
+    char **argv, const char *shortopts, const struct option *options,
+    cli_view_take take, void *ctx);
+
 /*
  * Every page of a paged query (args may be NULL; consumed): asks with
  * "after" set to the "key" member of the last item until a page comes

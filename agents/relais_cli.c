@@ -36,11 +36,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_alerts.h"
 #include "cli_deadletters.h"
 #include "cli_inbox.h"
 #include "cli_participant.h"
 #include "cli_participants.h"
 #include "cli_report.h"
+#include "cli_view.h"
 #include "event.h"
 #include "keyfile.h"
 #include "relais.h"
@@ -136,18 +138,27 @@ static const struct command commands[] = {
 	  "      --credit N       deliveries the broker may send before they are\n"
 	  "                       acknowledged, 1..10000 (default: the broker's)\n",
 	  cmd_listen, true },
-	{ "alerts", "[OPTIONS] [--all | --follow [--count N] [--timeout-ms T]]\n"
+	{ "alerts", "[OPTIONS] [--all | --status S] [--rule R] [--qpv Q]\n"
+	  "       [--older-than-days N] [--json]\n"
+	  "       relais alerts [OPTIONS] --follow [--count N] [--timeout-ms T]\n"
 	  "       relais alerts [OPTIONS] ack ID [--note TEXT]\n"
 	  "       relais alerts [OPTIONS] resolve ID [--note TEXT]",
 	  "list, follow, acknowledge or resolve your territory's alerts",
 	  "For coordinators: the rupture alerts of the QPVs this agent covers.\n"
-	  "Without a subcommand, prints the unresolved alerts (open or\n"
-	  "acknowledged), one JSON object per line, oldest first:\n"
+	  "Without a subcommand, lists the unresolved alerts (open or\n"
+	  "acknowledged), oldest first, every one of them (page after page): a\n"
+	  "table on a terminal, else one JSON object per line:\n"
 	  "  {\"id\":\"al-3\",\"participant\":...,\"rule\":...,\"severity\":...,\n"
 	  "   \"qpv\":...,\"agents\":[...],\"referral\":...,\"opened_at\":ms,\n"
 	  "   \"status\":...,\"acknowledged\":{\"by\",\"at\"},\n"
 	  "   \"resolved\":{\"by\",\"at\"},\"note\":...}\n"
-	  "  -a, --all            also the resolved ones (the 1000 latest alerts)\n"
+	  "  -a, --all            every alert, resolved ones too (--status all)\n"
+	  "      --status S       open (open or acknowledged), acknowledged,\n"
+	  "                       resolved or all\n"
+	  "      --rule R         one rule, e.g. no_contact\n"
+	  "      --qpv Q          one QPV\n"
+	  "      --older-than-days N   opened N days ago or more\n"
+	  "      --json           JSON lines even on a terminal\n"
 	  "  -f, --follow         print the unresolved alerts, then every change as\n"
 	  "                       it arrives: the alert with \"change\" set to opened,\n"
 	  "                       acknowledged or resolved.  Each is acknowledged to\n"
@@ -1145,23 +1156,6 @@ print_pretty(const json_t *j)
 	return cli_stdout_done();
 }
 
-/* Each element of an array as one JSON line. */
-static int
-print_lines(const json_t *list)
-{
-	const json_t *item;
-	size_t i;
-
-	if (!json_is_array(list)) {
-		die_msg("the broker's answer is not a list; is it the same relais "
-		    "version as this command?");
-		return EXIT_USAGE;
-	}
-	json_array_foreach(list, i, item)
-		if (print_json(item) < 0)
-			break;
-	return cli_stdout_done();
-}
 
 static bool
 no_operands(const struct command *cmd, int argc)
@@ -1187,28 +1181,8 @@ print_alert_delivery(const json_t *d)
 	return print_json(d);
 }
 
-static json_t *
-alerts_args(const char *status)
-{
-	return json_pack("{s:s}", "status", status);
-}
-
 static const char alerts_hint[] = "other agents see the alerts addressed to "
     "them with `relais listen`";
-
-static int
-alerts_list(const struct options *o)
-{
-	int status = 0;
-	json_t *list = ask_once(o, "alerts", alerts_args(o->all ? "all" : "open"),
-	    alerts_hint, &status);
-
-	if (list == NULL)
-		return status;
-	status = print_lines(list);
-	json_decref(list);
-	return status;
-}
 
 /*
  * Connect with a hello first, so the changes that happen while the open
@@ -1225,44 +1199,16 @@ alerts_follow(const struct options *o)
 	c = connect_broker(o, false);
 	if (c == NULL)
 		return EXIT_USAGE;
-	open = ask(c, "alerts", alerts_args("open"), alerts_hint, &status);
+	open = cli_view_all_pages(c, "alerts", json_pack("{s:s}", "status",
+	    "open"), "id", 1000, alerts_hint, &status);
 	if (open != NULL) {
-		status = print_lines(open);
+		status = cli_view_lines(open);
 		json_decref(open);
 		if (status == 0)
 			status = follow_loop(c, o, print_alert_delivery);
 	}
 	relais_close(&c);
 	return status;
-}
-
-/* The participant an alert is about: events must name it. */
-static char *
-alert_participant(relais_client *c, const char *id, int *status)
-{
-	json_t *all = ask(c, "alerts", alerts_args("all"),
-	    "only coordinators acknowledge and resolve alerts", status), *a;
-	char *participant = NULL;
-	size_t i;
-
-	if (all == NULL)
-		return NULL;
-	json_array_foreach(all, i, a) {
-		const char *aid = json_string_value(json_object_get(a, "id"));
-		const char *p = json_string_value(json_object_get(a, "participant"));
-
-		if (aid != NULL && p != NULL && strcmp(aid, id) == 0) {
-			participant = strdup(p);
-			break;
-		}
-	}
-	json_decref(all);
-	if (participant == NULL) {
-		die_msg("no alert %s among the alerts of your territory; `relais "
-		    "alerts --all` lists them", id);
-		*status = EXIT_REFUSED;
-	}
-	return participant;
 }
 
 static int
@@ -1308,7 +1254,7 @@ alerts_answer(const struct options *o, const char *type, const char *id)
 
 	if (c == NULL)
 		return EXIT_USAGE;
-	participant = alert_participant(c, id, &status);
+	participant = cli_alerts_participant(c, id, &status);
 	if (participant != NULL)
 		status = submit_answer(c, type, id, participant, o->note);
 	free(participant);
@@ -1386,13 +1332,15 @@ cmd_alerts(int argc, char **argv)
 	const char *sub;
 	int status;
 
+	if (cli_alerts_is_listing(argc, argv))
+		return cli_alerts_list(argc, argv);
 	if (parse_options(cmd, argc, argv, ACCEPT_CONNECTION | ACCEPT_CREDIT |
 	    ACCEPT_COUNT | ACCEPT_TIMEOUT | ACCEPT_ALERTS, &o, &status) < 0)
 		return status;
 	if (optind == argc) {
 		if (alerts_check_listing(&o) < 0)
 			return EXIT_USAGE;
-		return o.follow ? alerts_follow(&o) : alerts_list(&o);
+		return alerts_follow(&o);
 	}
 	sub = argv[optind];
 	if (strcmp(sub, "ack") != 0 && strcmp(sub, "resolve") != 0) {

@@ -227,22 +227,37 @@ json_t *
 au_find_alert(relais_client *coordinator, const char *status,
     const char *rule, const char *participant)
 {
-	json_t *args = json_pack("{s:s}", "status", status);
-	json_t *list = relais_query(coordinator, "alerts", args, 20000);
-	json_t *a, *found = NULL;
-	size_t i;
+	json_t *found = NULL;
+	char after[32] = "";
 
-	json_decref(args);
-	if (list == NULL)
-		e2e_fail(__FILE__, __LINE__, "alerts query",
-		    "expected a list of alerts, got: %s", relais_errmsg(coordinator));
-	e2e_assert(json_is_array(list), "the alerts query gave %s, not a list",
-	    e2e_json_str(list));
-	json_array_foreach(list, i, a)
-		if (alert_matches(a, rule, participant))
-			found = json_incref(a);
-	json_decref(list);
-	return found;
+	/* Page after page (1000 each) until the last. */
+	for (;;) {
+		json_t *args = json_pack("{s:s, s:s}", "status", status, "rule", rule);
+		json_t *list, *a;
+		size_t i, n;
+
+		if (after[0] != '\0')
+			json_object_set_new(args, "after", json_string(after));
+		list = relais_query(coordinator, "alerts", args, 20000);
+		json_decref(args);
+		if (list == NULL)
+			e2e_fail(__FILE__, __LINE__, "alerts query", "expected a list "
+			    "of alerts, got: %s", relais_errmsg(coordinator));
+		e2e_assert(json_is_array(list), "the alerts query gave %s, not a "
+		    "list", e2e_json_str(list));
+		json_array_foreach(list, i, a)
+			if (alert_matches(a, rule, participant)) {
+				json_decref(found);
+				found = json_incref(a);
+			}
+		n = json_array_size(list);
+		if (n == 1000)
+			snprintf(after, sizeof(after), "%s",
+			    jstr(json_array_get(list, n - 1), "id"));
+		json_decref(list);
+		if (n < 1000)
+			return found;
+	}
 }
 
 json_t *

@@ -612,7 +612,7 @@ test_cli_participant(void **state)
 	json_decref(doc);
 	au_cli_free(&cli);
 
-	au_cli_run(b, "cs-pasteur", &cli, "participant", "p-8", NULL);
+	au_cli_run(b, "cs-pasteur", &cli, "participant", "p-8", "--json", NULL);
 	e2e_assert(cli.status == 0 && strstr(cli.out, "\"r-8\"") != NULL,
 	    "relais participant as the sender: expected exit status 0 and the "
 	    "pathway, got %d; stderr: %s", cli.status, cli.err);

@@ -391,6 +391,112 @@ test_cli_participant_file(void **state)
 	relais_close(&cs);
 }
 
+/* Submit "participant.identified" for p-0000 .. p-(n-1), in qpv. */
+static void
+identify_many(relais_client *c, int from, int n, const char *qpv, int64_t at)
+{
+	json_t *ev[RL_MAX_BATCH], *res[RL_MAX_BATCH];
+	size_t k = 0;
+
+	for (int i = from; i < from + n; i++) {
+		char id[32], p[32];
+
+		snprintf(id, sizeof(id), "id-%04d", i);
+		snprintf(p, sizeof(p), "p-%04d", i);
+		ev[k++] = au_ev_identified(id, p, qpv, at);
+		if (k == RL_MAX_BATCH || i == from + n - 1) {
+			e2e_assert(relais_submit(c, ev, k, res, 60000) == 0,
+			    "submit: %s", relais_errmsg(c));
+			for (size_t j = 0; j < k; j++) {
+				e2e_expect_ok(res[j]);
+				json_decref(res[j]);
+				json_decref(ev[j]);
+			}
+			k = 0;
+		}
+	}
+}
+
+/*
+ * relais alerts lists every alert, past the broker's page of 1000, and
+ * filters by rule, status, QPV and age.
+ */
+static void
+test_cli_alerts_filters_and_pages(void **state)
+{
+	struct e2e_broker *b = views_broker();
+	relais_client *cs, *ops, *coord;
+	struct au_cli cli;
+	json_t *lines;
+	int64_t now;
+
+	e2e_start(b);
+	cs = au_connect_quiet(b, "cs-pasteur");
+	ops = au_connect_quiet(b, "ops");
+	coord = au_connect_quiet(b, "cite-emploi");
+	now = au_broker_now(cs);
+	identify_many(cs, 0, 1000, "sanitas", now);
+	au_clock_advance(ops, 16 * AU_DAY_MS);
+	json_decref(au_wait_listed(coord, "no_referent", "p-0999"));
+	identify_many(cs, 1000, 5, "rochepinard", au_broker_now(cs));
+	au_clock_advance(ops, 16 * AU_DAY_MS);
+	json_decref(au_wait_listed(coord, "no_referent", "p-1004"));
+
+	au_cli_run(b, "cite-emploi", &cli, "alerts", NULL);
+	expect_cli(&cli, 0, "relais alerts");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(1005, json_array_size(lines), "every open alert");
+	e2e_assert_str("p-1004", jstr(json_array_get(lines, 1004), "participant"),
+	    "the last alert");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--qpv", "rochepinard",
+	    NULL);
+	expect_cli(&cli, 0, "--qpv rochepinard");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(5, json_array_size(lines), "alerts in rochepinard");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	/* Sanitas's were opened 16 days before rochepinard's. */
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--older-than-days", "2",
+	    "--rule", "no_referent", NULL);
+	expect_cli(&cli, 0, "--older-than-days 2");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(1000, json_array_size(lines), "alerts 2 days old");
+	json_decref(lines);
+	au_cli_free(&cli);
+
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "ack", "al-1003", NULL);
+	expect_cli(&cli, 0, "ack al-1003");
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--status", "acknowledged",
+	    NULL);
+	expect_cli(&cli, 0, "--status acknowledged");
+	lines = au_json_lines(cli.out);
+	e2e_assert_int(1, json_array_size(lines), "acknowledged alerts");
+	e2e_assert_str("al-1003", jstr(json_array_get(lines, 0), "id"),
+	    "the acknowledged one");
+	json_decref(lines);
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--rule", "no_contact",
+	    NULL);
+	expect_cli(&cli, 0, "--rule no_contact");
+	e2e_assert(cli.out[0] == '\0', "no no_contact alert yet: %.200s",
+	    cli.out);
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--rule", "bogus", NULL);
+	expect_cli(&cli, 1, "--rule bogus");
+	au_cli_free(&cli);
+	au_cli_run(b, "cite-emploi", &cli, "alerts", "--status", "closed", NULL);
+	expect_cli(&cli, 2, "--status closed");
+	au_cli_free(&cli);
+	relais_close(&coord);
+	relais_close(&ops);
+	relais_close(&cs);
+}
+
 int
 main(void)
 {
@@ -399,6 +505,8 @@ main(void)
 		cmocka_unit_test_teardown(test_cli_participants, e2e_teardown),
 		cmocka_unit_test_teardown(test_cli_inbox, e2e_teardown),
 		cmocka_unit_test_teardown(test_cli_participant_file, e2e_teardown),
+		cmocka_unit_test_teardown(test_cli_alerts_filters_and_pages,
+		    e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
