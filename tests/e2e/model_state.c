@@ -22,9 +22,9 @@ differs(char *why, size_t len, const char *fmt, ...)
 }
 
 static const char *
-item_str(const json_t *item, size_t i)
+item_str(const json_t *item, const char *key)
 {
-	const char *s = json_string_value(json_array_get(item, i));
+	const char *s = json_string_value(json_object_get(item, key));
 
 	return s != NULL ? s : "";
 }
@@ -41,7 +41,7 @@ referrals_match(const struct model *m, int slot, const json_t *list,
 	int n = 0;
 
 	json_array_foreach(list, i, item) {
-		const char *id = item_str(item, 0), *state = item_str(item, 3);
+		const char *id = item_str(item, "id"), *state = item_str(item, "state");
 		const struct model_referral *r = NULL;
 
 		for (int k = 0; k < m->nreferrals && r == NULL; k++)
@@ -56,11 +56,11 @@ referrals_match(const struct model *m, int slot, const json_t *list,
 		    !(strcmp(state, "expired") == 0 && model_referral_expired(m, r, now)))
 			return differs(why, len, "referral %s is %s, the model says %s",
 			    id, state, referral_states[r->state]);
-		if (strcmp(item_str(item, 1), m->agents[r->from].id) != 0 ||
-		    strcmp(item_str(item, 2), m->agents[r->to].id) != 0)
+		if (strcmp(item_str(item, "from"), m->agents[r->from].id) != 0 ||
+		    strcmp(item_str(item, "to"), m->agents[r->to].id) != 0)
 			return differs(why, len, "referral %s goes from %s to %s, the "
-			    "model says from %s to %s", id, item_str(item, 1),
-			    item_str(item, 2), m->agents[r->from].id, m->agents[r->to].id);
+			    "model says from %s to %s", id, item_str(item, "from"),
+			    item_str(item, "to"), m->agents[r->from].id, m->agents[r->to].id);
 		n++;
 	}
 	if (n != m->participants[slot].nreferrals)
@@ -78,11 +78,11 @@ referents_match(const struct model *m, const struct model_participant *p,
 	const json_t *item;
 
 	json_array_foreach(list, i, item) {
-		int a = model_agent_find(m, item_str(item, 0));
+		int a = model_agent_find(m, item_str(item, "agent"));
 
 		if (a < 0 || !((p->referents >> a) & 1u))
 			return differs(why, len, "%s is a referent, not in the model",
-			    item_str(item, 0));
+			    item_str(item, "agent"));
 		seen |= 1u << a;
 	}
 	if (seen != p->referents)
@@ -106,8 +106,8 @@ barriers_match(const struct model_participant *p, const json_t *list,
 		const json_t *item;
 
 		json_array_foreach(list, i, item)
-			if (strcmp(item_str(item, 0), codes[b]) == 0)
-				state = item_str(item, 1);
+			if (strcmp(item_str(item, "code"), codes[b]) == 0)
+				state = item_str(item, "state");
 		if (strcmp(state, states[p->barrier[b]]) != 0)
 			return differs(why, len, "barrier %s is \"%s\", the model says "
 			    "\"%s\"", codes[b], state, states[p->barrier[b]]);
@@ -126,10 +126,10 @@ appointments_match(const struct model_participant *p, const json_t *list,
 	for (int a = 0; a < p->nappointments; a++)
 		scheduled += p->appointments[a].state == MAS_SCHEDULED;
 	json_array_foreach(list, i, item) {
-		const char *id = item_str(item, 0);
+		const char *id = item_str(item, "id");
 		bool in_model = false;
 
-		if (strcmp(item_str(item, 2), "scheduled") != 0)
+		if (strcmp(item_str(item, "state"), "scheduled") != 0)
 			continue;
 		listed++;
 		for (int a = 0; a < p->nappointments; a++)
