@@ -35,14 +35,21 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
-            -Iproto -Ibroker -Iagents -MMD -MP $(PKG_CFLAGS) $(SANFLAGS)
+            -Iproto -Ibroker -Iagents -Idashboard -MMD -MP $(PKG_CFLAGS) $(SANFLAGS)
 REQ_LDFLAGS = $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
+
+# The dashboard (in the relais command) serves pages with libmicrohttpd;
+# only the command links it.
+DASH_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+DASH_LIBS   = $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 
 PROTO_SRC  := $(wildcard proto/*.c)
 BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
 # The command-line agent: its command table, and one file per larger command.
 CLI_SRC    := agents/relais_cli.c $(wildcard agents/cli_*.c)
+DASH_SRC   := $(wildcard dashboard/*.c)
+DASH_WWW   := $(sort $(wildcard dashboard/www/*))
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard agents/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_LIB   := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
@@ -86,9 +93,18 @@ $(BINDIR)/relaisd: $(call obj,broker/main.c) $(BROKER_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BINDIR)/relais: $(call obj,$(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
+$(BINDIR)/relais: $(call obj,$(CLI_SRC) $(DASH_SRC)) $(OBJDIR)/dashboard_assets.o \
+    $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DASH_LIBS)
+
+# The page's files, compiled in: the dashboard works offline.
+$(OBJDIR)/dashboard_assets.c: $(DASH_WWW) dashboard/embed.sh
+	@mkdir -p $(dir $@)
+	sh dashboard/embed.sh $@ $(DASH_WWW)
+$(OBJDIR)/dashboard_assets.o: $(OBJDIR)/dashboard_assets.c
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DASH_CFLAGS) -c -o $@ $<
+$(call obj,$(DASH_SRC)): REQ_CFLAGS += $(DASH_CFLAGS)
 
 $(BINDIR)/relais-bench: $(call obj,tests/bench/relais_bench.c) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -144,10 +160,12 @@ build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c pro
 	    -o $@ $^ $(shell pkg-config --cflags --libs msgpack)
 
 # What a fresh Debian machine needs: compilers, the libraries, the test
-# framework, clang for the fuzzer, jq to read the logs.
+# framework, clang for the fuzzer, jq to read the logs, libmicrohttpd for
+# the dashboard, and headless Chromium driven by Selenium for its tests.
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev liblmdb-dev \
                libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev \
-               clang libclang-rt-14-dev jq
+               clang libclang-rt-14-dev jq libmicrohttpd-dev \
+               chromium chromium-driver python3-selenium
 deps:
 	@missing=$$(for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -174,24 +174,24 @@ value_text(const json_t *v, char *buf, size_t size)
 
 /* One CSV field, quoted when RFC 4180 says it must be. */
 static void
-csv_field(const char *s, bool last)
+csv_field(FILE *out, const char *s, bool last)
 {
 	if (strpbrk(s, ",\"\r\n") != NULL) {
-		putchar('"');
+		fputc('"', out);
 		for (; *s != '\0'; s++) {
 			if (*s == '"')
-				putchar('"');
-			putchar(*s);
+				fputc('"', out);
+			fputc(*s, out);
 		}
-		putchar('"');
+		fputc('"', out);
 	} else {
-		fputs(s, stdout);
+		fputs(s, out);
 	}
-	fputs(last ? "\r\n" : ",", stdout);
+	fputs(last ? "\r\n" : ",", out);
 }
 
 static void
-csv_values(const json_t *values)
+csv_values(FILE *out, const json_t *values)
 {
 	size_t n = json_array_size(values);
 
@@ -199,7 +199,7 @@ csv_values(const json_t *values)
 		char buf[32];
 
 		value_text(json_array_get(values, i), buf, sizeof(buf));
-		csv_field(buf, i + 1 == n);
+		csv_field(out, buf, i + 1 == n);
 	}
 }
 
@@ -249,31 +249,31 @@ cell(const char *s, int width, bool right)
 /* ---- the indicators ------------------------------------------------------ */
 
 static void
-report_csv(const json_t *data)
+report_csv(FILE *out, const json_t *data)
 {
 	const json_t *columns = json_object_get(data, "columns");
 	const json_t *rows = json_object_get(data, "rows"), *row;
 	const char *from = str_of(data, "from"), *to = str_of(data, "to");
 	size_t i;
 
-	csv_field("from", false);
-	csv_field("to", false);
-	csv_field("group", false);
-	csv_field("name", json_array_size(columns) == 0);
+	csv_field(out, "from", false);
+	csv_field(out, "to", false);
+	csv_field(out, "group", false);
+	csv_field(out, "name", json_array_size(columns) == 0);
 	json_array_foreach(columns, i, row)
-		csv_field(json_string_value(row), i + 1 == json_array_size(columns));
+		csv_field(out, json_string_value(row), i + 1 == json_array_size(columns));
 	json_array_foreach(rows, i, row) {
-		csv_field(from, false);
-		csv_field(to, false);
-		csv_field(str_of(row, "group"), false);
-		csv_field(str_of(row, "name"), false);
-		csv_values(json_object_get(row, "values"));
+		csv_field(out, from, false);
+		csv_field(out, to, false);
+		csv_field(out, str_of(row, "group"), false);
+		csv_field(out, str_of(row, "name"), false);
+		csv_values(out, json_object_get(row, "values"));
 	}
-	csv_field(from, false);
-	csv_field(to, false);
-	csv_field("total", false);
-	csv_field("Total", false);
-	csv_values(json_object_get(data, "total"));
+	csv_field(out, from, false);
+	csv_field(out, to, false);
+	csv_field(out, "total", false);
+	csv_field(out, "Total", false);
+	csv_values(out, json_object_get(data, "total"));
 }
 
 /* A name for a column's head: "(no QPV)" for people without one yet. */
@@ -356,28 +356,28 @@ report_table(const json_t *data)
 /* ---- the flows ------------------------------------------------------------ */
 
 static void
-flows_csv(const json_t *data)
+flows_csv(FILE *out, const json_t *data)
 {
 	const json_t *columns = json_object_get(data, "columns");
 	const json_t *flows = json_object_get(data, "flows"), *f;
 	size_t i;
 
-	csv_field("from", false);
-	csv_field("to", false);
-	csv_field("sender", false);
-	csv_field("sender_name", false);
-	csv_field("target", false);
-	csv_field("target_name", false);
+	csv_field(out, "from", false);
+	csv_field(out, "to", false);
+	csv_field(out, "sender", false);
+	csv_field(out, "sender_name", false);
+	csv_field(out, "target", false);
+	csv_field(out, "target_name", false);
 	json_array_foreach(columns, i, f)
-		csv_field(json_string_value(f), i + 1 == json_array_size(columns));
+		csv_field(out, json_string_value(f), i + 1 == json_array_size(columns));
 	json_array_foreach(flows, i, f) {
-		csv_field(str_of(data, "from"), false);
-		csv_field(str_of(data, "to"), false);
-		csv_field(str_of(f, "from"), false);
-		csv_field(str_of(f, "from_name"), false);
-		csv_field(str_of(f, "to"), false);
-		csv_field(str_of(f, "to_name"), false);
-		csv_values(json_object_get(f, "values"));
+		csv_field(out, str_of(data, "from"), false);
+		csv_field(out, str_of(data, "to"), false);
+		csv_field(out, str_of(f, "from"), false);
+		csv_field(out, str_of(f, "from_name"), false);
+		csv_field(out, str_of(f, "to"), false);
+		csv_field(out, str_of(f, "to_name"), false);
+		csv_values(out, json_object_get(f, "values"));
 	}
 }
 
@@ -438,6 +438,15 @@ flows_table(const json_t *data)
 
 /* ---- the command ------------------------------------------------------------ */
 
+void
+cli_report_csv(FILE *out, const json_t *data)
+{
+	if (json_object_get(data, "flows") != NULL)
+		flows_csv(out, data);
+	else
+		report_csv(out, data);
+}
+
 static json_t *
 query_args(const struct report_opts *o)
 {
@@ -475,10 +484,10 @@ cli_report(int argc, char **argv)
 	if (o.format == FMT_JSON) {
 		json_dumpf(data, stdout, JSON_COMPACT);
 		putchar('\n');
-	} else if (o.flows) {
-		(o.format == FMT_CSV ? flows_csv : flows_table)(data);
+	} else if (o.format == FMT_CSV) {
+		cli_report_csv(stdout, data);
 	} else {
-		(o.format == FMT_CSV ? report_csv : report_table)(data);
+		(o.flows ? flows_table : report_table)(data);
 	}
 	json_decref(data);
 	return cli_stdout_done();

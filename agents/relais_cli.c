@@ -9,6 +9,7 @@
  *   relais participant [OPTIONS] ID [--json]
  *   relais participants [OPTIONS] [filters] [--json]
  *   relais inbox [OPTIONS] [--json]
+ *   relais dashboard [OPTIONS] [--port N]
  *   relais clock [OPTIONS] [advance DURATION]
  *   relais health [OPTIONS]
  *   relais report [OPTIONS] [PERIOD] [--qpv Q] [--by ...] [--format ...]
@@ -37,6 +38,7 @@
 
 #include "cli.h"
 #include "cli_alerts.h"
+#include "cli_dashboard.h"
 #include "cli_deadletters.h"
 #include "cli_inbox.h"
 #include "cli_participant.h"
@@ -180,6 +182,8 @@ static const struct command commands[] = {
 	  cli_participants_details, cli_participants, true },
 	{ "inbox", CLI_INBOX_SYNOPSIS, CLI_INBOX_SUMMARY, cli_inbox_details,
 	  cli_inbox, true },
+	{ "dashboard", CLI_DASHBOARD_SYNOPSIS, CLI_DASHBOARD_SUMMARY,
+	  cli_dashboard_details, cli_dashboard, true },
 	{ "clock", "[OPTIONS] [advance DURATION]",
 	  "print the broker's clock, or move it forward (tests and demos)",
 	  "Without arguments, prints the broker's current time as\n"

@@ -1,0 +1,323 @@
+/*
+ * End to end, the dashboard as a coordinator uses it: a broker, a partner
+ * that refers a person, `relais dashboard` as the coordinator, and
+ * headless Chromium driven by tests/e2e/dashboard_browser.py (Selenium):
+ *
+ *   - a request without the token, or with another, is refused (403);
+ *   - an alert opened by moving the broker's manual clock appears on the
+ *     open page without a reload (server-sent events);
+ *   - acknowledging it from the page, with a note, reaches the broker;
+ *   - the indicator page shows the same figures as `relais report --format
+ *     json` for the same period.
+ *
+ * The page's screenshot is kept in the test's folder as dashboard.png, and
+ * copied to $RELAIS_SCREENSHOT when that is set (how the README's picture
+ * is made).  Chromium runs with --no-sandbox: the tests run as root in CI.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "alerts_util.h"
+#include "calendar.h"
+#include "harness.h"
+
+#define BROWSER_SCRIPT  "tests/e2e/dashboard_browser.py"
+#define BROWSER_MS      120000  /* Chromium's start-up is slow under load */
+#define NOTE            "appel de la Mission locale prevu"
+
+/* The URL the dashboard prints on its first line. */
+static void
+wait_for_url(struct au_cli *dash, char *url, size_t len)
+{
+	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
+
+	for (;;) {
+		char *text = e2e_read_file(dash->out_path);
+		char *nl = text != NULL ? strchr(text, '\n') : NULL;
+
+		if (nl != NULL && strncmp(text, "http://127.0.0.1:", 17) == 0) {
+			snprintf(url, len, "%.*s", (int)(nl - text), text);
+			free(text);
+			return;
+		}
+		free(text);
+		e2e_assert(rl_mono_ms() < deadline, "relais dashboard printed no URL "
+		    "within %d ms", E2E_WAIT_MS);
+		rl_sleep_ms(20);
+	}
+}
+
+/* The status code of GET path from the dashboard, over a plain socket. */
+static int
+http_status(int port, const char *path)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port) };
+	char req[512], resp[256] = "";
+	int fd = socket(AF_INET, SOCK_STREAM, 0), code = -1;
+	size_t got = 0;
+
+	e2e_assert(fd >= 0, "socket: %s", strerror(errno));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	e2e_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+	    "connect to the dashboard: %s", strerror(errno));
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+	    path);
+	e2e_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req),
+	    "write to the dashboard");
+	while (got < sizeof(resp) - 1) {
+		ssize_t n = read(fd, resp + got, sizeof(resp) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	sscanf(resp, "HTTP/1.%*d %d", &code);
+	return code;
+}
+
+struct browser {
+	pid_t pid;
+	int out;                    /* its stdout */
+	char buf[4096];
+	size_t len;
+};
+
+static void
+browser_start(struct browser *br, const char *url, const char *shot,
+    const char *figures, const char *period)
+{
+	int fds[2];
+
+	e2e_assert(access(BROWSER_SCRIPT, R_OK) == 0, "%s not found: run the "
+	    "tests from the repository's top folder", BROWSER_SCRIPT);
+	e2e_assert(pipe(fds) == 0, "pipe: %s", strerror(errno));
+	br->pid = fork();
+	e2e_assert(br->pid >= 0, "fork: %s", strerror(errno));
+	if (br->pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/usr/bin/python3", "python3", BROWSER_SCRIPT, url, shot,
+		    figures, period, (char *)NULL);
+		dprintf(1, "error: cannot run /usr/bin/python3: %s (make deps "
+		    "installs python3-selenium, chromium, chromium-driver)\n",
+		    strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	br->out = fds[0];
+	br->len = 0;
+}
+
+/* The browser's next line, which must start with want; fails otherwise. */
+static void
+browser_expect(struct browser *br, const char *want, char *line, size_t len)
+{
+	int64_t deadline = rl_mono_ms() + BROWSER_MS;
+
+	for (;;) {
+		char *nl = memchr(br->buf, '\n', br->len);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - br->buf);
+
+			snprintf(line, len, "%.*s", (int)n, br->buf);
+			memmove(br->buf, nl + 1, br->len - n - 1);
+			br->len -= n + 1;
+			e2e_assert(strncmp(line, want, strlen(want)) == 0, "the browser: "
+			    "expected \"%s\", got \"%s\"", want, line);
+			return;
+		}
+		int64_t left = deadline - rl_mono_ms();
+		struct pollfd p = { .fd = br->out, .events = POLLIN };
+		e2e_assert(left > 0, "the browser said nothing for %d ms while the "
+		    "test waited for \"%s\"", BROWSER_MS, want);
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		ssize_t n = read(br->out, br->buf + br->len,
+		    sizeof(br->buf) - 1 - br->len);
+		e2e_assert(n > 0, "the browser ended while the test waited for "
+		    "\"%s\" (%.*s)", want, (int)br->len, br->buf);
+		br->len += (size_t)n;
+	}
+}
+
+static void
+browser_end(struct browser *br)
+{
+	int status = 0;
+
+	if (br->pid > 0) {
+		int64_t deadline = rl_mono_ms() + 30000;
+
+		while (waitpid(br->pid, &status, WNOHANG) == 0) {
+			if (rl_mono_ms() > deadline) {
+				kill(br->pid, SIGKILL);
+				waitpid(br->pid, &status, 0);
+				break;
+			}
+			rl_sleep_ms(50);
+		}
+		br->pid = 0;
+	}
+	if (br->out >= 0)
+		close(br->out);
+	br->out = -1;
+}
+
+/* A figure as the page writes it (app.js figure()). */
+static void
+figure_text(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.2f", json_real_value(v));
+	else
+		snprintf(buf, len, "—");
+}
+
+/* Every column's total of `relais report --format json` equals the page's. */
+static void
+check_figures(struct e2e_broker *b, const char *year, const char *figures_path)
+{
+	struct au_cli cli;
+	json_error_t jerr;
+	json_t *report, *page, *shown, *col;
+	size_t i;
+
+	au_cli_run(b, "cite-emploi", &cli, "report", "--year", year, "--format",
+	    "json", NULL);
+	e2e_assert(cli.status == 0, "relais report: exit status %d: %s",
+	    cli.status, cli.err);
+	report = json_loads(cli.out, 0, &jerr);
+	e2e_assert(report != NULL, "relais report printed no JSON: %s", jerr.text);
+	au_cli_free(&cli);
+	page = json_load_file(figures_path, 0, &jerr);
+	e2e_assert(page != NULL, "the browser wrote no figures: %s", jerr.text);
+	shown = json_object_get(page, "figures");
+	e2e_assert_int(json_array_size(json_object_get(report, "columns")),
+	    json_object_size(shown), "figures on the page");
+	e2e_assert(json_integer_value(json_object_get(page, "charts")) > 0,
+	    "the indicator page drew no chart");
+	json_array_foreach(json_object_get(report, "columns"), i, col) {
+		char want[64];
+		const char *name = json_string_value(col);
+
+		figure_text(json_array_get(json_object_get(report, "total"), i), want,
+		    sizeof(want));
+		e2e_assert_str(want, jstr(shown, name), name);
+	}
+	/* The period must hold something, or equality proves little. */
+	e2e_assert(strstr(json_dumps(json_object_get(report, "total"), 0),
+	    "1") != NULL, "the report is all zeros: %s",
+	    e2e_json_str(json_object_get(report, "total")));
+	json_decref(page);
+	json_decref(report);
+}
+
+static void
+test_dashboard_in_chromium(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("manual_clock = yes\n");
+	struct au_cli dash;
+	struct browser br = { .out = -1 };
+	relais_client *cs, *ops, *coord;
+	char url[256], path[512], shot[400], figures[400], line[512], year[8];
+	const char *token;
+	int64_t now;
+	int port = 0, y, mo, d;
+	json_t *a;
+
+	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
+	e2e_agent_add(b, "ml-tours", "mission_locale", true);
+	e2e_agent_add(b, "cite-emploi", "coordinator", true);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	cs = au_connect_quiet(b, "cs-pasteur");
+	ops = au_connect_quiet(b, "ops");
+	coord = au_connect_quiet(b, "cite-emploi");
+	now = au_broker_now(cs);
+	au_submit_ok(cs, au_ev_identified("id-1", "p-1", "sanitas", now));
+	au_submit_ok(cs, au_at(e2e_ev_referral("ref-1", "p-1", "r-1", "ml-tours"),
+	    now));
+	cal_civil_from_days(cal_paris_day(now), &y, &mo, &d);
+	snprintf(year, sizeof(year), "%04d", y);
+
+	au_cli_start(b, "cite-emploi", NULL, &dash, "dashboard", NULL);
+	wait_for_url(&dash, url, sizeof(url));
+	sscanf(url, "http://127.0.0.1:%d/", &port);
+	token = strstr(url, "token=");
+	e2e_assert(port > 0 && token != NULL, "the URL names a port and a "
+	    "token: %s", url);
+	e2e_assert_int(403, http_status(port, "/"), "GET / without the token");
+	e2e_assert_int(403, http_status(port, "/api/live"),
+	    "GET /api/live without the token");
+	e2e_assert_int(403, http_status(port, "/?token="
+	    "00000000000000000000000000000000"), "GET / with another token");
+	snprintf(path, sizeof(path), "/app.js?%s", token);
+	e2e_assert_int(200, http_status(port, path), "GET /app.js with the token");
+
+	snprintf(shot, sizeof(shot), "%s/dashboard.png", b->dir);
+	snprintf(figures, sizeof(figures), "%s/figures.json", b->dir);
+	browser_start(&br, url, shot, figures, year);
+	browser_expect(&br, "ready", line, sizeof(line));
+	au_clock_advance(ops, 11 * AU_DAY_MS);
+	browser_expect(&br, "alert ", line, sizeof(line));
+	browser_expect(&br, "done", line, sizeof(line));
+	browser_end(&br);
+
+	a = au_find_alert(coord, "all", "referral_unanswered", "p-1");
+	e2e_assert(a != NULL, "the broker has the alert");
+	e2e_assert_str("acknowledged", jstr(a, "status"), "the alert's status "
+	    "after the page acknowledged it");
+	e2e_assert_str("cite-emploi", jstr(json_object_get(a, "acknowledged"),
+	    "by"), "who acknowledged it");
+	e2e_assert_str(NOTE, jstr(a, "note"), "the note typed in the page");
+	json_decref(a);
+	check_figures(b, year, figures);
+
+	if (getenv("RELAIS_SCREENSHOT") != NULL) {
+		char cmd[1024];
+
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", shot,
+		    getenv("RELAIS_SCREENSHOT"));
+		e2e_assert(system(cmd) == 0, "cannot copy the screenshot");
+	}
+	kill(dash.pid, SIGTERM);
+	au_cli_wait(&dash, AU_CLI_MS);
+	e2e_assert_int(0, dash.status, "relais dashboard's exit status after "
+	    "SIGTERM");
+	au_cli_free(&dash);
+	relais_close(&coord);
+	relais_close(&ops);
+	relais_close(&cs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_dashboard_in_chromium, e2e_teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
