@@ -168,6 +168,40 @@ test_send_dates_by_the_brokers_clock(void **state)
 	relais_close(&ops);
 }
 
+/*
+ * Every command answers --help with its usage on stdout, and a mistake
+ * with exit status 2 and one sentence on stderr that says what to do.
+ */
+static void
+test_every_command_has_help(void **state)
+{
+	static const char *const commands[] = { "keygen", "send", "listen",
+	    "alerts", "participant", "participants", "inbox", "dashboard",
+	    "clock", "health", "report" };
+	struct e2e_broker *b = cli_broker();
+	struct au_cli cli;
+
+	e2e_start(b);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "usage: relais %s", commands[i]);
+		au_cli_run(b, "cs-pasteur", &cli, commands[i], "--help", NULL);
+		e2e_assert(cli.status == 0 && strstr(cli.out, want) == cli.out,
+		    "relais %s --help: expected exit status 0 and \"%s\", got %d: "
+		    "%.200s", commands[i], want, cli.status, cli.out);
+		au_cli_free(&cli);
+		au_cli_run(b, "cs-pasteur", &cli, commands[i], "--no-such-option",
+		    NULL);
+		e2e_assert(cli.status == 2 && strncmp(cli.err, "relais: ", 8) == 0 &&
+		    strchr(cli.err, '\n') == cli.err + strlen(cli.err) - 1,
+		    "relais %s --no-such-option: expected exit status 2 and one "
+		    "line \"relais: ...\", got %d: %s", commands[i], cli.status,
+		    cli.err);
+		au_cli_free(&cli);
+	}
+}
+
 int
 main(void)
 {
@@ -176,6 +210,7 @@ main(void)
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_send_dates_by_the_brokers_clock,
 		    e2e_teardown),
+		cmocka_unit_test_teardown(test_every_command_has_help, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
