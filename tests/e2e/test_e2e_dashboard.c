@@ -62,13 +62,16 @@ wait_for_url(struct au_cli *dash, char *url, size_t len)
 	}
 }
 
-/* The status code of GET path from the dashboard, over a plain socket. */
+/*
+ * GET path from the dashboard over a plain socket: its status code, and
+ * the answer (head and body) in resp if not NULL.
+ */
 static int
-http_status(int port, const char *path)
+http_get(int port, const char *path, char *resp, size_t size)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port) };
-	char req[512], resp[256] = "";
+	char req[512];
 	int fd = socket(AF_INET, SOCK_STREAM, 0), code = -1;
 	size_t got = 0;
 
@@ -80,16 +83,58 @@ http_status(int port, const char *path)
 	    path);
 	e2e_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req),
 	    "write to the dashboard");
-	while (got < sizeof(resp) - 1) {
-		ssize_t n = read(fd, resp + got, sizeof(resp) - 1 - got);
+	while (got < size - 1) {
+		ssize_t n = read(fd, resp + got, size - 1 - got);
 
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
+	resp[got] = '\0';
 	close(fd);
 	sscanf(resp, "HTTP/1.%*d %d", &code);
 	return code;
+}
+
+static int
+http_status(int port, const char *path)
+{
+	char resp[256];
+
+	return http_get(port, path, resp, sizeof(resp));
+}
+
+/* A partner's dashboard shows its inbox: the referral it must answer. */
+static void
+check_partner_dashboard(struct e2e_broker *b)
+{
+	struct au_cli dash;
+	char url[256], path[320], resp[8192];
+	const char *token;
+	int port = 0;
+
+	au_cli_start(b, "ml-tours", NULL, &dash, "dashboard", NULL);
+	wait_for_url(&dash, url, sizeof(url));
+	sscanf(url, "http://127.0.0.1:%d/", &port);
+	token = strstr(url, "token=");
+	e2e_assert(port > 0 && token != NULL, "the URL: %s", url);
+	snprintf(path, sizeof(path), "/api/role?%s", token);
+	e2e_assert_int(200, http_get(port, path, resp, sizeof(resp)), "role");
+	e2e_assert(strstr(resp, "\"coordinator\":false") != NULL, "a partner's "
+	    "role: %s", resp);
+	snprintf(path, sizeof(path), "/api/live?%s", token);
+	for (int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
+	    http_get(port, path, resp, sizeof(resp)) != 200;) {
+		e2e_assert(rl_mono_ms() < deadline, "the partner's inbox: %s", resp);
+		rl_sleep_ms(50);
+	}
+	e2e_assert(strstr(resp, "\"to_answer\":[{") != NULL &&
+	    strstr(resp, "\"referral\":\"r-1\"") != NULL, "the partner's inbox "
+	    "holds r-1: %s", resp);
+	kill(dash.pid, SIGTERM);
+	au_cli_wait(&dash, AU_CLI_MS);
+	e2e_assert_int(0, dash.status, "the partner's dashboard after SIGTERM");
+	au_cli_free(&dash);
 }
 
 struct browser {
@@ -293,6 +338,7 @@ test_dashboard_in_chromium(void **state)
 	e2e_assert_str(NOTE, jstr(a, "note"), "the note typed in the page");
 	json_decref(a);
 	check_figures(b, year, figures);
+	check_partner_dashboard(b);
 
 	if (getenv("RELAIS_SCREENSHOT") != NULL) {
 		char cmd[1024];
