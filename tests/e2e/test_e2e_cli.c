@@ -57,9 +57,10 @@ expect_cli_ok(const struct au_cli *cli, const char *what)
 static json_t *
 timeline_of(relais_client *coordinator, const char *participant)
 {
-	json_t *doc = relais_query(coordinator, "participant",
-	    json_pack("{s:s}", "id", participant), 10000), *t;
+	json_t *args = json_pack("{s:s}", "id", participant);
+	json_t *doc = relais_query(coordinator, "participant", args, 10000), *t;
 
+	json_decref(args);
 	e2e_assert(doc != NULL, "participant query for %s: %s", participant,
 	    relais_errmsg(coordinator));
 	t = json_incref(json_object_get(doc, "timeline"));

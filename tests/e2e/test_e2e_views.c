@@ -36,9 +36,10 @@ views_broker(void)
 static json_t *
 open_alerts(relais_client *coord)
 {
-	json_t *list = relais_query(coord, "alerts",
-	    json_pack("{s:s}", "status", "open"), 10000);
+	json_t *args = json_pack("{s:s}", "status", "open");
+	json_t *list = relais_query(coord, "alerts", args, 10000);
 
+	json_decref(args);
 	e2e_assert(json_is_array(list), "alerts query: %s", relais_errmsg(coord));
 	return list;
 }
@@ -127,8 +128,9 @@ test_one_unanswered_referral(void **state)
 	    "concerned by no_contact: %s", e2e_json_str(list));
 	json_decref(list);
 
-	doc = relais_query(coord, "participant", json_pack("{s:s}", "id", "p-1"),
-	    10000);
+	a = json_pack("{s:s}", "id", "p-1");
+	doc = relais_query(coord, "participant", a, 10000);
+	json_decref(a);
 	e2e_assert(doc != NULL, "participant query: %s", relais_errmsg(coord));
 	ref = json_array_get(json_object_get(json_object_get(doc, "state"),
 	    "referrals"), 0);
