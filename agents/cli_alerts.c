@@ -78,17 +78,11 @@ static int
 parse(int argc, char **argv, struct cli_view *v, json_t *args)
 {
 	int rc = cli_view_parse(v, "alerts", argc, argv, "e:ah", options, take,
-	    args);
+	    args, false);
 
-	if (rc != 0)
-		return rc;
-	if (optind < argc) {
-		die_msg("alerts has no subcommand '%s'; use ack ID or resolve ID, "
-		    "or nothing to list the alerts", argv[optind]);
-		return -1;
-	}
-	cli_view_done(v);
-	return 0;
+	if (rc == 0)
+		cli_view_done(v);
+	return rc;
 }
 
 static void

@@ -32,17 +32,11 @@ static int
 parse(int argc, char **argv, struct cli_view *v)
 {
 	int rc = cli_view_parse(v, "inbox", argc, argv, "e:h", options, NULL,
-	    NULL);
+	    NULL, false);
 
-	if (rc != 0)
-		return rc;
-	if (optind < argc) {
-		die_msg("inbox takes options only, not '%s'; see `relais help "
-		    "inbox`", argv[optind]);
-		return -1;
-	}
-	cli_view_done(v);
-	return 0;
+	if (rc == 0)
+		cli_view_done(v);
+	return rc;
 }
 
 static int

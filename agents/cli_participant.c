@@ -42,7 +42,7 @@ static int
 parse(int argc, char **argv, struct cli_view *v, const char **id)
 {
 	int rc = cli_view_parse(v, "participant", argc, argv, "e:h", options,
-	    NULL, NULL);
+	    NULL, NULL, true);
 
 	if (rc != 0)
 		return rc;

@@ -81,17 +81,11 @@ static int
 parse(int argc, char **argv, struct cli_view *v, json_t *args)
 {
 	int rc = cli_view_parse(v, "participants", argc, argv, "e:h", options,
-	    take, args);
+	    take, args, false);
 
-	if (rc != 0)
-		return rc;
-	if (optind < argc) {
-		die_msg("participants takes options only, not '%s'; see `relais "
-		    "help participants`", argv[optind]);
-		return -1;
-	}
-	cli_view_done(v);
-	return 0;
+	if (rc == 0)
+		cli_view_done(v);
+	return rc;
 }
 
 static void

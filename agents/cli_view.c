@@ -45,7 +45,7 @@ cli_view_done(struct cli_view *v)
 int
 cli_view_parse(struct cli_view *v, const char *command, int argc, char **argv,
     const char *shortopts, const struct option *options, cli_view_take take,
-    void *ctx)
+    void *ctx, bool operands)
 {
 	int ch;
 
@@ -65,6 +65,11 @@ cli_view_parse(struct cli_view *v, const char *command, int argc, char **argv,
 		}
 		if (take(ch, optarg, ctx) < 0)
 			return -1;
+	}
+	if (!operands && optind < argc) {
+		die_msg("%s takes options only, not '%s'; see `relais help %s`",
+		    command, argv[optind], command);
+		return -1;
 	}
 	return 0;
 }

@@ -43,12 +43,13 @@ typedef int (*cli_view_take)(int ch, const char *arg, void *ctx);
 
 /*
  * getopt_long over argv with these options (shortopts as for getopt):
- * the view's own go to v, the others to take (may be NULL).  Operands are
- * left at argv[optind..].  0, 1 after --help, -1 after a message.
+ * the view's own go to v, the others to take (may be NULL).  With
+ * operands false, an operand is a mistake; else they are left at
+ * argv[optind..].  0, 1 after --help, -1 after a message.
  */
 int cli_view_parse(struct cli_view *v, const char *command, int argc,
     char **argv, const char *shortopts, const struct option *options,
-    cli_view_take take, void *ctx);
+    cli_view_take take, void *ctx, bool operands);
 
 /*
  * Every page of a paged query (args may be NULL; consumed): asks with

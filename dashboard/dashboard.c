@@ -167,33 +167,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 static int
+take_port(int ch, const char *arg, void *ctx)
+{
+	return cli_view_number("--port", arg, 1, 65535, ctx);
+}
+
+static int
 parse(int argc, char **argv, struct cli_view *v, long *port)
 {
-	int ch;
-
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:h", options, NULL)) != -1) {
-		int rc = cli_view_option(v, "dashboard", ch, optarg);
-
-		if (rc < 0)
-			return 1;
-		if (rc > 0)
-			continue;
-		if (ch != OPT_PORT) {
-			die_msg("dashboard takes no option %s, or it lacks its value; "
-			    "see `relais help dashboard`", argv[optind - 1]);
-			return -1;
-		}
-		if (cli_view_number("--port", optarg, 1, 65535, port) < 0)
-			return -1;
-	}
-	if (optind < argc) {
-		die_msg("dashboard takes options only, not '%s'; see `relais help "
-		    "dashboard`", argv[optind]);
-		return -1;
-	}
-	return 0;
+	return cli_view_parse(v, "dashboard", argc, argv, "e:h", options,
+	    take_port, port, false);
 }
 
 /* Coordinators list alerts; anyone else is refused and sees an inbox. */
