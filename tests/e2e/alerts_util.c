@@ -283,9 +283,7 @@ au_wait_listed_(const char *file, int line, relais_client *c,
 static const char *
 relais_path(char *buf, size_t len)
 {
-	const char *d = getenv("RELAIS_BIN");
-
-	snprintf(buf, len, "%s/relais", d != NULL && *d != '\0' ? d : "bin");
+	snprintf(buf, len, "%s/relais", e2e_bin_dir());
 	return buf;
 }
 

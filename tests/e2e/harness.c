@@ -140,12 +140,28 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 /* ------------------------------------------------------------------ */
 /* The broker                                                          */
 
-static const char *
-bin_dir(void)
+const char *
+e2e_bin_dir(void)
 {
 	const char *d = getenv("RELAIS_BIN");
 
 	return d != NULL && *d != '\0' ? d : "bin";
+}
+
+int
+e2e_run(const char *cmd, char *out, size_t outlen)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int status;
+
+	if (p == NULL)
+		fail_msg("cannot run %s: %s", cmd, strerror(errno));
+	while (n + 1 < outlen && fgets(out + n, (int)(outlen - n), p) != NULL)
+		n += strlen(out + n);
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void
@@ -313,7 +329,7 @@ e2e_try_start(struct e2e_broker *b, char *why, size_t whylen)
 	}
 	write_config(b);
 	unlink(b->ready);
-	snprintf(path, sizeof(path), "%s/relaisd", bin_dir());
+	snprintf(path, sizeof(path), "%s/relaisd", e2e_bin_dir());
 	argv[0] = path;
 	argv[1] = "-c";
 	argv[2] = b->conf;
@@ -481,7 +497,7 @@ e2e_verify(struct e2e_broker *b, char *out, size_t outlen)
 	int fd, status;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/relaisd", bin_dir());
+	snprintf(path, sizeof(path), "%s/relaisd", e2e_bin_dir());
 	snprintf(outfile, sizeof(outfile), "%s/verify.out", b->dir);
 	fd = open(outfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	e2e_assert(fd >= 0, "cannot create %s: %s", outfile, strerror(errno));

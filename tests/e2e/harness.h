@@ -107,6 +107,12 @@ const char *e2e_json_str(const json_t *j);
 const char *jstr(const json_t *o, const char *key);
 long long jint(const json_t *o, const char *key);
 
+/* The folder of relaisd and relais: $RELAIS_BIN, or "bin". */
+const char *e2e_bin_dir(void);
+
+/* Run a shell command; its exit status, its output (cut to outlen) in out. */
+int e2e_run(const char *cmd, char *out, size_t outlen);
+
 /* Environment integer, or dflt. */
 long e2e_env_long(const char *name, long dflt);
 

@@ -15,30 +15,6 @@
 
 #define ERASED "p-erasable-4821"
 
-static int
-run(const char *cmd, char *out, size_t outlen)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0;
-	int status;
-
-	if (p == NULL)
-		fail_msg("cannot run %s: %s", cmd, strerror(errno));
-	while (n + 1 < outlen && fgets(out + n, (int)(outlen - n), p) != NULL)
-		n += strlen(out + n);
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static const char *
-bin(void)
-{
-	const char *b = getenv("RELAIS_BIN");
-
-	return b != NULL ? b : "bin";
-}
-
 /* How many times needle occurs in the file at path (binary). */
 static int
 occurrences(const char *path, const char *needle)
@@ -115,8 +91,8 @@ test_compacted_store_holds_no_erased_byte(void **state)
 
 	snprintf(copy, sizeof(copy), "%s/compacted", b->dir);
 	snprintf(cmd, sizeof(cmd), "umask 0; %s/relaisd -c %s --compact %s 2>&1",
-	    bin(), b->conf, copy);
-	if (run(cmd, out, sizeof(out)) != 0)
+	    e2e_bin_dir(), b->conf, copy);
+	if (e2e_run(cmd, out, sizeof(out)) != 0)
 		fail_msg("compact failed: %s", out);
 	snprintf(path, sizeof(path), "%s/data.mdb", copy);
 	assert_int_equal(occurrences(path, ERASED), 0);
@@ -127,16 +103,16 @@ test_compacted_store_holds_no_erased_byte(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 
 	/* A second compaction into the same folder is refused. */
-	assert_int_equal(run(cmd, out, sizeof(out)), 1);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "holds a store already"));
 
 	/* The compacted store is the same store: it verifies, every event in it. */
 	snprintf(conf2, sizeof(conf2), "%s/compacted.conf", b->dir);
 	snprintf(cmd, sizeof(cmd), "sed 's|^data_dir = .*|data_dir = %s|' %s > %s",
 	    copy, b->conf, conf2);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
-	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --verify 2>&1", bin(), conf2);
-	if (run(cmd, out, sizeof(out)) != 0 || strstr(out, "42 log entries") == NULL ||
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --verify 2>&1", e2e_bin_dir(), conf2);
+	if (e2e_run(cmd, out, sizeof(out)) != 0 || strstr(out, "42 log entries") == NULL ||
 	    strstr(out, " 0 differences") == NULL)
 		fail_msg("expected a clean verify of 42 events, got: %s", out);
 }
@@ -156,8 +132,8 @@ test_failed_copies_leave_nothing(void **state)
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		snprintf(copy, sizeof(copy), "%s/copy%zu", b->dir, i);
 		snprintf(cmd, sizeof(cmd), "umask 0; trap '' XFSZ; ulimit -f 8; "
-		    "%s/relaisd -c %s %s %s 2>&1", bin(), b->conf, modes[i], copy);
-		if (run(cmd, out, sizeof(out)) != 1)
+		    "%s/relaisd -c %s %s %s 2>&1", e2e_bin_dir(), b->conf, modes[i], copy);
+		if (e2e_run(cmd, out, sizeof(out)) != 1)
 			fail_msg("%s past the size limit should fail, said: %s",
 			    modes[i], out);
 		assert_non_null(strstr(out, "nothing was left there"));

@@ -13,31 +13,6 @@
 
 #include "harness.h"
 
-/* Run a shell command; its exit status, its output in out. */
-static int
-run(const char *cmd, char *out, size_t outlen)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0;
-	int status;
-
-	if (p == NULL)
-		fail_msg("cannot run %s: %s", cmd, strerror(errno));
-	while (n + 1 < outlen && fgets(out + n, (int)(outlen - n), p) != NULL)
-		n += strlen(out + n);
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static const char *
-bin(void)
-{
-	const char *b = getenv("RELAIS_BIN");
-
-	return b != NULL ? b : "bin";
-}
-
 static void
 submit_contacts(struct e2e_broker *b, int n)
 {
@@ -66,8 +41,8 @@ test_check_config_reports_every_error_with_its_line(void **state)
 	*state = b;
 	e2e_agent_add(b, "med", "mediator", true);
 	e2e_start(b);
-	snprintf(cmd, sizeof(cmd), "%s/relaisd --check-config %s 2>&1", bin(), b->conf);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "%s/relaisd --check-config %s 2>&1", e2e_bin_dir(), b->conf);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "configuration OK"));
 
 	snprintf(bad, sizeof(bad), "%s/bad.conf", b->dir);
@@ -76,8 +51,8 @@ test_check_config_reports_every_error_with_its_line(void **state)
 	fprintf(f, "[broker]\nlisten = tcp://127.0.0.1:*\nno_such_key = 1\n"
 	    "max_batch = 0\n");
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "%s/relaisd --check-config %s 2>&1", bin(), bad);
-	assert_int_equal(run(cmd, out, sizeof(out)), 1);
+	snprintf(cmd, sizeof(cmd), "%s/relaisd --check-config %s 2>&1", e2e_bin_dir(), bad);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 1);
 	if (strstr(out, "bad.conf:3:") == NULL || strstr(out, "bad.conf:4:") == NULL)
 		fail_msg("expected errors at lines 3 and 4, got:\n%s", out);
 }
@@ -98,7 +73,7 @@ test_broken_reload_is_refused_and_the_broker_keeps_going(void **state)
 	snprintf(saved, sizeof(saved), "%s.good", b->conf);
 	snprintf(cmd, sizeof(cmd), "cp %s %s && echo 'bogus line' >> %s",
 	    b->conf, saved, b->conf);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
 	assert_int_equal(kill(b->pid, SIGHUP), 0);
 	e2e_log_wait(b, "\"config.reload_refused\"");
 	assert_true(e2e_running(b));
@@ -108,7 +83,7 @@ test_broken_reload_is_refused_and_the_broker_keeps_going(void **state)
 	assert_int_equal(e2e_health(c, "events"), 3);
 	relais_close(&c);
 	snprintf(cmd, sizeof(cmd), "mv %s %s", saved, b->conf);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
 }
 
 static void
@@ -125,9 +100,9 @@ test_hot_backup_is_a_consistent_store(void **state)
 
 	/* While the broker runs. */
 	snprintf(copy, sizeof(copy), "%s/backup", b->dir);
-	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --backup %s 2>&1", bin(),
+	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --backup %s 2>&1", e2e_bin_dir(),
 	    b->conf, copy);
-	if (run(cmd, out, sizeof(out)) != 0)
+	if (e2e_run(cmd, out, sizeof(out)) != 0)
 		fail_msg("backup failed: %s", out);
 	assert_true(e2e_running(b));
 	snprintf(mdb, sizeof(mdb), "%s/data.mdb", copy);
@@ -135,15 +110,15 @@ test_hot_backup_is_a_consistent_store(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 
 	/* A second backup into the same folder is refused, not merged. */
-	assert_int_equal(run(cmd, out, sizeof(out)), 1);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 1);
 
 	/* The copy verifies, with every event. */
 	snprintf(conf2, sizeof(conf2), "%s/backup.conf", b->dir);
 	snprintf(cmd, sizeof(cmd), "sed 's|^data_dir = .*|data_dir = %s|' %s > %s",
 	    copy, b->conf, conf2);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
-	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --verify 2>&1", bin(), conf2);
-	if (run(cmd, out, sizeof(out)) != 0 || strstr(out, "50 log entries") == NULL ||
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s --verify 2>&1", e2e_bin_dir(), conf2);
+	if (e2e_run(cmd, out, sizeof(out)) != 0 || strstr(out, "50 log entries") == NULL ||
 	    strstr(out, " 0 differences") == NULL)
 		fail_msg("expected a clean verify of 50 events, got: %s", out);
 }
