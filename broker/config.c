@@ -233,10 +233,14 @@ static bool agent_id_char(int c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-/* The identifier pattern of SPEC §2.2: [A-Za-z0-9._:-]. */
+/*
+ * The identifier pattern of SPEC §2.2, [A-Za-z0-9._:-], without ':': the
+ * INI reader ends a key at the first ':' as at '=', so a code holding one
+ * could never be listed in [qpv].
+ */
 static bool qpv_id_char(int c)
 {
-	return c < 0x80 && (isalnum(c) || (c && strchr("._:-", c)));
+	return c < 0x80 && (isalnum(c) || (c && strchr("._-", c)));
 }
 
 static char *trim(char *s)
@@ -487,7 +491,7 @@ static void qpv_pair(struct parser *p, const char *key, const char *v, int line)
 
 	if (!id_matches(key, strlen(key), 64, qpv_id_char)) {
 		fail(p, line, "[qpv] '%s' is not a QPV code (1 to 64 of "
-		     "A-Z a-z 0-9 . _ : -); write 'code = Name'", key);
+		     "A-Z a-z 0-9 . _ -); write 'code = Name'", key);
 		return;
 	}
 	if (!*v || strlen(v) >= sizeof c->qpvs->name || !printable_utf8(v)) {
@@ -519,8 +523,6 @@ bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
 {
 	struct qpv key;
 
-	if (!cfg->has_qpv_list)
-		return true;
 	if (len >= sizeof key.code)
 		return false;
 	memcpy(key.code, qpv, len);
@@ -599,7 +601,7 @@ static void agent_add_qpv(struct parser *p, struct draft *d, const char *v, int 
 		item = trim(item);
 		if (!id_matches(item, strlen(item), 64, qpv_id_char)) {
 			fail(p, line, "qpv: '%s' is not a QPV id (1 to 64 of "
-			     "A-Z a-z 0-9 . _ : -)", item);
+			     "A-Z a-z 0-9 . _ -)", item);
 		} else if (agent_has_qpv(&d->a, item)) {
 			fail(p, line, "qpv: %s is listed twice", item);
 		} else if (d->a.nqpv == CONFIG_MAX_QPV) {
@@ -938,12 +940,26 @@ static void check_unique_keys(struct parser *p)
 	free(by_key);
 }
 
-/* Every QPV an agent covers is one of the territory's. */
-static void check_coverage(struct parser *p)
+/*
+ * The territory's QPVs are required: without them a typo in an event's qpv
+ * would hide that person from their coordinator.  Every QPV an agent covers
+ * is one of them.
+ */
+static void check_qpvs(struct parser *p)
 {
 	struct config *c = p->cfg;
 
-	c->has_qpv_list = p->qpv_line != 0;
+	if (p->qpv_line == 0) {
+		fail(p, 0, "no [qpv] section: list the territory's QPVs, one "
+		     "'code = Name' line each (e.g. [qpv] then 'sanitas = "
+		     "Sanitas'); events and agents' qpv lines may use only those codes");
+		return;
+	}
+	if (c->nqpvs == 0) {
+		fail(p, p->qpv_line, "[qpv] lists no QPV: add one 'code = Name' "
+		     "line per QPV of the territory, e.g. 'sanitas = Sanitas'");
+		return;
+	}
 	if (c->nqpvs > 1)
 		qsort(c->qpvs, c->nqpvs, sizeof *c->qpvs, qpv_cmp);
 	for (size_t i = 0; i < p->ndrafts; i++) {
@@ -1071,7 +1087,7 @@ static void parse(struct parser *p)
 	check_broker(p);
 	check_rules(p);
 	check_agents(p);
-	check_coverage(p);
+	check_qpvs(p);
 }
 
 struct config *config_load(const char *path, char *errbuf, size_t errlen)

@@ -82,13 +82,9 @@ struct config {
 	/* [rules] */
 	struct rule_config rules[RULE__COUNT];
 
-	/*
-	 * [qpv]: the territory's QPVs, sorted by code.  has_qpv_list is false
-	 * when the file has no [qpv] section: QPVs are then not checked.
-	 */
+	/* [qpv]: the territory's QPVs, sorted by code; at least one. */
 	struct qpv *qpvs;
 	size_t nqpvs;
-	bool has_qpv_list;
 
 	/* [agent ID] sections */
 	struct agent *agents;       /* sorted by id */
@@ -122,10 +118,7 @@ void config_free(struct config **cfg);
 const struct agent *config_agent_by_id(const struct config *cfg, const char *id);
 const struct agent *config_agent_by_key(const struct config *cfg, const char *z85);
 
-/*
- * True if qpv (len bytes) is one of the territory's QPVs, or if the config
- * has no [qpv] list.
- */
+/* True if qpv (len bytes) is one of the territory's QPVs. */
 bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len);
 
 /* True if the agent's QPV list covers qpv (or the agent has no list). */

@@ -311,6 +311,9 @@ write_config(struct bench *b, const char *log_level, bool manual_clock)
 	    "log_level = %s\n"
 	    "manual_clock = %s\n",
 	    map_mb, log_level, manual_clock ? "yes" : "no");
+	fprintf(f, "\n[qpv]\n");
+	for (size_t i = 0; i < NQPVS; i++)
+		fprintf(f, "%s = QPV %s\n", qpvs[i], qpvs[i]);
 	/* Report mode dates events a year back: no rule may fire on them. */
 	if (b->report)
 		fprintf(f, "\n[rules]\nreferral_unanswered = off\n"

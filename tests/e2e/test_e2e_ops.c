@@ -44,6 +44,9 @@ test_check_config_reports_every_error_with_its_line(void **state)
 	snprintf(cmd, sizeof(cmd), "%s/relaisd --check-config %s 2>&1", e2e_bin_dir(), b->conf);
 	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "configuration OK"));
+	/* The QPVs events and coverage are checked against, code and name. */
+	assert_non_null(strstr(out, "qpv sanitas = Sanitas\n"));
+	assert_non_null(strstr(out, "qpv maryse-bastie = Maryse Bastié\n"));
 
 	snprintf(bad, sizeof(bad), "%s/bad.conf", b->dir);
 	f = fopen(bad, "w");
@@ -55,6 +58,15 @@ test_check_config_reports_every_error_with_its_line(void **state)
 	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 1);
 	if (strstr(out, "bad.conf:3:") == NULL || strstr(out, "bad.conf:4:") == NULL)
 		fail_msg("expected errors at lines 3 and 4, got:\n%s", out);
+	/* The territory's QPVs are required, and the error says what to add. */
+	if (strstr(out, "bad.conf: no [qpv] section: list the territory's "
+	    "QPVs, one 'code = Name' line each") == NULL)
+		fail_msg("expected the missing [qpv] reported, got:\n%s", out);
+
+	/* The broker does not start on it either. */
+	snprintf(cmd, sizeof(cmd), "%s/relaisd -c %s 2>&1", e2e_bin_dir(), bad);
+	assert_int_equal(e2e_run(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "no [qpv] section"));
 }
 
 static void

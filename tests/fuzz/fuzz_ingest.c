@@ -76,7 +76,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	fprintf(f, "[broker]\nlisten = tcp://127.0.0.1:*\ndata_dir = data\n"
 	    "secret_key_file = broker.key\npublic_key_file = broker.pub\n"
-	    "map_size_mb = 256\nmax_backlog = 50\n");
+	    "map_size_mb = 256\nmax_backlog = 50\n"
+	    "[qpv]\nsanitas = Sanitas\nrochepinard = Rochepinard\n"
+	    "europe-chateaubriand = Europe - Chateaubriand\n");
 	agent_section(f, dir, "med", "mediator");
 	agent_section(f, dir, "ml", "mission_locale");
 	agent_section(f, dir, "coord", "coordinator");

@@ -44,7 +44,10 @@ fixture_new(uint64_t map_size_mb)
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f, "[broker]\nlisten = tcp://127.0.0.1:*\ndata_dir = data\n"
-	    "secret_key_file = broker.key\npublic_key_file = broker.pub\n");
+	    "secret_key_file = broker.key\npublic_key_file = broker.pub\n"
+	    /* The QPVs the unit tests use. */
+	    "[qpv]\nsanitas = Sanitas\neurope = Europe\nrives = Rives du Cher\n"
+	    "rochepinard = Rochepinard\n");
 	agent_section(f, fx->dir, "med", "mediator");
 	agent_section(f, fx->dir, "ml", "mission_locale");
 	agent_section(f, fx->dir, "ops", "operator");

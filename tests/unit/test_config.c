@@ -55,8 +55,17 @@ static int teardown(void **state)
 	return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Write text as the config file and load it. */
-static struct config *load(const char *text)
+/*
+ * Every config lists the territory's QPVs.  A test about other sections
+ * gets this list after its own text, so the line numbers it expects stay
+ * those of the text it wrote; a test about [qpv] writes its own.
+ */
+#define TERRITORY "\n[qpv]\nsanitas = Sanitas\nrochepinard = Rochepinard\n" \
+	"fontaines = Fontaines\nrives-du-cher = Rives du Cher\n" \
+	"QN_37.261 = Code in another style\n"
+
+/* Write text as the config file, as is, and load it. */
+static struct config *load_exactly(const char *text)
 {
 	FILE *f = fopen(conf_path, "w");
 	assert_non_null(f);
@@ -64,6 +73,23 @@ static struct config *load(const char *text)
 	assert_int_equal(fclose(f), 0);
 	err[0] = '\0';
 	return config_load(conf_path, err, sizeof err);
+}
+
+/* Write text as the config file, with TERRITORY unless it has a [qpv]. */
+static struct config *load(const char *text)
+{
+	char *full;
+	struct config *c;
+
+	if (strstr(text, "[qpv]") != NULL)
+		return load_exactly(text);
+	full = malloc(strlen(text) + sizeof TERRITORY);
+	assert_non_null(full);
+	strcpy(full, text);
+	strcat(full, TERRITORY);
+	c = load_exactly(full);
+	free(full);
+	return c;
 }
 
 static void expect_ok(const char *text)
@@ -76,10 +102,9 @@ static void expect_ok(const char *text)
 
 /* The file must be refused, with an error line that starts with
  * "relais.conf:LINE: " (or "relais.conf: " for line 0) and contains msg. */
-static void expect_error(const char *text, int line, const char *msg)
+static void expect_refused(struct config *c, int line, const char *msg)
 {
 	char prefix[64];
-	struct config *c = load(text);
 
 	if (line > 0)
 		snprintf(prefix, sizeof prefix, "/relais.conf:%d: ", line);
@@ -99,6 +124,17 @@ static void expect_error(const char *text, int line, const char *msg)
 		l += len + (end != NULL);
 	}
 	fail_msg("expected the error \"%s...%s\", got:\n%s", prefix, msg, err);
+}
+
+static void expect_error(const char *text, int line, const char *msg)
+{
+	expect_refused(load(text), line, msg);
+}
+
+/* The same, for text loaded without the TERRITORY list. */
+static void expect_error_exactly(const char *text, int line, const char *msg)
+{
+	expect_refused(load_exactly(text), line, msg);
 }
 
 static size_t count_lines(const char *s)
@@ -168,6 +204,18 @@ static void test_example_config_loads(void **state)
 	assert_int_equal(config_agent_by_id(c, "ops")->kind, AK_OPERATOR);
 	assert_int_equal(config_agent_by_id(c, "aci-jardins")->kind, AK_IAE);
 	assert_string_equal(config_agent_by_id(c, "mediateurs-sanitas")->qpv[0], "sanitas");
+
+	/* The territory's QPVs, sorted by code, with their names. */
+	assert_true(c->nqpvs >= 4);
+	assert_true(config_qpv_known(c, "sanitas", 7));
+	assert_true(config_qpv_known(c, "europe-chateaubriand", 20));
+	assert_true(config_qpv_known(c, "maryse-bastie", 13));
+	assert_true(config_qpv_known(c, "rives-du-cher", 13));
+	for (size_t i = 1; i < c->nqpvs; i++)
+		assert_true(strcmp(c->qpvs[i - 1].code, c->qpvs[i].code) < 0);
+	for (size_t i = 0; i < c->nqpvs; i++)
+		if (strcmp(c->qpvs[i].code, "maryse-bastie") == 0)
+			assert_string_equal(c->qpvs[i].name, "Maryse Bastié");
 
 	config_free(&c);
 	assert_null(c);
@@ -391,7 +439,7 @@ static void test_tolerated_syntax(void **state)
 
 static void test_line_too_long(void **state)
 {
-	char text[1024], qpv[400];
+	char text[2048], qpv[400], list[1024];
 
 	/* "qpv = " then items "q0000000," up to exactly n bytes. */
 	for (int n = 199; n <= 200; n++) {
@@ -402,7 +450,14 @@ static void test_line_too_long(void **state)
 		qpv[n] = '\0';
 		if (qpv[n - 1] == ',')
 			qpv[n - 1] = 'x';
-		snprintf(text, sizeof text, BROKER AGENT_A "%s\n", qpv);
+		/* The territory lists every item, after the agent. */
+		used = snprintf(list, sizeof list, "[qpv]\n");
+		char items[400];
+		snprintf(items, sizeof items, "%s", qpv + strlen("qpv = "));
+		for (char *item = strtok(items, ","); item; item = strtok(NULL, ","))
+			used += snprintf(list + used, sizeof list - (size_t)used,
+					 "%s = Q\n", item);
+		snprintf(text, sizeof text, BROKER AGENT_A "%s\n%s", qpv, list);
 		if (n == 199)
 			expect_ok(text);
 		else
@@ -590,7 +645,7 @@ static void test_qpv(void **state)
 	struct config *c = load(BROKER
 				"[agent coord]\nname = Coord\nkind = coordinator\n"
 				"public_key = " KEY_A "\n"
-				"qpv = sanitas , rochepinard,QPV_37.261:x\n"
+				"qpv = sanitas , rochepinard,QN_37.261\n"
 				"qpv = fontaines\n"
 				"[agent all]\nname = All\nkind = coordinator\n"
 				"public_key = " KEY_B "\n"
@@ -604,7 +659,7 @@ static void test_qpv(void **state)
 	assert_int_equal(coord->nqpv, 4);
 	assert_string_equal(coord->qpv[0], "sanitas");
 	assert_string_equal(coord->qpv[1], "rochepinard");
-	assert_string_equal(coord->qpv[2], "QPV_37.261:x");
+	assert_string_equal(coord->qpv[2], "QN_37.261");
 	assert_string_equal(coord->qpv[3], "fontaines");
 	assert_true(agent_covers_qpv(coord, "sanitas", 7));
 	assert_true(agent_covers_qpv(coord, "fontaines", 9));
@@ -623,7 +678,7 @@ static void test_qpv(void **state)
 	expect_error(QPV_AGENT "qpv = sanitas, sanitas\n", 8, "qpv: sanitas is listed twice");
 	expect_error(QPV_AGENT "qpv = sanitas\nqpv = sanitas\n", 9, "qpv: sanitas is listed twice");
 	expect_error(QPV_AGENT "qpv = sanitas, rive du cher\n", 8,
-		     "qpv: 'rive du cher' is not a QPV id (1 to 64 of A-Z a-z 0-9 . _ : -)");
+		     "qpv: 'rive du cher' is not a QPV id (1 to 64 of A-Z a-z 0-9 . _ -)");
 	expect_error(QPV_AGENT "qpv = a,,b\n", 8, "qpv: empty item in the list");
 	expect_error(QPV_AGENT "qpv = a,\n", 8, "qpv: empty item in the list");
 	expect_error(QPV_AGENT "qpv =\n", 8, "qpv: expected a comma-separated list of QPV ids");
@@ -632,9 +687,17 @@ static void test_qpv(void **state)
 	int used = snprintf(text, sizeof text, QPV_AGENT);
 	for (int i = 0; i < CONFIG_MAX_QPV; i++)
 		used += snprintf(text + used, sizeof text - (size_t)used, "qpv = q%d\n", i);
+	int agent_end = used;
+	used += snprintf(text + used, sizeof text - (size_t)used, "[qpv]\n");
+	for (int i = 0; i < CONFIG_MAX_QPV; i++)
+		used += snprintf(text + used, sizeof text - (size_t)used, "q%d = Q%d\n", i, i);
+	used += snprintf(text + used, sizeof text - (size_t)used, "one-too-many = Q\n");
 	expect_ok(text);
-	snprintf(text + used, sizeof text - (size_t)used, "qpv = one-too-many\n");
-	expect_error(text, 8 + CONFIG_MAX_QPV, "qpv: more than 32 QPVs");
+	/* One more qpv line in the agent, before its [qpv]. */
+	char more[sizeof text + 32];
+	snprintf(more, sizeof more, "%.*sqpv = one-too-many\n%s", agent_end, text,
+		 text + agent_end);
+	expect_error(more, 8 + CONFIG_MAX_QPV, "qpv: more than 32 QPVs");
 #undef QPV_AGENT
 }
 
@@ -645,7 +708,6 @@ static void test_qpv_list(void **state)
 	struct config *c = load(BROKER QPVS AGENT_A "qpv = sanitas\n");
 	if (!c)
 		fail_msg("%s", err);
-	assert_true(c->has_qpv_list);
 	assert_int_equal(c->nqpvs, 2);
 	assert_string_equal(c->qpvs[0].code, "europe-chateaubriand");
 	assert_string_equal(c->qpvs[0].name, "Europe - Chateaubriand");
@@ -656,13 +718,15 @@ static void test_qpv_list(void **state)
 	assert_false(config_qpv_known(c, "sanitaz", 7));
 	config_free(&c);
 
-	/* Without a list nothing is checked. */
-	c = load(BROKER AGENT_A "qpv = anything\n");
-	if (!c)
-		fail_msg("%s", err);
-	assert_false(c->has_qpv_list);
-	assert_true(config_qpv_known(c, "sanitaz", 7));
-	config_free(&c);
+	/* The list is required, and holds at least one QPV. */
+	c = load_exactly(BROKER AGENT_A);
+	assert_null(c);
+	assert_int_equal(count_lines(err), 1);
+	expect_error_exactly(BROKER AGENT_A "qpv = sanitas\n", 0,
+			     "no [qpv] section: list the territory's QPVs, one "
+			     "'code = Name' line each");
+	expect_error(BROKER "[qpv]\n" AGENT_A, 4,
+		     "[qpv] lists no QPV: add one 'code = Name' line per QPV");
 
 	expect_error(BROKER QPVS AGENT_A "qpv = sanitas, sanitaz\n", 11,
 		     "[agent ml-tours] covers qpv sanitaz, which is not in [qpv]");
