@@ -4,7 +4,8 @@
 #   make test                 unit and end-to-end tests
 #   make model-long           the randomized model-based test, 20 seeds x 20000 events
 #   make SANITIZE=address,undefined test
-#   make demo | bench | fuzz | deps
+#   make demo | bench | bench-peers | fuzz | deps
+#   make powercut             the long power-cut test (a short one is in test)
 #
 # Objects go in build/<variant>/ so sanitized and plain builds never mix.
 
@@ -73,7 +74,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BINDIR)/tests/%,$(UNIT_SRC))
 E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
 PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
 
-.PHONY: all test unit e2e model-long demo bench fuzz fuzz-run deps clean
+.PHONY: all test unit e2e model-long demo bench bench-peers powercut fuzz fuzz-run deps clean
 # Objects reached through pattern rules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(PROGRAMS)
@@ -110,6 +111,15 @@ $(BINDIR)/relais-bench: $(call obj,tests/bench/relais_bench.c) $(CLIENT_LIB) $(P
 	@mkdir -p $(dir $@)
 	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The Redis peer of `make bench-peers` (hiredis, from Debian's libhiredis-dev,
+# which `make deps` installs).  `make test` checks its argument handling only
+# when hiredis is there: nothing else in the tests needs Redis.
+HAVE_HIREDIS = $(shell pkg-config --exists hiredis 2>/dev/null && echo yes)
+PEER_TESTS   = $(if $(HAVE_HIREDIS),$(BINDIR)/redis-peer)
+$(BINDIR)/redis-peer: $(call obj,tests/bench/redis_peer.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs hiredis 2>/dev/null) -lpthread
+
 # Unit tests link the broker's and the client's modules directly.
 $(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(UNIT_LIBOBJ) $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -120,8 +130,11 @@ $(BINDIR)/tests/test_e2e_%: $(OBJDIR)/tests/e2e/test_e2e_%.o $(E2E_LIBOBJ) $(CLI
 	@mkdir -p $(dir $@)
 	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN)
-	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN) $(E2E_BIN)
+test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN) $(PEER_TESTS)
+	@[ -n "$(PEER_TESTS)" ] || echo "note: hiredis is not installed (make deps):" \
+	    "redis-peer's argument test is not run"
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN) $(E2E_BIN) \
+	    $(if $(PEER_TESTS),tests/bench/redis_peer_args.sh)
 
 unit: $(UNIT_BIN)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN)
@@ -146,6 +159,12 @@ demo: $(PROGRAMS)
 bench: $(PROGRAMS)
 	RELAIS_BIN=$(abspath $(BINDIR)) $(BINDIR)/relais-bench $(BENCH_ARGS)
 
+# relais against Redis peers doing the same job, interleaved (not part of
+# test: it takes minutes, and its figures mean something only on a quiet
+# machine).  ROUNDS, RUN_SECONDS and SHAPES tune it (tests/bench/bench_peers.sh).
+bench-peers: $(PROGRAMS) $(BINDIR)/redis-peer
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/bench/bench_peers.sh
+
 # libFuzzer targets (need clang): the protocol decoder, and event sequences
 # through ingest and the store (the broker's modules without its loop).
 fuzz: build/fuzz/fuzz_decode build/fuzz/fuzz_ingest
@@ -161,11 +180,12 @@ build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c pro
 
 # What a fresh Debian machine needs: compilers, the libraries, the test
 # framework, clang for the fuzzer, jq to read the logs, libmicrohttpd for
-# the dashboard, and headless Chromium driven by Selenium for its tests.
+# the dashboard, headless Chromium driven by Selenium for its tests; Redis
+# and hiredis only for the peers of `make bench-peers`.
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev liblmdb-dev \
                libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev \
                clang libclang-rt-14-dev jq libmicrohttpd-dev \
-               chromium chromium-driver python3-selenium
+               chromium chromium-driver python3-selenium redis-server libhiredis-dev
 deps:
 	@missing=$$(for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

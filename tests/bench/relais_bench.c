@@ -35,6 +35,10 @@
  * the "report" query of that year is timed as a coordinator (totals, by
  * QPV, by month, the flows) and as an operator.
  *
+ * Throughput mode ends its figures with one machine-readable line,
+ *   result events_per_s=X ack_p50_ms=Y ack_p99_ms=Z
+ * which tests/bench/bench_peers.sh reads.
+ *
  * Exit status: 0 when every event was acknowledged (and, in throughput
  * mode, delivered), 1 when the run failed, 2 on a usage error.
  */
@@ -1372,6 +1376,11 @@ run_throughput(struct bench *b)
 		    lats_pct(&all, acked + dups + errors, 0.50),
 		    lats_pct(&all, acked + dups + errors, 0.99),
 		    all.v[all.n - 1].us / 1000.0);
+	/* For `make bench-peers`, which compares this with Redis peers. */
+	if (secs > 0 && all.n > 0)
+		printf("result events_per_s=%.0f ack_p50_ms=%.3f ack_p99_ms=%.3f\n",
+		    acked / secs, lats_pct(&all, acked + dups + errors, 0.50),
+		    lats_pct(&all, acked + dups + errors, 0.99));
 	if (dsecs > 0)
 		printf("delivered    %" PRIu64 " in %.2f s: %.0f deliveries/s; "
 		    "%" PRIu64 " redelivered; %" PRIu64 " dacks\n",
