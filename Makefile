@@ -120,6 +120,14 @@ $(BINDIR)/redis-peer: $(call obj,tests/bench/redis_peer.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs hiredis 2>/dev/null) -lpthread
 
+# The power-cut test's LD_PRELOAD shim (tests/powercut/): loaded only by
+# tests/e2e/test_e2e_powercut.c, never sanitized (it runs under any relaisd).
+SHIM := $(BINDIR)/tests/libpowercut.so
+$(SHIM): tests/powercut/powercut_shim.c tests/powercut/journal.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
+	    -Wmissing-prototypes -fPIC -shared -o $@ $< -ldl -lpthread
+
 # Unit tests link the broker's and the client's modules directly.
 $(BINDIR)/tests/test_%: $(OBJDIR)/tests/unit/test_%.o $(UNIT_LIBOBJ) $(BROKER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -130,7 +138,7 @@ $(BINDIR)/tests/test_e2e_%: $(OBJDIR)/tests/e2e/test_e2e_%.o $(E2E_LIBOBJ) $(CLI
 	@mkdir -p $(dir $@)
 	$(CC) $(REQ_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN) $(PEER_TESTS)
+test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN) $(SHIM) $(PEER_TESTS)
 	@[ -n "$(PEER_TESTS)" ] || echo "note: hiredis is not installed (make deps):" \
 	    "redis-peer's argument test is not run"
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN) $(E2E_BIN) \
@@ -139,7 +147,7 @@ test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN) $(PEER_TESTS)
 unit: $(UNIT_BIN)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(UNIT_BIN)
 
-e2e: $(PROGRAMS) $(E2E_BIN)
+e2e: $(PROGRAMS) $(E2E_BIN) $(SHIM)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(E2E_BIN)
 
 # The randomized model-based test, long: MODEL_SEEDS seeds (1, 2, ...) of
@@ -152,6 +160,12 @@ model-long: $(PROGRAMS) $(BINDIR)/tests/test_e2e_model
 	    RELAIS_BIN=$(abspath $(BINDIR)) MODEL_SEED=$$s MODEL_EVENTS=$(MODEL_LONG_EVENTS) \
 	        $(BINDIR)/tests/test_e2e_model || exit 1; \
 	done
+
+# The power-cut test at length: 200 cuts (make test runs 6).
+POWERCUT_RUNS ?= 200
+powercut: $(PROGRAMS) $(BINDIR)/tests/test_e2e_powercut $(SHIM)
+	RELAIS_BIN=$(abspath $(BINDIR)) POWERCUT_RUNS=$(POWERCUT_RUNS) \
+	    RELAIS_TEST_TIMEOUT=7200 tests/run.sh $(BINDIR)/tests/test_e2e_powercut
 
 demo: $(PROGRAMS)
 	RELAIS_BIN=$(abspath $(BINDIR)) ./demo.sh
