@@ -117,6 +117,56 @@ int relais_last_code(const relais_client *c);
  */
 int relais_broker_now(relais_client *c, int64_t *now_ms);
 
+/*
+ * Coalescing (opt-in): many threads of one agent, each submitting a few
+ * events and waiting, share one client; the submits that arrive within a
+ * short window travel as ONE submit message.  The broker then pays its
+ * per-message costs (decryption, routing, a loop pass, a synced commit)
+ * once for all of them instead of once each: this is for an agent whose
+ * users each send one event and wait (a web form, a worker pool), not for
+ * a batch import, which should pass its events to relais_submit() at once.
+ *
+ * relais_coalesced_submit() is relais_submit() for one thread among many:
+ * it queues the events and waits.  The first submit of a queue waits up
+ * to window_us for others; the queue leaves at once when max_events
+ * events are waiting.  While one queue is being submitted (until its
+ * synced acks), the next one gathers.  One of the waiting threads does
+ * the submit on the client, with relais_submit() (so resends and their
+ * "duplicate" results are as there); each caller gets the results of its
+ * own events, in its order.  A refused event is refused for its caller
+ * only; if the broker cannot be reached within max_wait_ms (0: forever)
+ * every caller of that submit gets -1 and the reason in errbuf.
+ *
+ * The client belongs to the coalescer until relais_coalescer_free(),
+ * which does not close it: use it for nothing else meanwhile (a client
+ * with send_only set is the usual choice).  Coalescing adds up to
+ * window_us to each submit's latency when the agent is quiet.
+ */
+typedef struct relais_coalescer relais_coalescer;
+
+struct relais_coalesce_options {
+	int window_us;          /* 0..1000000; 0: 1000 (1 ms) */
+	size_t max_events;      /* 0..1000 (RL_MAX_BATCH); 0: 100 */
+	int max_wait_ms;        /* as relais_submit()'s; 0: wait forever */
+};
+
+/* NULL with a sentence in errbuf if c is NULL or an option is out of
+ * range.  o may be NULL: every default. */
+relais_coalescer *relais_coalescer_new(relais_client *c,
+    const struct relais_coalesce_options *o, char *errbuf, size_t errlen);
+
+/* Thread-safe.  At most 1000 events per call; 0 or -1 as relais_submit(). */
+int relais_coalesced_submit(relais_coalescer *co, json_t **events, size_t n,
+    json_t **results, char *errbuf, size_t errlen);
+
+/* Submit messages sent and events they carried, since creation. */
+void relais_coalescer_stats(relais_coalescer *co, uint64_t *submits,
+    uint64_t *events);
+
+/* Free the coalescer (not its client); no call may be under way.  Safe on
+ * NULL; sets *co to NULL. */
+void relais_coalescer_free(relais_coalescer **co);
+
 /* Z85 key files as written by `relais keygen`: NAME.pub and NAME.key. */
 int relais_read_key(const char *path, char out[41], char *errbuf, size_t errlen);
 
