@@ -41,6 +41,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "bench_args.h"
+
 #define DEFAULT_CONNECTIONS 4
 #define DEFAULT_INFLIGHT    100
 #define DEFAULT_EVENTS      200000
@@ -112,21 +114,6 @@ wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool
-parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
-	    v < min || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 static uint64_t

@@ -67,6 +67,7 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "bench_args.h"
 #include "calendar.h"
 #include "codec.h"
 #include "keyfile.h"
@@ -118,21 +119,6 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static bool
-parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
-	    v < min || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 static int

@@ -39,8 +39,8 @@ struct page {
 	uint64_t no;
 };
 
-static uint64_t
-next_rand(uint64_t *s)
+uint64_t
+powercut_draw(uint64_t *s)
 {
 	/* splitmix64: a fixed sequence per seed, so a failure replays. */
 	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
@@ -268,7 +268,7 @@ replay(struct journal *j, uint64_t seed, bool lose_all,
 				st->pages_lost++;
 				continue;
 			}
-			if (lose_all || (next_rand(&seed) & 1)) {
+			if (lose_all || (powercut_draw(&seed) & 1)) {
 				if (stop_page(&stopped, &nstopped, &cap, r->file, p) == -1) {
 					snprintf(err, errlen, "out of memory");
 					goto out;

@@ -36,6 +36,10 @@ struct powercut_stats {
 int powercut_apply(const char *journal, uint64_t seed, bool lose_all,
     struct powercut_stats *st, char *err, size_t errlen);
 
+/* The next number of the sequence *state started from a seed (the same
+ * sequence on every machine, so a seed replays a run). */
+uint64_t powercut_draw(uint64_t *state);
+
 /* Writes and syncs of watched files in the journal: the shim's count. */
 long powercut_ops(const char *journal);
 

@@ -53,6 +53,25 @@ sender(struct e2e_broker *b)
 	return c;
 }
 
+/* A broker with a sender and a receiver, and a coalescer on the sender. */
+static relais_coalescer *
+start(struct e2e_broker **bp, relais_client **cp,
+    const struct relais_coalesce_options *o)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	relais_coalescer *co;
+	char err[256];
+
+	e2e_agent_add(b, "snd", "mediator", true);
+	e2e_agent_add(b, "rx", "mission_locale", true);
+	e2e_start(b);
+	*cp = sender(b);
+	co = relais_coalescer_new(*cp, o, err, sizeof(err));
+	e2e_assert(co != NULL, "relais_coalescer_new: %s", err);
+	*bp = b;
+	return co;
+}
+
 static void
 run_workers(struct worker *ws, size_t n)
 {
@@ -81,23 +100,16 @@ free_workers(struct worker *ws, size_t n)
 static void
 test_submits_of_many_threads_leave_as_one_message(void **state)
 {
-	struct e2e_broker *b = e2e_broker_new(NULL);
 	struct relais_coalesce_options o = {
 		.window_us = LONG_WINDOW_US, .max_events = NTHREADS + 1,
 	};
 	struct worker ws[NTHREADS];
+	struct e2e_broker *b;
 	relais_client *c, *rx;
-	relais_coalescer *co;
+	relais_coalescer *co = start(&b, &c, &o);
 	uint64_t submits, events;
-	char err[256];
 	int seen = 0;
 
-	e2e_agent_add(b, "snd", "mediator", true);
-	e2e_agent_add(b, "rx", "mission_locale", true);
-	e2e_start(b);
-	c = sender(b);
-	co = relais_coalescer_new(c, &o, err, sizeof(err));
-	e2e_assert(co != NULL, "relais_coalescer_new: %s", err);
 	memset(ws, 0, sizeof(ws));
 	for (size_t i = 0; i < NTHREADS; i++) {
 		char eid[32], pid[32], rid[32];
@@ -150,22 +162,15 @@ test_submits_of_many_threads_leave_as_one_message(void **state)
 static void
 test_a_refusal_reaches_only_its_caller(void **state)
 {
-	struct e2e_broker *b = e2e_broker_new(NULL);
 	struct relais_coalesce_options o = {
 		.window_us = LONG_WINDOW_US, .max_events = 3,
 	};
 	struct worker ws[3];
+	struct e2e_broker *b;
 	relais_client *c;
-	relais_coalescer *co;
+	relais_coalescer *co = start(&b, &c, &o);
 	uint64_t submits, events;
-	char err[256];
 
-	e2e_agent_add(b, "snd", "mediator", true);
-	e2e_agent_add(b, "rx", "mission_locale", true);
-	e2e_start(b);
-	c = sender(b);
-	co = relais_coalescer_new(c, &o, err, sizeof(err));
-	e2e_assert(co != NULL, "relais_coalescer_new: %s", err);
 	memset(ws, 0, sizeof(ws));
 	for (size_t i = 0; i < 3; i++) {
 		ws[i].co = co;
@@ -199,19 +204,15 @@ test_a_refusal_reaches_only_its_caller(void **state)
 static void
 test_a_lone_submit_leaves_after_its_window(void **state)
 {
-	struct e2e_broker *b = e2e_broker_new(NULL);
 	struct relais_coalesce_options o = { .window_us = 2000 };
 	struct relais_coalesce_options bad = { .window_us = -1 };
+	struct e2e_broker *b;
 	relais_client *c;
-	relais_coalescer *co;
+	relais_coalescer *co = start(&b, &c, &o);
 	json_t *ev[1], *res[1];
 	uint64_t submits, events;
 	char err[256];
 
-	e2e_agent_add(b, "snd", "mediator", true);
-	e2e_agent_add(b, "rx", "mission_locale", true);
-	e2e_start(b);
-	c = sender(b);
 	e2e_assert(relais_coalescer_new(NULL, NULL, err, sizeof(err)) == NULL,
 	    "a coalescer without a client");
 	e2e_assert(strstr(err, "relais_connect") != NULL, "message: %s", err);
@@ -219,8 +220,6 @@ test_a_lone_submit_leaves_after_its_window(void **state)
 	    "a negative window");
 	e2e_assert(strstr(err, "window_us must be 0..1000000") != NULL,
 	    "message: %s", err);
-	co = relais_coalescer_new(c, &o, err, sizeof(err));
-	e2e_assert(co != NULL, "relais_coalescer_new: %s", err);
 	for (int i = 0; i < 2; i++) {
 		char eid[32];
 

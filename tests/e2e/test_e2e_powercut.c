@@ -53,17 +53,6 @@ struct workload {
 	size_t nacked;
 };
 
-static uint64_t
-draw(uint64_t *s)
-{
-	/* splitmix64, as the replay: one seed, one run. */
-	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 /* "pc" and the number in letters: a run of digits could look like a
  * social-security number, which the broker refuses. */
 static void
@@ -175,7 +164,7 @@ submit_until_cut(struct e2e_broker *b, struct workload *w, uint64_t *rnd)
 	    NULL)
 		return;
 	while (i < w->n && alive(b)) {
-		size_t m = 1 + draw(rnd) % 4;
+		size_t m = 1 + powercut_draw(rnd) % 4;
 		json_t *results[4];
 
 		if (m > w->n - i)
@@ -368,9 +357,9 @@ cut_of(uint64_t seed, long ops)
 	struct cut c = { .seed = seed };
 	uint64_t rnd = seed;
 
-	c.kill_at = 1 + (long)(draw(&rnd) % (uint64_t)ops);
-	c.kill_after = draw(&rnd) & 1;
-	c.lose_all = draw(&rnd) % 3 == 0;
+	c.kill_at = 1 + (long)(powercut_draw(&rnd) % (uint64_t)ops);
+	c.kill_after = powercut_draw(&rnd) & 1;
+	c.lose_all = powercut_draw(&rnd) % 3 == 0;
 	return c;
 }
 

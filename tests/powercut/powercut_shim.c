@@ -277,20 +277,26 @@ mode_arg(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
 }
 
+static int
+open_watched(const char *path, int flags, mode_t mode)
+{
+	int fd = real_open(path, flags, mode);
+
+	note_open(fd, path, flags);
+	return fd;
+}
+
 int
 open(const char *path, int flags, ...)
 {
 	va_list ap;
 	mode_t mode;
-	int fd;
 
 	pthread_once(&once, init);
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	fd = real_open(path, flags, mode);
-	note_open(fd, path, flags);
-	return fd;
+	return open_watched(path, flags, mode);
 }
 
 int
@@ -298,15 +304,12 @@ open64(const char *path, int flags, ...)
 {
 	va_list ap;
 	mode_t mode;
-	int fd;
 
 	pthread_once(&once, init);
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	fd = real_open(path, flags, mode);
-	note_open(fd, path, flags);
-	return fd;
+	return open_watched(path, flags, mode);
 }
 
 int
