@@ -17,7 +17,7 @@
 #define MAX_FILES   16
 
 struct jwrite {
-	const struct pc_record *r;
+	struct pc_record r;         /* a copy: records in the journal are unaligned */
 	const unsigned char *old, *data;
 	bool durable;
 };
@@ -101,8 +101,14 @@ journal_load(struct journal *j, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	while (at + sizeof(struct pc_record) <= j->len) {
-		const struct pc_record *r = (const void *)(j->buf + at);
-		size_t body = r->kind == PC_WRITE ? r->old_len + r->len :
+		/* Records follow bodies of any length: copied out, not cast. */
+		struct pc_record hdr;
+		const struct pc_record *r = &hdr;
+		const unsigned char *after = j->buf + at + sizeof(hdr);
+		size_t body;
+
+		memcpy(&hdr, j->buf + at, sizeof(hdr));
+		body = r->kind == PC_WRITE ? r->old_len + r->len :
 		    r->kind == PC_FILE ? r->len : 0;
 
 		if (r->magic != PC_MAGIC) {
@@ -115,7 +121,7 @@ journal_load(struct journal *j, const char *path, char *err, size_t errlen)
 		switch (r->kind) {
 		case PC_FILE:
 			if (r->file != j->nfiles || j->nfiles == MAX_FILES ||
-			    (j->paths[j->nfiles] = strndup((const char *)(r + 1),
+			    (j->paths[j->nfiles] = strndup((const char *)after,
 			    r->len)) == NULL) {
 				snprintf(err, errlen, "journal %s: bad file record", path);
 				return -1;
@@ -123,21 +129,21 @@ journal_load(struct journal *j, const char *path, char *err, size_t errlen)
 			j->fds[j->nfiles++] = -1;
 			break;
 		case PC_WRITE:
-			j->w[j->nw].r = r;
-			j->w[j->nw].old = (const unsigned char *)(r + 1);
+			j->w[j->nw].r = hdr;
+			j->w[j->nw].old = after;
 			j->w[j->nw].data = j->w[j->nw].old + r->old_len;
 			j->nw++;
 			break;
 		case PC_SYNC:
 			/* A sync makes every earlier write to its file durable. */
 			for (size_t i = 0; i < j->nw; i++)
-				if (j->w[i].r->file == r->file)
+				if (j->w[i].r.file == r->file)
 					j->w[i].durable = true;
 			j->syncs++;
 			break;
 		case PC_DONE_SYNCED:
 			for (size_t i = j->nw; i-- > 0;)
-				if (j->w[i].r->seq == r->seq) {
+				if (j->w[i].r.seq == r->seq) {
 					j->w[i].durable = true;
 					break;
 				}
@@ -188,7 +194,7 @@ static int
 undo_all(struct journal *j, char *err, size_t errlen)
 {
 	for (size_t i = j->nw; i-- > 0;) {
-		const struct pc_record *r = j->w[i].r;
+		const struct pc_record *r = &j->w[i].r;
 		int fd;
 
 		if ((fd = file_fd(j, r->file, err, errlen)) < 0 ||
@@ -244,7 +250,7 @@ replay(struct journal *j, uint64_t seed, bool lose_all,
 	int rc = -1;
 
 	for (size_t i = 0; i < j->nw; i++) {
-		const struct pc_record *r = j->w[i].r;
+		const struct pc_record *r = &j->w[i].r;
 		uint64_t first = r->off / PAGE, last;
 		int fd;
 

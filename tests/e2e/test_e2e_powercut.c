@@ -15,7 +15,7 @@
  * its seed first; POWERCUT_REPLAY=SEED runs that one again.
  *
  * Environment:
- *   POWERCUT_RUNS    cuts to simulate (6; `make powercut` runs 200)
+ *   POWERCUT_RUNS    cuts to simulate (10; `make powercut` runs 200)
  *   POWERCUT_SEED    seed of the first run (default: from the clock)
  *   POWERCUT_REPLAY  run only the cut of this seed
  *   POWERCUT_EVENTS  events submitted per run (40)
@@ -366,7 +366,7 @@ cut_of(uint64_t seed, long ops)
 static void
 test_power_cuts(void **state)
 {
-	long runs = e2e_env_long("POWERCUT_RUNS", 6);
+	long runs = e2e_env_long("POWERCUT_RUNS", 10);
 	long nevents = e2e_env_long("POWERCUT_EVENTS", 40);
 	long replay = e2e_env_long("POWERCUT_REPLAY", -1);
 	uint64_t seed = (uint64_t)e2e_env_long("POWERCUT_SEED",
