@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -289,6 +290,14 @@ spawn(struct e2e_broker *b, char *const argv[], int out_fd)
 			dup2(out_fd, 1);
 		else if ((fd = open("/dev/null", O_WRONLY)) >= 0)
 			dup2(fd, 1);
+		if (b->files_hard != 0) {
+			struct rlimit rl = { b->files_soft, b->files_hard };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+				dprintf(2, "e2e: setrlimit: %s\n", strerror(errno));
+				_exit(127);
+			}
+		}
 		/* Nothing of the test program's (its client sockets) goes along. */
 		for (fd = 3; fd < 1024; fd++)
 			close(fd);

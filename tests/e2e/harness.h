@@ -66,6 +66,8 @@ struct e2e_broker {
 	 * port *), so connected clients find the broker again by themselves.
 	 */
 	bool keep_port;
+	/* The open-file limits relaisd starts with (0, 0: the test's own). */
+	unsigned long files_soft, files_hard;
 	pid_t pid;                  /* 0 when not running */
 	int starts;
 	size_t nagents;
