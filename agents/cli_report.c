@@ -276,6 +276,23 @@ report_csv(FILE *out, const json_t *data)
 	csv_values(out, json_object_get(data, "total"));
 }
 
+/* "Indicators from 2026-01-01 to 2026-12-31, QPV Sanitas (sanitas)" */
+static void
+print_title(const char *what, const json_t *data)
+{
+	printf("%s from %s to %s", what, str_of(data, "from"), str_of(data, "to"));
+	if (json_is_string(json_object_get(data, "qpv"))) {
+		const char *code = str_of(data, "qpv");
+		const char *name = str_of(data, "qpv_name");
+
+		if (name[0] == '\0' || strcmp(name, code) == 0)
+			printf(", QPV %s", code);
+		else
+			printf(", QPV %s (%s)", name, code);
+	}
+	fputs("\n\n", stdout);
+}
+
 /* A name for a column's head: "(no QPV)" for people without one yet. */
 static const char *
 head_name(const json_t *row)
@@ -314,10 +331,7 @@ report_table(const json_t *data)
 
 		label = n > label ? n : label;
 	}
-	printf("Indicators from %s to %s%s%s\n\n", str_of(data, "from"),
-	    str_of(data, "to"), json_is_string(json_object_get(data, "qpv")) ?
-	    ", QPV " : "", json_is_string(json_object_get(data, "qpv")) ?
-	    str_of(data, "qpv") : "");
+	print_title("Indicators", data);
 	printf("%-*s", label, "");
 	for (size_t c = 0; c < ncols; c++) {
 		const json_t *row = c < ncols - 1 ? json_array_get(rows, c) : NULL;
@@ -402,8 +416,7 @@ flows_table(const json_t *data)
 	const json_t *flows = json_object_get(data, "flows"), *f;
 	size_t i;
 
-	printf("Referral flows from %s to %s\n\n", str_of(data, "from"),
-	    str_of(data, "to"));
+	print_title("Referral flows", data);
 	printf("%-24s  %-24s", "From", "To");
 	for (size_t c = 0; c < sizeof(shown) / sizeof(shown[0]); c++)
 		printf("  %s", shown[c]);

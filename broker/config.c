@@ -530,6 +530,18 @@ bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
 	return bsearch(&key, cfg->qpvs, cfg->nqpvs, sizeof key, qpv_cmp) != NULL;
 }
 
+const char *config_qpv_name(const struct config *cfg, const char *code)
+{
+	struct qpv key;
+	const struct qpv *q;
+
+	if (cfg->nqpvs == 0 || strlen(code) >= sizeof key.code)
+		return code;
+	snprintf(key.code, sizeof key.code, "%s", code);
+	q = bsearch(&key, cfg->qpvs, cfg->nqpvs, sizeof key, qpv_cmp);
+	return q != NULL ? q->name : code;
+}
+
 /* ------------------------------------------------------- [agent ID] */
 
 static void agent_set_name(struct parser *p, struct draft *d, const char *v, int line)

@@ -121,6 +121,12 @@ const struct agent *config_agent_by_key(const struct config *cfg, const char *z8
 /* True if qpv (len bytes) is one of the territory's QPVs. */
 bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len);
 
+/*
+ * The QPV's name from the [qpv] list, or code itself when the list does
+ * not have it; lives as long as the config (or as code).
+ */
+const char *config_qpv_name(const struct config *cfg, const char *code);
+
 /* True if the agent's QPV list covers qpv (or the agent has no list). */
 bool agent_covers_qpv(const struct agent *a, const char *qpv, size_t len);
 

@@ -586,12 +586,23 @@ agent_name(const struct report *r, const char *id)
 	return a != NULL ? a->name : id;
 }
 
+/* A row's display name: the QPV's or agent's name, or the month. */
+static const char *
+group_name(const struct report *r, const char *key)
+{
+	if (r->by == BY_AGENT)
+		return agent_name(r, key);
+	if (r->by == BY_QPV)
+		return config_qpv_name(r->b->cfg, key);
+	return key;
+}
+
 static void
 pack_head(struct report *r, msgpack_packer *pk, uint32_t extra)
 {
 	char day[11];
 
-	msgpack_pack_map(pk, 3 + extra);
+	msgpack_pack_map(pk, 4 + extra);
 	cal_format_date(r->from, day);
 	codec_pack_kv_str(pk, "from", day);
 	cal_format_date(r->to, day);
@@ -599,6 +610,11 @@ pack_head(struct report *r, msgpack_packer *pk, uint32_t extra)
 	codec_pack_str(pk, "qpv");
 	if (r->has_qpv)
 		codec_pack_str(pk, r->qpv);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_str(pk, "qpv_name");
+	if (r->has_qpv)
+		codec_pack_str(pk, config_qpv_name(r->b->cfg, r->qpv));
 	else
 		msgpack_pack_nil(pk);
 }
@@ -657,8 +673,7 @@ indicators_report(struct report *r, msgpack_packer *pk,
 
 		msgpack_pack_map(pk, 3);
 		codec_pack_kv_str(pk, "group", g->key);
-		codec_pack_kv_str(pk, "name", r->by == BY_AGENT ?
-		    agent_name(r, g->key) : g->key);
+		codec_pack_kv_str(pk, "name", group_name(r, g->key));
 		codec_pack_str(pk, "values");
 		pack_values(pk, g);
 	}

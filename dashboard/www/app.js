@@ -83,7 +83,7 @@ function alertRow(a) {
   ack.disabled = a.status !== "open";
   ack.addEventListener("click", () => act("ack", a.id, note.value));
   resolve.addEventListener("click", () => act("resolve", a.id, note.value));
-  const who = el("a", { href: "#" }, a.participant);
+  const who = el("a", { href: "#", class: "participant" }, a.participant);
   who.addEventListener("click", (e) => { e.preventDefault(); openParticipant(a.participant); });
   return el("tr", { class: a.status, "data-alert": a.id },
     el("td", {}, a.id), el("td", {}, who), el("td", {}, a.rule),
@@ -129,8 +129,8 @@ function follow(coordinator) {
 
 /* ---- a participant's file ------------------------------------------- */
 
-function table(head, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+function table(head, rows, attrs) {
+  return el("table", attrs, el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))));
 }
 
@@ -144,13 +144,14 @@ async function openParticipant(id) {
   const s = body.state;
   out.replaceChildren(
     el("dl", {}, el("dt", {}, "Personne"), el("dd", {}, s.participant),
-      el("dt", {}, "QPV"), el("dd", {}, s.qpv), el("dt", {}, "Étape"), el("dd", {}, s.phase),
+      el("dt", {}, "QPV"), el("dd", {}, s.qpv), el("dt", {}, "Étape"), el("dd", { "data-field": "phase" }, s.phase),
       el("dt", {}, "Repérée"), el("dd", {}, when(s.identified_at) + " par " + (s.identified_by || "—")),
       el("dt", {}, "Dernière activité"), el("dd", {}, when(s.last_activity)),
       el("dt", {}, "Référents"), el("dd", {}, s.referents.map((x) => x.agent).join(", ") || "aucun")),
     el("h3", {}, "Orientations"),
     table(["Orientation", "De", "Vers", "État", "Envoyée", "Réponse"], s.referrals.map((x) =>
-      [x.id, x.from, x.to, x.state, when(x.sent_at), when(x.answered_at)])),
+      [x.id, x.from, x.to, x.state, when(x.sent_at), when(x.answered_at)]),
+      { id: "participant-referrals" }),
     el("h3", {}, "Freins"),
     table(["Frein", "État", "Repéré", "Levé"], s.barriers.map((x) =>
       [x.code, x.state, when(x.identified_at), when(x.lifted_at)])),
@@ -164,12 +165,23 @@ async function openParticipant(id) {
 
 /* ---- indicators ------------------------------------------------------ */
 
+/* The period, and the QPV and breakdown where the form has them. */
 function periodParams(prefix) {
-  const p = document.getElementById(prefix + "-period").value.trim();
-  if (p) return { period: p };
-  const from = document.getElementById(prefix + "-from");
-  const to = document.getElementById(prefix + "-to");
-  return from && from.value && to.value ? { from: from.value, to: to.value } : {};
+  const value = (what) => {
+    const e = document.getElementById(prefix + "-" + what);
+    return e ? e.value.trim() : "";
+  };
+  const params = {};
+  if (value("period")) params.period = value("period");
+  else if (value("from") && value("to")) { params.from = value("from"); params.to = value("to"); }
+  if (value("qpv")) params.qpv = value("qpv");
+  if (value("by")) params.by = value("by");
+  return params;
+}
+
+/* "Du 2026-01-01 au 2026-12-31, QPV Sanitas" */
+function periodTitle(body) {
+  return "Du " + body.from + " au " + body.to + (body.qpv ? ", QPV " + body.qpv_name : "");
 }
 
 /* One bar chart per family of counts (outreach.*, contact.*, ...). */
@@ -207,10 +219,15 @@ async function loadReport() {
   const r = await fetch(api("/api/report", params));
   const body = await r.json();
   if (!r.ok) { msg.textContent = body.error; return; }
-  msg.textContent = "Du " + body.from + " au " + body.to;
+  msg.textContent = periodTitle(body);
   document.getElementById("report-charts").replaceChildren(...charts(body.columns, body.total));
+  /* A column per QPV, agent or month, headed by its name; then the total. */
+  fill(document.querySelector("#report thead"), [el("tr", {}, el("th", {}, "Mesure"),
+    ...body.rows.map((g) => el("th", { "data-group": g.group }, g.name || "(sans QPV)")),
+    el("th", {}, "Total"))]);
   fill(document.querySelector("#report tbody"), body.columns.map((c, i) =>
     el("tr", {}, el("td", {}, c),
+      ...body.rows.map((g) => el("td", { class: "num", "data-group": g.group }, figure(g.values[i]))),
       el("td", { class: "num", "data-measure": c }, figure(body.total[i])))));
   document.getElementById("report").dataset.loaded = body.from + "/" + body.to;
 }
@@ -222,10 +239,25 @@ function flowValue(columns, values, name) {
   return i < 0 ? null : values[i];
 }
 
+/* Declined for any reason: the sum of the declined.<reason> columns. */
+function flowDeclined(columns, values) {
+  return columns.reduce((n, c, i) => n + (c.startsWith("declined.") ? values[i] : 0), 0);
+}
+
+/* What an arrow of the map says when pointed at. */
+function flowLabel(data, f) {
+  const v = (name) => flowValue(data.columns, f.values, name) || 0;
+  return `${f.from_name} → ${f.to_name} : ${v("sent")} envoyées, ${v("accepted")} acceptées, ` +
+    `${flowDeclined(data.columns, f.values)} refusées, ${v("expired")} expirées`;
+}
+
 function flowMap(data) {
-  const agents = [];
-  for (const f of data.flows)
+  const agents = [], names = new Map();
+  for (const f of data.flows) {
+    names.set(f.from, f.from_name);
+    names.set(f.to, f.to_name);
     for (const a of [f.from, f.to]) if (!agents.includes(a)) agents.push(a);
+  }
   const W = 520, H = 420, R = 160, cx = W / 2, cy = H / 2;
   const pos = new Map(agents.map((a, i) => {
     const t = 2 * Math.PI * i / Math.max(1, agents.length) - Math.PI / 2;
@@ -241,12 +273,12 @@ function flowMap(data) {
     const mx = (x1 + x2) / 2 + (y2 - y1) * 0.15, my = (y1 + y2) / 2 - (x2 - x1) * 0.15;
     map.append(svg("path", { class: "flow-edge", d: `M${x1},${y1} Q${mx},${my} ${x2},${y2}`,
       "stroke-width": 1 + 7 * sent / max, "marker-end": "url(#arrow)", "data-from": f.from, "data-to": f.to },
-      svg("title", {}, `${f.from_name} → ${f.to_name} : ${sent}`)));
+      svg("title", {}, flowLabel(data, f))));
   }
   for (const a of agents) {
     const [x, y] = pos.get(a);
-    map.append(svg("circle", { class: "flow-node", cx: x, cy: y, r: 6 }),
-      svg("text", { x: x + 9, y: y - 8 }, a));
+    map.append(svg("circle", { class: "flow-node", cx: x, cy: y, r: 6, "data-agent": a }),
+      svg("text", { x: x + 9, y: y - 8, "data-agent": a }, names.get(a)));
   }
   return map;
 }
@@ -258,12 +290,13 @@ async function loadFlows() {
   const r = await fetch(api("/api/report", params));
   const body = await r.json();
   if (!r.ok) { msg.textContent = body.error; return; }
-  msg.textContent = "Du " + body.from + " au " + body.to;
+  msg.textContent = periodTitle(body);
   document.getElementById("flows-map").replaceChildren(flowMap(body));
   fill(document.querySelector("#flows tbody"), body.flows.map((f) => el("tr", {},
     el("td", {}, f.from_name), el("td", {}, f.to_name),
     el("td", { class: "num" }, figure(flowValue(body.columns, f.values, "sent"))),
     el("td", { class: "num" }, figure(flowValue(body.columns, f.values, "accepted"))),
+    el("td", { class: "num" }, figure(flowDeclined(body.columns, f.values))),
     el("td", { class: "num" }, figure(flowValue(body.columns, f.values, "expired"))),
     el("td", { class: "num" }, figure(flowValue(body.columns, f.values, "answer_median_days"))))));
 }

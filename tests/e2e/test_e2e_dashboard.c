@@ -3,12 +3,18 @@
  * that refers a person, `relais dashboard` as the coordinator, and
  * headless Chromium driven by tests/e2e/dashboard_browser.py (Selenium):
  *
- *   - a request without the token, or with another, is refused (403);
+ *   - every request without the token, or with another, is refused (403),
+ *     whatever the page or action;
  *   - an alert opened by moving the broker's manual clock appears on the
  *     open page without a reload (server-sent events);
  *   - acknowledging it from the page, with a note, reaches the broker;
+ *   - clicking the person in the alert's row opens their file, with the
+ *     phase and referrals `relais participant --json` gives;
  *   - the indicator page shows the same figures as `relais report --format
- *     json` for the same period.
+ *     json` for the same period, and by QPV the QPVs' names;
+ *   - its CSV link downloads what `relais report --format csv` prints;
+ *   - the referral-flow map draws one arrow per sender and target of
+ *     `relais report --flows --format json`, each saying its figures.
  *
  * The page's screenshot is kept in the test's folder as dashboard.png, and
  * copied to $RELAIS_SCREENSHOT when that is set (how the README's picture
@@ -63,11 +69,12 @@ wait_for_url(struct au_cli *dash, char *url, size_t len)
 }
 
 /*
- * GET path from the dashboard over a plain socket: its status code, and
- * the answer (head and body) in resp if not NULL.
+ * A request to the dashboard over a plain socket: its status code, and the
+ * answer (head and body) in resp.
  */
 static int
-http_get(int port, const char *path, char *resp, size_t size)
+http_request(int port, const char *method, const char *path, char *resp,
+    size_t size)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port) };
@@ -79,8 +86,8 @@ http_get(int port, const char *path, char *resp, size_t size)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	e2e_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
 	    "connect to the dashboard: %s", strerror(errno));
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
-	    path);
+	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+	    method, path);
 	e2e_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req),
 	    "write to the dashboard");
 	while (got < size - 1) {
@@ -97,11 +104,58 @@ http_get(int port, const char *path, char *resp, size_t size)
 }
 
 static int
+http_get(int port, const char *path, char *resp, size_t size)
+{
+	return http_request(port, "GET", path, resp, size);
+}
+
+static int
 http_status(int port, const char *path)
 {
 	char resp[256];
 
 	return http_get(port, path, resp, sizeof(resp));
+}
+
+/*
+ * Every page and action, without the token and with another one: 403,
+ * and an answer that carries nothing but the refusal.
+ */
+static void
+check_token_required(int port, const char *year)
+{
+	static const char *const wrong[] = {
+		"", "token=", "token=00000000000000000000000000000000",
+		"tok=1&x=",
+	};
+	const char *routes[][2] = {
+		{ "GET", "/" }, { "GET", "/index.html" }, { "GET", "/app.js" },
+		{ "GET", "/style.css" }, { "GET", "/no-such-page" },
+		{ "GET", "/api/role" }, { "GET", "/api/live" },
+		{ "GET", "/api/events" }, { "GET", "/api/participant?id=p-1" },
+		{ "GET", "/api/report?period=%s" },
+		{ "GET", "/api/report?flows=1&period=%s" },
+		{ "GET", "/api/report.csv?period=%s" },
+		{ "POST", "/api/alerts/ack?id=al-1" },
+		{ "POST", "/api/alerts/resolve?id=al-1" },
+		{ "PUT", "/api/role" },
+	};
+
+	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++)
+		for (size_t w = 0; w < sizeof(wrong) / sizeof(wrong[0]); w++) {
+			char path[256], full[320], resp[2048];
+			const char *body;
+
+			snprintf(path, sizeof(path), routes[r][1], year);
+			snprintf(full, sizeof(full), "%s%s%s", path,
+			    wrong[w][0] == '\0' ? "" : strchr(path, '?') ? "&" : "?",
+			    wrong[w]);
+			e2e_assert_int(403, http_request(port, routes[r][0], full, resp,
+			    sizeof(resp)), full);
+			body = strstr(resp, "\r\n\r\n");
+			e2e_assert(body != NULL && strncmp(body + 4, "forbidden:", 10) == 0,
+			    "%s %s: the refusal only, got: %s", routes[r][0], full, resp);
+		}
 }
 
 /* A partner's dashboard shows its inbox: the referral it must answer. */
@@ -239,24 +293,52 @@ figure_text(const json_t *v, char *buf, size_t len)
 		snprintf(buf, len, "—");
 }
 
+/*
+ * What `relais ARGS` prints as the coordinator, which must succeed; args
+ * is NULL-terminated, at most 8 long.
+ */
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static char *
+coordinator_says(struct e2e_broker *b, const char *const *args)
+{
+	const char *a[8] = { NULL };
+	struct au_cli cli;
+	char *out;
+
+	for (int i = 0; i < 8 && args[i] != NULL; i++)
+		a[i] = args[i];
+	au_cli_run(b, "cite-emploi", &cli, a[0], a[1], a[2], a[3], a[4], a[5],
+	    a[6], a[7], NULL);
+	e2e_assert(cli.status == 0, "relais %s: exit status %d: %s", a[0],
+	    cli.status, cli.err);
+	out = strdup(cli.out);
+	au_cli_free(&cli);
+	return out;
+}
+
+static json_t *
+coordinator_json(struct e2e_broker *b, const char *const *args)
+{
+	char *out = coordinator_says(b, args);
+	json_error_t jerr;
+	json_t *j = json_loads(out, 0, &jerr);
+
+	e2e_assert(j != NULL, "relais %s printed no JSON: %s: %s", args[0],
+	    jerr.text, out);
+	free(out);
+	return j;
+}
+
 /* Every column's total of `relais report --format json` equals the page's. */
 static void
-check_figures(struct e2e_broker *b, const char *year, const char *figures_path)
+check_figures(struct e2e_broker *b, const char *year, const json_t *page)
 {
-	struct au_cli cli;
-	json_error_t jerr;
-	json_t *report, *page, *shown, *col;
+	json_t *report, *col;
+	const json_t *shown;
 	size_t i;
 
-	au_cli_run(b, "cite-emploi", &cli, "report", "--year", year, "--format",
-	    "json", NULL);
-	e2e_assert(cli.status == 0, "relais report: exit status %d: %s",
-	    cli.status, cli.err);
-	report = json_loads(cli.out, 0, &jerr);
-	e2e_assert(report != NULL, "relais report printed no JSON: %s", jerr.text);
-	au_cli_free(&cli);
-	page = json_load_file(figures_path, 0, &jerr);
-	e2e_assert(page != NULL, "the browser wrote no figures: %s", jerr.text);
+	report = coordinator_json(b, ARGS("report", "--year", year, "--format", "json"));
 	shown = json_object_get(page, "figures");
 	e2e_assert_int(json_array_size(json_object_get(report, "columns")),
 	    json_object_size(shown), "figures on the page");
@@ -274,7 +356,134 @@ check_figures(struct e2e_broker *b, const char *year, const char *figures_path)
 	e2e_assert(strstr(e2e_json_str(json_object_get(report, "total")), "1") !=
 	    NULL, "the report is all zeros: %s",
 	    e2e_json_str(json_object_get(report, "total")));
-	json_decref(page);
+	json_decref(report);
+}
+
+/*
+ * By QPV, the page heads each column with the QPV's name, as the report
+ * names it; its CSV link gives what `relais report --format csv` prints.
+ */
+static void
+check_groups_and_csv(struct e2e_broker *b, const char *year,
+    const json_t *page)
+{
+	const json_t *groups = json_object_get(page, "groups");
+	const json_t *csv = json_object_get(page, "csv"), *row;
+	json_t *report = coordinator_json(b, ARGS("report", "--year", year,
+	    "--by", "qpv", "--format", "json"));
+	char *want;
+	size_t i;
+
+	e2e_assert_str("Sanitas", jstr(groups, "sanitas"), "the head of the "
+	    "sanitas column: the QPV's name in the config");
+	e2e_assert_int(json_array_size(json_object_get(report, "rows")),
+	    json_object_size(groups), "columns by QPV on the page");
+	json_array_foreach(json_object_get(report, "rows"), i, row)
+		e2e_assert_str(jstr(row, "name"), jstr(groups, jstr(row, "group")),
+		    jstr(row, "group"));
+	json_decref(report);
+
+	want = coordinator_says(b, ARGS("report", "--year", year, "--by", "qpv",
+	    "--format", "csv"));
+	e2e_assert_int(200, json_integer_value(json_object_get(csv, "status")),
+	    "the CSV link's status");
+	e2e_assert(strncmp(jstr(csv, "type"), "text/csv", 8) == 0 &&
+	    strstr(jstr(csv, "disposition"), "attachment") != NULL,
+	    "the CSV link downloads a CSV file: %s, %s", jstr(csv, "type"),
+	    jstr(csv, "disposition"));
+	e2e_assert(strncmp(jstr(csv, "text"), "from,to,group,name,"
+	    "outreach.public_space,", 41) == 0, "the CSV's header row, as the "
+	    "README documents it: %.80s", jstr(csv, "text"));
+	e2e_assert_str(want, jstr(csv, "text"), "the CSV behind the page's link");
+	free(want);
+}
+
+/* The person opened from the alert's row shows what the broker holds. */
+static void
+check_participant(struct e2e_broker *b, const json_t *page)
+{
+	const json_t *seen = json_object_get(page, "participant"), *r;
+	json_t *file = coordinator_json(b, ARGS("participant", "p-1",
+	    "--json"));
+	const json_t *state = json_object_get(file, "state");
+	const json_t *rows = json_object_get(seen, "referrals");
+	size_t i;
+
+	e2e_assert_str("p-1", jstr(seen, "id"), "the person clicked");
+	e2e_assert_str(jstr(state, "phase"), jstr(seen, "phase"), "the phase "
+	    "on the participant's page");
+	e2e_assert_int(json_array_size(json_object_get(state, "referrals")),
+	    json_array_size(rows), "referral rows on the participant's page");
+	e2e_assert(json_array_size(rows) > 0, "the participant has a referral");
+	json_array_foreach(json_object_get(state, "referrals"), i, r) {
+		const json_t *shown = json_array_get(rows, i);
+		const char *keys[] = { "id", "from", "to", "state" };
+
+		for (size_t k = 0; k < 4; k++)
+			e2e_assert_str(jstr(r, keys[k]), json_string_value(
+			    json_array_get(shown, k)), keys[k]);
+	}
+	json_decref(file);
+}
+
+/* A flow's value by column name, 0 if it has none. */
+static long long
+flow_value(const json_t *columns, const json_t *flow, const char *name)
+{
+	const json_t *col;
+	size_t i;
+	long long declined = 0;
+
+	json_array_foreach(columns, i, col) {
+		const json_t *v = json_array_get(json_object_get(flow, "values"), i);
+
+		if (strcmp(json_string_value(col), name) == 0)
+			return json_integer_value(v);
+		if (strcmp(name, "declined") == 0 &&
+		    strncmp(json_string_value(col), "declined.", 9) == 0)
+			declined += json_integer_value(v);
+	}
+	return declined;
+}
+
+/* One arrow per flow of `relais report --flows`, saying its figures. */
+static void
+check_flows(struct e2e_broker *b, const char *year, const json_t *page)
+{
+	const json_t *map = json_object_get(page, "flows");
+	const json_t *edges = json_object_get(map, "edges"), *f;
+	json_t *report = coordinator_json(b, ARGS("report", "--year", year,
+	    "--flows", "--format", "json"));
+	const json_t *columns = json_object_get(report, "columns");
+	size_t i;
+
+	e2e_assert(json_array_size(json_object_get(report, "flows")) > 0,
+	    "the period has a referral flow");
+	e2e_assert_int(json_array_size(json_object_get(report, "flows")),
+	    json_array_size(edges), "arrows on the flow map");
+	json_array_foreach(json_object_get(report, "flows"), i, f) {
+		const json_t *edge = NULL, *e;
+		char want[512];
+		size_t k;
+
+		json_array_foreach(edges, k, e)
+			if (strcmp(jstr(e, "from"), jstr(f, "from")) == 0 &&
+			    strcmp(jstr(e, "to"), jstr(f, "to")) == 0)
+				edge = e;
+		e2e_assert(edge != NULL, "no arrow from %s to %s on the map",
+		    jstr(f, "from"), jstr(f, "to"));
+		snprintf(want, sizeof(want), "%s → %s : %lld envoyées, %lld "
+		    "acceptées, %lld refusées, %lld expirées", jstr(f, "from_name"),
+		    jstr(f, "to_name"), flow_value(columns, f, "sent"),
+		    flow_value(columns, f, "accepted"),
+		    flow_value(columns, f, "declined"),
+		    flow_value(columns, f, "expired"));
+		e2e_assert_str(want, jstr(edge, "label"), "the arrow's label");
+		e2e_assert_str(jstr(f, "from_name"), jstr(json_object_get(map,
+		    "nodes"), jstr(f, "from")), "the sender's node");
+		e2e_assert_str(jstr(f, "to_name"), jstr(json_object_get(map,
+		    "nodes"), jstr(f, "to")), "the target's node");
+	}
 	json_decref(report);
 }
 
@@ -289,7 +498,8 @@ test_dashboard_in_chromium(void **state)
 	const char *token;
 	int64_t now;
 	int port = 0, y, mo, d;
-	json_t *a;
+	json_t *a, *seen;
+	json_error_t jerr;
 
 	e2e_agent_add(b, "cs-pasteur", "social_centre", true);
 	e2e_agent_add(b, "ml-tours", "mission_locale", true);
@@ -312,11 +522,7 @@ test_dashboard_in_chromium(void **state)
 	token = strstr(url, "token=");
 	e2e_assert(port > 0 && token != NULL, "the URL names a port and a "
 	    "token: %s", url);
-	e2e_assert_int(403, http_status(port, "/"), "GET / without the token");
-	e2e_assert_int(403, http_status(port, "/api/live"),
-	    "GET /api/live without the token");
-	e2e_assert_int(403, http_status(port, "/?token="
-	    "00000000000000000000000000000000"), "GET / with another token");
+	check_token_required(port, year);
 	snprintf(path, sizeof(path), "/app.js?%s", token);
 	e2e_assert_int(200, http_status(port, path), "GET /app.js with the token");
 
@@ -337,7 +543,13 @@ test_dashboard_in_chromium(void **state)
 	    "by"), "who acknowledged it");
 	e2e_assert_str(NOTE, jstr(a, "note"), "the note typed in the page");
 	json_decref(a);
-	check_figures(b, year, figures);
+	seen = json_load_file(figures, 0, &jerr);
+	e2e_assert(seen != NULL, "the browser wrote nothing: %s", jerr.text);
+	check_participant(b, seen);
+	check_figures(b, year, seen);
+	check_groups_and_csv(b, year, seen);
+	check_flows(b, year, seen);
+	json_decref(seen);
 	check_partner_dashboard(b);
 
 	if (getenv("RELAIS_SCREENSHOT") != NULL) {

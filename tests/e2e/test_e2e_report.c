@@ -203,6 +203,8 @@ test_report_csv_table_and_flows(void **state)
 	struct au_cli cli;
 	json_t *d;
 	const json_t *flows;
+	const char *title = "Indicators from 2026-03-01 to 2026-03-31, "
+	    "QPV Sanitas (sanitas)\n";
 
 	(void)state;
 	au_cli_run(b, "coord", &cli, "report", "--month", "2026-03", "--by",
@@ -218,12 +220,32 @@ test_report_csv_table_and_flows(void **state)
 	    "the total row: %s", cli.out);
 	au_cli_free(&cli);
 
+	/* QPVs are named as the config's [qpv] list names them, not by code. */
 	au_cli_run(b, "coord", &cli, "report", "--month", "2026-03", "--by", "qpv",
 	    "--format", "table", NULL);
-	e2e_assert(cli.status == 0 && strstr(cli.out, "sanitas") != NULL &&
-	    strstr(cli.out, "referrals.sent") != NULL &&
+	e2e_assert(cli.status == 0 && strstr(cli.out, "referrals.sent") != NULL &&
+	    strstr(cli.out, "  Europe  ") != NULL &&
+	    strstr(cli.out, "  Sanitas  ") != NULL &&
 	    strstr(cli.out, "Total") != NULL, "report --format table: %s", cli.out);
+	e2e_assert(strstr(cli.out, "sanitas") == NULL &&
+	    strstr(cli.out, "europe") == NULL, "the table shows QPV codes, not "
+	    "their names: %s", cli.out);
 	au_cli_free(&cli);
+	au_cli_run(b, "coord", &cli, "report", "--month", "2026-03", "--qpv",
+	    "sanitas", "--format", "table", NULL);
+	e2e_assert(cli.status == 0 && strncmp(cli.out, title, strlen(title)) == 0,
+	    "the title names the QPV: %s", cli.out);
+	au_cli_free(&cli);
+	au_cli_run(b, "coord", &cli, "report", "--month", "2026-03", "--by", "qpv",
+	    "--format", "csv", NULL);
+	e2e_assert(cli.status == 0 && strstr(cli.out,
+	    "\r\n2026-03-01,2026-03-31,sanitas,Sanitas,1,") != NULL &&
+	    strstr(cli.out, "\r\n2026-03-01,2026-03-31,europe,Europe,2,") != NULL,
+	    "the CSV gives each QPV's code and name: %s", cli.out);
+	au_cli_free(&cli);
+	d = report_json(b, "coord", "--month", "2026-03", "--qpv", "sanitas");
+	e2e_assert_str("Sanitas", jstr(d, "qpv_name"), "qpv_name in the JSON");
+	json_decref(d);
 
 	d = report_json(b, "coord", "--month", "2026-03", "--flows", NULL);
 	flows = json_object_get(d, "flows");
