@@ -4,6 +4,7 @@
  *
  *   server.c    the libuv loop, ZeroMQ sockets, one pass = one commit
  *   sessions.c  connections per agent, identity by key, all sending
+ *   flow.c      replies waiting per connection, in bytes; not_reading
  *   zap.c       the ZAP handler: only registered keys get in
  *   ingest.c    one event: validate, deduplicate, apply, record, route
  *   mailbox.c   durable mailboxes: append, acknowledge, send, redeliver
@@ -65,6 +66,10 @@ struct broker {
 	struct session *sessions;   /* parallel to cfg->agents */
 	size_t nsessions;
 	uint64_t hellos;            /* orders the hellos: the latest wins */
+	/* flow.c: replies waiting, in bytes; a request a pass left for the next */
+	struct flow_totals flow;
+	zmq_msg_t carried_rid, carried_body;
+	bool carried;
 
 	unsigned char server_secret[32];
 	unsigned char server_public[32];

@@ -11,6 +11,10 @@
  * So no acknowledgement ever leaves before its event is on disk, and many
  * events share one fsync (group commit).
  *
+ * Before a request is done, its reply has room (flow.h): a request read
+ * from a connection that does not read its replies is refused, not done,
+ * so no acknowledgement of a recorded event is ever dropped.
+ *
  * ZMQ_FD is edge-triggered: it signals only when the socket's state changes,
  * and every zmq_send/zmq_recv may consume that edge.  So after any send or
  * receive we re-read ZMQ_EVENTS (router_rearm()); while messages are still
@@ -26,6 +30,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "flow.h"
 #include "keyfile.h"
 #include "log.h"
 #include "relaisd.h"
@@ -36,6 +41,8 @@
 #define HANDSHAKE_MS    5000        /* to finish the CURVE handshake */
 #define PASS_MAX_BYTES  (16u << 20)  /* frames and their decoded trees in a pass */
 #define PASS_ATTEMPTS_MAX 8         /* a pass that fails more often is refused whole */
+#define SMALL_REPLY_MAX 1024        /* welcome, pong, error */
+#define REARM_ROUNDS_MAX 64         /* flushes in a row while libzmq takes them */
 
 /* One message read in a pass, kept until its reply is sent. */
 struct inbound {
@@ -49,14 +56,32 @@ struct inbound {
 	struct ingest_result *results;  /* submit: one per event */
 	struct rl_error *errors;        /* submit: one per event, if refused */
 	uint64_t upto;              /* dack: acknowledged up to, after commit */
+	size_t reserved;            /* room its reply has (sessions_reserve) */
+	bool refused;               /* not_reading: counted, not done, not answered */
 };
 
 static void router_rearm(struct broker *b);
 
+/*
+ * No message out is larger than FLOW_OUT_MAX, so libzmq's queues stay
+ * bounded in bytes: a larger reply (a query's) is refused as too_large.
+ */
 static void
 reply(struct broker *b, struct inbound *in, msgpack_sbuffer *sb)
 {
-	sessions_reply(b, &in->rid, sb->data, sb->size);
+	if (sb->size > FLOW_OUT_MAX) {
+		struct rl_error e;
+		msgpack_packer pk;
+
+		rl_error_set(&e, RL_E_TOO_LARGE, "", "the reply would be %zu "
+		    "bytes, more than the %d a message may hold; ask for less "
+		    "(a smaller limit)", sb->size, FLOW_OUT_MAX);
+		msgpack_sbuffer_clear(sb);
+		msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+		codec_pack_error(&pk, &e, in->req.has_ref, in->req.ref);
+	}
+	sessions_reply(b, in->s, &in->rid, sb->data, sb->size, in->reserved);
+	in->reserved = 0;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -264,32 +289,111 @@ log_refusals(struct inbound *in, const struct rl_error *commit)
 	}
 }
 
-/* Read one message; 1 if read, 0 if none waiting. */
+static void inbound_free(struct inbound *in);
+
+/* The room a request's reply needs; 0 for a dack, which has none. */
+static size_t
+reply_room(const struct inbound *in)
+{
+	if (in->code != RL_OK)
+		return SMALL_REPLY_MAX;
+	switch (in->req.cmd) {
+	case RL_CMD_SUBMIT:
+		return flow_acks_max(in->req.nevents);
+	case RL_CMD_QUERY:
+		return FLOW_OUT_MAX;
+	case RL_CMD_DACK:
+		return 0;
+	case RL_CMD_HELLO:
+	case RL_CMD_PING:
+		break;
+	}
+	return SMALL_REPLY_MAX;
+}
+
+/*
+ * Room for the reply before the request is done (flow.h); 1 to go on with
+ * it (done, or refused as not_reading), 0 if it was set aside for the
+ * next pass, which takes it first.  The first request of a pass is never
+ * set aside, so every pass moves on.
+ */
 static int
-read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono)
+admit(struct broker *b, struct inbound *in, bool first)
+{
+	size_t need = reply_room(in);
+
+	if (need == 0)
+		return 1;
+	switch (sessions_reserve(b, in->s, &in->rid, need)) {
+	case SESSIONS_ROOM:
+		in->reserved = need;
+		return 1;
+	case SESSIONS_NO_ROOM:
+		if (first || in->code != RL_OK)
+			break;
+		zmq_msg_init(&b->carried_rid);
+		zmq_msg_move(&b->carried_rid, &in->rid);
+		zmq_msg_init(&b->carried_body);
+		zmq_msg_move(&b->carried_body, &in->body);
+		b->carried = true;
+		inbound_free(in);
+		return 0;
+	case SESSIONS_REFUSED:
+		break;
+	}
+	sessions_refuse(b, in->s, &in->rid, in->req.has_ref, in->req.ref);
+	in->refused = true;
+	in->code = RL_E_NOT_READING;
+	return 1;
+}
+
+/* The next message: the one the last pass set aside, or the router's. */
+static int
+receive(struct broker *b, struct inbound *in, int *more)
+{
+	size_t ml = sizeof(*more);
+
+	zmq_msg_init(&in->rid);
+	zmq_msg_init(&in->body);
+	if (b->carried) {
+		zmq_msg_move(&in->rid, &b->carried_rid);
+		zmq_msg_move(&in->body, &b->carried_body);
+		zmq_msg_close(&b->carried_rid);
+		zmq_msg_close(&b->carried_body);
+		b->carried = false;
+		*more = 0;
+		return 0;
+	}
+	if (zmq_msg_recv(&in->rid, b->router, ZMQ_DONTWAIT) == -1 ||
+	    zmq_msg_recv(&in->body, b->router, 0) == -1) {
+		zmq_msg_close(&in->body);
+		zmq_msg_close(&in->rid);
+		return -1;
+	}
+	zmq_getsockopt(b->router, ZMQ_RCVMORE, more, &ml);
+	return 0;
+}
+
+/*
+ * Read one message; 1 if read, 0 if none waiting or it was set aside
+ * (admit()).  first: the pass has read nothing yet.
+ */
+static int
+read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono,
+    bool first)
 {
 	zmq_msg_t *body = &in->body;
 	int more = 0;
 	size_t ml = sizeof(more);
 
-	zmq_msg_init(&in->rid);
-	if (zmq_msg_recv(&in->rid, b->router, ZMQ_DONTWAIT) == -1) {
-		zmq_msg_close(&in->rid);
+	if (receive(b, in, &more) == -1)
 		return 0;
-	}
-	zmq_msg_init(body);
-	if (zmq_msg_recv(body, b->router, 0) == -1) {
-		zmq_msg_close(body);
-		zmq_msg_close(&in->rid);
-		return 0;
-	}
 	msgpack_unpacked_init(&in->up);
 	*bytes += zmq_msg_size(body);
 
 	/* Identity comes from the CURVE key, on every message. */
 	in->s = sessions_identify(b, &in->rid, body, mono);
 
-	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
 	if (more) {
 		/* Drain the rest: a relais message is exactly one frame. */
 		while (more) {
@@ -305,8 +409,12 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono)
 	} else {
 		in->code = codec_decode_request(zmq_msg_data(body),
 		    zmq_msg_size(body), &in->up, &in->req, &in->err);
-		/* The pass's budget counts the decoded tree, not only the frame. */
+		/* The pass's budget counts the decoded tree, not only the
+		 * frame, and a submit's results. */
 		*bytes += CODEC_DECODED_BYTES(in->req.values);
+		if (in->code == RL_OK && in->req.cmd == RL_CMD_SUBMIT)
+			*bytes += (size_t)in->req.nevents *
+			    (sizeof(*in->results) + sizeof(*in->errors));
 		/* Decoded first, so that the refusal carries the request's ref. */
 		if (in->s == NULL)
 			in->code = rl_error_set(&in->err, RL_E_FORBIDDEN, "",
@@ -325,6 +433,9 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono)
 		    "field", LOG_STR(in->err.field), NULL);
 		b->refused++;
 	}
+	/* A connection that does not read: only its dacks are still done. */
+	if (in->s != NULL && (in->code != RL_OK || in->req.cmd != RL_CMD_DACK))
+		return admit(b, in, first);
 	return 1;
 }
 
@@ -451,6 +562,8 @@ handle_after_commit(struct broker *b, struct inbound *in,
 {
 	msgpack_packer pk;
 
+	if (in->refused)
+		return;
 	msgpack_sbuffer_clear(&b->scratch);
 	msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
 
@@ -540,7 +653,7 @@ pass(struct broker *b)
 	/* Closed connections first: their routing ids may come back as others'. */
 	sessions_read_monitor(b);
 	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES &&
-	    read_one(b, &ins[n], &bytes, mono)) {
+	    read_one(b, &ins[n], &bytes, mono, n == 0)) {
 		if (ins[n].code == RL_OK && (ins[n].req.cmd == RL_CMD_SUBMIT ||
 		    ins[n].req.cmd == RL_CMD_DACK))
 			writes = true;
@@ -554,8 +667,8 @@ pass(struct broker *b)
 		inbound_free(&ins[i]);
 	}
 	free(ins);
-	if (n > 0)
-		mailbox_flush(b);
+	/* Even after reading nothing: the wake-up may be a queue with room. */
+	mailbox_flush(b);
 	log_flush();
 	router_rearm(b);
 }
@@ -568,16 +681,33 @@ on_idle(uv_idle_t *h)
 	pass(h->data);
 }
 
+/*
+ * Reading ZMQ_EVENTS processes libzmq's pending commands, among them "a
+ * connection's queue has room again", and consumes the edge of ZMQ_FD
+ * that announced them: so replies and deliveries that wait are offered to
+ * libzmq again after each read, for as long as it takes them.  What it
+ * does not take waits for the next wake-up or tick.
+ */
 static void
 router_rearm(struct broker *b)
 {
 	uint32_t events = 0;
 	size_t len = sizeof(events);
+	uint64_t sent;
+	int rounds = 0;
 
 	if (b->stopping)
 		return;
-	if (zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len) == 0 &&
-	    (events & ZMQ_POLLIN))
+	do {
+		sent = b->flow.sent;
+		zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len);
+		sessions_flush(b);
+		mailbox_flush(b);
+	} while (b->flow.sent != sent && ++rounds < REARM_ROUNDS_MAX);
+	len = sizeof(events);
+	if (zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len) != 0)
+		events = 0;
+	if (b->carried || (events & ZMQ_POLLIN) || rounds == REARM_ROUNDS_MAX)
 		uv_idle_start(&b->idle, on_idle);
 	else
 		uv_idle_stop(&b->idle);
@@ -739,7 +869,7 @@ load_server_keys(struct broker *b, char *err, size_t errlen)
 static int
 open_router(struct broker *b)
 {
-	int one = 1, zero = 0, hwm = 10000;
+	int one = 1, zero = 0, sndhwm = FLOW_SNDHWM, rcvhwm = FLOW_RCVHWM;
 	size_t len = sizeof(b->endpoint);
 
 	b->router = zmq_socket(b->zctx, ZMQ_ROUTER);
@@ -748,8 +878,14 @@ open_router(struct broker *b)
 	zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero));
 	/* Nothing is dropped silently: sending to a gone peer is an error. */
 	zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	/*
+	 * Queues counted in messages, kept short: with the largest message
+	 * each way they bound what libzmq holds per connection in bytes
+	 * (flow.h).  Replies beyond wait in the broker's own queue, counted
+	 * in bytes; requests beyond wait in TCP.
+	 */
+	zmq_setsockopt(b->router, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+	zmq_setsockopt(b->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 	zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one));
 	zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->server_secret, 32);
 	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, RL_ZAP_DOMAIN,
@@ -763,10 +899,10 @@ open_router(struct broker *b)
 	 * check_liveness().  Agents may still set heartbeats on their side.
 	 */
 	/*
-	 * Frames up to twice the limit reach the decoder and get a precise
+	 * Frames a little over the limit reach the decoder and get a precise
 	 * too_large; beyond that libzmq drops the connection before buffering.
 	 */
-	int64_t maxmsg = 2 * (int64_t)RL_MAX_FRAME_BYTES;
+	int64_t maxmsg = FLOW_FRAME_IN_MAX;
 	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	/*
 	 * A peer that does not finish its handshake in time is dropped
@@ -928,6 +1064,10 @@ broker_free(struct broker *b)
 	if (b->loop != NULL)
 		uv_loop_close(b->loop);
 	sessions_monitor_stop(b);
+	if (b->carried) {
+		zmq_msg_close(&b->carried_rid);
+		zmq_msg_close(&b->carried_body);
+	}
 	if (b->router != NULL)
 		zmq_close(b->router);
 	if (b->zap != NULL)

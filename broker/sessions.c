@@ -41,13 +41,21 @@ conn_find(struct session *s, const void *rid, size_t len)
 	return NULL;
 }
 
+/* Free a connection and what waits for it. */
 static void
-conns_free(struct conn *c)
+conn_free(struct broker *b, struct conn *c)
+{
+	flow_clear(&b->flow, &c->flow);
+	free(c);
+}
+
+static void
+conns_free(struct broker *b, struct conn *c)
 {
 	while (c != NULL) {
 		struct conn *next = c->next;
 
-		free(c);
+		conn_free(b, c);
 		c = next;
 	}
 }
@@ -119,11 +127,11 @@ conn_forget(struct broker *b, struct session *s, struct conn *c,
 	    "why", LOG_STR(why), NULL);
 	if (s->to == c) {
 		s->to = NULL;
-		free(c);
+		conn_free(b, c);
 		retarget(b, s, why);
 		return;
 	}
-	free(c);
+	conn_free(b, c);
 }
 
 /* Forget every connection on this routing id, whichever agent it was. */
@@ -207,7 +215,7 @@ sessions_install(struct broker *b, struct session *ss, size_t n)
 			    LOG_U64(conn_count(s)), "hint", LOG_STR("the key "
 			    "these connections authenticated with is no longer "
 			    "this agent's; their next message is refused"), NULL);
-		conns_free(s->conns);
+		conns_free(b, s->conns);
 	}
 	free(b->sessions);
 	b->sessions = ss;
@@ -218,7 +226,7 @@ void
 sessions_free(struct broker *b)
 {
 	for (size_t i = 0; i < b->nsessions; i++)
-		conns_free(b->sessions[i].conns);
+		conns_free(b, b->sessions[i].conns);
 	free(b->sessions);
 	b->sessions = NULL;
 	b->nsessions = 0;
@@ -443,15 +451,144 @@ send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
 	return 0;
 }
 
+/* The connection a request came on, if the broker keeps one for it. */
+static struct conn *
+conn_of(struct session *s, zmq_msg_t *rid)
+{
+	return s != NULL ? conn_find(s, zmq_msg_data(rid), zmq_msg_size(rid)) :
+	    NULL;
+}
+
+static void
+refuse_on(struct broker *b, struct session *s, struct conn *c, bool has_ref,
+    uint64_t ref)
+{
+	if (!flow_refusing(&c->flow))
+		log_warn("connection.not_reading", "agent", LOG_STR(s->agent->id),
+		    "queued_bytes", LOG_U64(c->flow.queued),
+		    "hint", LOG_STR("its requests are refused (not_reading) "
+		    "until it reads the replies waiting for it"), NULL);
+	flow_refuse(&b->flow, &c->flow, has_ref, ref);
+}
+
+enum sessions_room
+sessions_reserve(struct broker *b, struct session *s, zmq_msg_t *rid,
+    size_t len)
+{
+	struct conn *c = conn_of(s, rid);
+
+	/* Not in the table (out of memory, an overlong routing id): its
+	 * replies go only if libzmq takes them at once. */
+	if (c == NULL)
+		return SESSIONS_ROOM;
+	if (flow_reserve(&b->flow, &c->flow, len))
+		return SESSIONS_ROOM;
+	/* Nothing waits for it: what is short is this pass's own reservations
+	 * or the other connections' queues, not its reading. */
+	if (!flow_refusing(&c->flow) && flow_peek(&c->flow) == NULL)
+		return SESSIONS_NO_ROOM;
+	return SESSIONS_REFUSED;
+}
+
 void
-sessions_reply(struct broker *b, zmq_msg_t *rid, const void *buf, size_t len)
+sessions_refuse(struct broker *b, struct session *s, zmq_msg_t *rid,
+    bool has_ref, uint64_t ref)
+{
+	struct conn *c = conn_of(s, rid);
+
+	if (c != NULL)
+		refuse_on(b, s, c, has_ref, ref);
+}
+
+void
+sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
+    const void *buf, size_t len, size_t reserved)
 {
 	const void *r = zmq_msg_data(rid);
 	size_t rlen = zmq_msg_size(rid);
+	struct conn *c = conn_of(s, rid);
 
+	if (c != NULL) {
+		flow_release(&b->flow, &c->flow, reserved);
+		/* Behind the replies already waiting, in order. */
+		if (flow_peek(&c->flow) != NULL) {
+			if (flow_enqueue(&b->flow, &c->flow, buf, len) == -1)
+				log_error("reply.dropped", "agent",
+				    LOG_STR(s->agent->id), "hint",
+				    LOG_STR("the broker is out of memory"), NULL);
+			return;
+		}
+	}
+	if (send_to(b, r, rlen, buf, len) == 0) {
+		b->flow.sent++;
+		return;
+	}
 	/* Agents resend what was not answered; only this connection is gone. */
-	if (send_to(b, r, rlen, buf, len) == -1 && zmq_errno() == EHOSTUNREACH)
+	if (zmq_errno() == EHOSTUNREACH) {
 		forget_rid(b, r, rlen, "reply found it gone");
+		return;
+	}
+	/* Its room was reserved when the request was read. */
+	if (c != NULL && flow_enqueue(&b->flow, &c->flow, buf, len) == -1)
+		log_error("reply.dropped", "agent", LOG_STR(s->agent->id),
+		    "hint", LOG_STR("the broker is out of memory"), NULL);
+}
+
+/*
+ * What waits for c, to libzmq in order while it takes it, then the
+ * notice of c's refusals; -1 if c was found gone (and freed).
+ */
+static int
+flush_conn(struct broker *b, struct session *s, struct conn *c,
+    msgpack_sbuffer *notice)
+{
+	const struct flow_msg *m;
+	uint64_t refused = c->flow.refused;
+
+	while ((m = flow_peek(&c->flow)) != NULL) {
+		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1)
+			goto failed;
+		flow_dequeue(&b->flow, &c->flow);
+		b->flow.sent++;
+	}
+	if (!flow_refusing(&c->flow))
+		return 0;
+	flow_pack_notice(&c->flow, notice);
+	if (send_to(b, c->rid, c->rid_len, notice->data, notice->size) == -1)
+		goto failed;
+	b->flow.sent++;
+	flow_noticed(&b->flow, &c->flow);
+	log_info("connection.reading", "agent", LOG_STR(s->agent->id),
+	    "refused", LOG_U64(refused), NULL);
+	return 0;
+failed:
+	if (zmq_errno() != EHOSTUNREACH)
+		return 0;
+	conn_forget(b, s, c, "reply found it gone");
+	return -1;
+}
+
+void
+sessions_flush(struct broker *b)
+{
+	msgpack_sbuffer notice;
+
+	if (b->flow.queued == 0 && b->flow.refusing == 0)
+		return;
+	msgpack_sbuffer_init(&notice);
+	for (size_t i = 0; i < b->nsessions; i++) {
+		struct session *s = &b->sessions[i];
+		struct conn *c = s->conns;
+
+		while (c != NULL) {
+			struct conn *next = c->next;
+
+			if (flow_peek(&c->flow) != NULL || flow_refusing(&c->flow))
+				flush_conn(b, s, c, &notice);
+			c = next;
+		}
+	}
+	msgpack_sbuffer_destroy(&notice);
 }
 
 int
@@ -462,8 +599,13 @@ sessions_deliver(struct broker *b, struct session *s, const void *buf,
 
 	if (c == NULL)
 		return -1;
-	if (send_to(b, c->rid, c->rid_len, buf, len) == 0)
+	/* Replies first; a connection that does not read them gets no more. */
+	if (flow_peek(&c->flow) != NULL || flow_refusing(&c->flow))
+		return -1;
+	if (send_to(b, c->rid, c->rid_len, buf, len) == 0) {
+		b->flow.sent++;
 		return 0;
+	}
 	if (zmq_errno() == EHOSTUNREACH) {
 		log_info("agent.unreachable", "agent", LOG_STR(s->agent->id), NULL);
 		conn_forget(b, s, c, "delivery found it gone");

@@ -37,6 +37,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "flow.h"
+
 #define ROUTING_ID_MAX 256
 #define KEY_Z85_LEN    40
 
@@ -55,6 +57,7 @@ struct conn {
 	uint32_t credit;            /* asked for in its last hello */
 	uint64_t hello_order;       /* the latest hello wins */
 	int64_t last_heard;         /* monotonic ms */
+	struct conn_flow flow;      /* replies waiting for it, its refusals */
 };
 
 /* What the broker knows of one registered agent. */
@@ -127,16 +130,43 @@ void sessions_hello(struct broker *b, struct session *s, zmq_msg_t *rid,
     uint32_t credit, int64_t mono);
 
 /*
- * A reply to the connection a request came on, never blocking.  A
- * connection found gone is forgotten, and only it.
+ * Room for the reply to a request read from rid (flow.h), taken before
+ * the request is done.  SESSIONS_ROOM: reserved, pass it to
+ * sessions_reply(); SESSIONS_NO_ROOM: the connection is reading but its
+ * replies already take its share of the queue, or all connections' take
+ * theirs, so try again in a later pass; SESSIONS_REFUSED: the connection
+ * does not read its replies: the request is counted among the refused
+ * (has_ref, ref: its own) and must not be done, nor answered.
  */
-void sessions_reply(struct broker *b, zmq_msg_t *rid, const void *buf,
-    size_t len);
+enum sessions_room { SESSIONS_ROOM, SESSIONS_NO_ROOM, SESSIONS_REFUSED };
+enum sessions_room sessions_reserve(struct broker *b, struct session *s,
+    zmq_msg_t *rid, size_t len);
+/* Refuse the request read from rid as not_reading (counted, not answered). */
+void sessions_refuse(struct broker *b, struct session *s, zmq_msg_t *rid,
+    bool has_ref, uint64_t ref);
+
+/*
+ * The reply to a request from rid, for which sessions_reserve() reserved
+ * `reserved` bytes (s NULL: a connection the broker does not know, sent if
+ * libzmq takes it now).  It goes to libzmq now, or waits in the
+ * connection's queue behind the replies before it.  A connection found
+ * gone is forgotten, and only it.
+ */
+void sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
+    const void *buf, size_t len, size_t reserved);
+
+/*
+ * Hand waiting replies to libzmq, in order, and to each connection whose
+ * queue is empty again after refusals the not_reading error that lists
+ * them.  b->flow.sent counts what libzmq took.
+ */
+void sessions_flush(struct broker *b);
 
 /*
  * One message to s's target: 0, or -1 if it could not take it now (the
- * target was found gone and another may have taken over, or its queue is
- * full); the mailbox then stays pending.
+ * target was found gone and another may have taken over, its queue is
+ * full, or replies wait for it: they go first); the mailbox then stays
+ * pending.
  */
 int sessions_deliver(struct broker *b, struct session *s, const void *buf,
     size_t len);

@@ -70,6 +70,8 @@ static const struct code_desc codes[] = {
 	  "A storage failure occurred and nothing was recorded; retry later." },
 	{ RL_E_SHUTTING_DOWN, "shutting_down",
 	  "The broker is stopping; retry after it restarts." },
+	{ RL_E_NOT_READING, "not_reading",
+	  "This connection did not read its replies, so the broker refused requests without doing them; read the replies, then send the refused requests again." },
 };
 
 static const struct code_desc *

@@ -57,6 +57,7 @@ enum rl_code {
 	RL_E_STORAGE_FULL = 300,    /* the LMDB map is full: nothing was written */
 	RL_E_STORAGE = 301,         /* any other storage failure */
 	RL_E_SHUTTING_DOWN = 302,
+	RL_E_NOT_READING = 303,     /* the connection does not read its replies */
 };
 
 /* Stable lower-case name of a code ("bad_field"), "unknown" if none. */
