@@ -70,7 +70,12 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 
 		msgpack_pack_map(pk, 6);
 		codec_pack_kv_str(pk, "id", id);
-		codec_pack_kv_str(pk, "online", s->to != NULL ? "yes" : "no");
+		/* Deliveries can go: a connection that said hello is live. */
+		codec_pack_str(pk, "online");
+		if (s->to != NULL)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
 		codec_pack_kv_u64(pk, "backlog", mailbox_backlog(b, txn, s));
 		codec_pack_kv_u64(pk, "inflight", s->inflight);
 		codec_pack_str(pk, "silent");
@@ -82,9 +87,22 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	}
 }
 
+/* Is the string key k one of names (NULL-ended)?  Its index, or -1. */
+static int
+key_index(const msgpack_object *k, const char *const *names)
+{
+	for (int i = 0; names[i] != NULL; i++)
+		if (strlen(names[i]) == k->via.str.size &&
+		    memcmp(names[i], k->via.str.ptr, k->via.str.size) == 0)
+			return i;
+	return -1;
+}
+
 /*
- * Query args are checked like every other map: a key the query does not
- * define is unknown_field, so "stauts" is told, not ignored.  false, with
+ * Query args are checked like every other map, key by key in the order
+ * sent: a key that is not a string is bad_field on "args", a key the query
+ * does not define is unknown_field, so "stauts" is told, not ignored, and
+ * a key given twice is bad_field (which one would count?).  false, with
  * the refusal packed, if one is.
  */
 static bool
@@ -92,23 +110,30 @@ args_known(const struct rl_request *req, msgpack_packer *pk,
     const char *const *keys)
 {
 	const msgpack_object *a = req->args;
+	uint64_t seen = 0;
 	char msg[160];
 
 	if (a == NULL)
 		return true;
 	for (uint32_t i = 0; i < a->via.map.size; i++) {
 		const msgpack_object *k = &a->via.map.ptr[i].key;
-		bool known = false;
+		int known;
 
 		if (k->type != MSGPACK_OBJECT_STR) {
 			refuse(pk, req, RL_E_BAD_FIELD, "args",
 			    "args keys are strings");
 			return false;
 		}
-		for (const char *const *n = keys; *n != NULL && !known; n++)
-			known = strlen(*n) == k->via.str.size &&
-			    memcmp(*n, k->via.str.ptr, k->via.str.size) == 0;
-		if (!known) {
+		known = key_index(k, keys);
+		if (known >= 0 && (seen & (UINT64_C(1) << known))) {
+			snprintf(msg, sizeof(msg), "args.%s appears more than "
+			    "once; give each argument once", keys[known]);
+			refuse(pk, req, RL_E_BAD_FIELD, keys[known], msg);
+			return false;
+		}
+		if (known >= 0)
+			seen |= UINT64_C(1) << known;
+		if (known < 0) {
 			char field[65];
 
 			snprintf(field, sizeof(field), "%.*s",
@@ -275,6 +300,8 @@ query_clock(struct broker *b, const struct agent *who,
 		refuse(pk, req, RL_E_FORBIDDEN, "what", "only operators may move the clock");
 		return;
 	}
+	if (!args_known(req, pk, (const char *const[]){ "advance_ms", NULL }))
+		return;
 	if (o != NULL && (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->via.u64 > (uint64_t)3650 * 86400000)) {
 		refuse(pk, req, RL_E_BAD_FIELD, "advance_ms",

@@ -97,33 +97,18 @@ read_args(const struct rl_request *req, const char *const *allowed,
 	a->rule = -1;
 	a->limit = default_limit;
 	snprintf(a->status, sizeof(a->status), "open");
-	if (m == NULL)
-		return true;
-	if (m->type != MSGPACK_OBJECT_MAP) {
-		query_refuse(pk, req, RL_E_BAD_FIELD, "args", "args must be a map");
-		return false;
-	}
+	/* Keys first (unknown or repeated ones), then values in order. */
+	if (m == NULL || !query_args_known(req, pk, allowed))
+		return m == NULL;
 	for (uint32_t i = 0; i < m->via.map.size; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key;
 		const msgpack_object *v = &m->via.map.ptr[i].val;
 		char key[24];
 		bool ok = true;
 
-		if (k->type != MSGPACK_OBJECT_STR || k->via.str.size >= sizeof(key)) {
-			query_refuse(pk, req, RL_E_BAD_FIELD, "args",
-			    "args keys must be short strings");
-			return false;
-		}
-		memcpy(key, k->via.str.ptr, k->via.str.size);
-		key[k->via.str.size] = '\0';
-		if (!one_of(key, allowed)) {
-			char msg[128];
-
-			snprintf(msg, sizeof(msg), "this query takes no argument %s",
-			    key);
-			query_refuse(pk, req, RL_E_UNKNOWN_FIELD, key, msg);
-			return false;
-		}
+		/* One of allowed, all shorter than key[]. */
+		snprintf(key, sizeof(key), "%.*s", (int)k->via.str.size,
+		    k->via.str.ptr);
 		if (strcmp(key, "status") == 0) {
 			ok = arg_text(req, v, key, a->status, sizeof(a->status), pk);
 			if (ok && !one_of(a->status, statuses)) {

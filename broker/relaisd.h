@@ -263,7 +263,10 @@ void query_begin_result(msgpack_packer *pk, const struct rl_request *req,
     const char *what);
 void query_refuse(msgpack_packer *pk, const struct rl_request *req, int code,
     const char *field, const char *msg);
-/* Every key of args is one of keys (NULL-terminated); else a refusal. */
+/*
+ * Every key of args is a string, one of keys (NULL-terminated, at most 64)
+ * and given once; else a refusal packed and false.
+ */
 bool query_args_known(const struct rl_request *req, msgpack_packer *pk,
     const char *const *keys);
 

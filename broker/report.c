@@ -76,9 +76,13 @@ arg_text(const struct rl_request *req, const char *key, char *out, size_t size)
 static bool
 parse_args(struct report *r, const struct rl_request *req, msgpack_packer *pk)
 {
+	static const char *const keys[] = { "period", "from", "to", "qpv", "by",
+	    "flows", NULL };
 	char s[PW_ID_SIZE];
 	const msgpack_object *flows = arg(req, "flows");
 
+	if (!query_args_known(req, pk, keys))
+		return false;
 	if (arg(req, "period") != NULL) {
 		if (!arg_text(req, "period", s, sizeof(s)) ||
 		    !cal_parse_period(s, strlen(s), &r->from, &r->to)) {

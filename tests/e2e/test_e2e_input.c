@@ -14,71 +14,8 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "frames.h"
 #include "harness.h"
-
-/* ---- building frames ------------------------------------------------ */
-
-struct frame {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-};
-
-static void
-frame_init(struct frame *f)
-{
-	msgpack_sbuffer_init(&f->sb);
-	msgpack_packer_init(&f->pk, &f->sb, msgpack_sbuffer_write);
-}
-
-static void
-frame_free(struct frame *f)
-{
-	msgpack_sbuffer_destroy(&f->sb);
-}
-
-static void
-pk_str(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
-
-static void
-pk_kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-	pk_str(pk, k);
-	pk_str(pk, v);
-}
-
-static void
-pk_kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	pk_str(pk, k);
-	msgpack_pack_uint64(pk, v);
-}
-
-/* {"v":1, "cmd":cmd, "ref":ref, ...extra entries follow} */
-static void
-pk_head(msgpack_packer *pk, const char *cmd, uint64_t ref, size_t extra)
-{
-	msgpack_pack_map(pk, 3 + extra);
-	pk_kv_u64(pk, "v", 1);
-	pk_kv_str(pk, "cmd", cmd);
-	pk_kv_u64(pk, "ref", ref);
-}
-
-/* A valid contact.made event map. */
-static void
-pk_event(msgpack_packer *pk, const char *id)
-{
-	msgpack_pack_map(pk, 5);
-	pk_kv_str(pk, "event_id", id);
-	pk_kv_str(pk, "type", "contact.made");
-	pk_str(pk, "occurred_at");
-	msgpack_pack_int64(pk, rl_wall_ms());
-	pk_kv_str(pk, "participant", "p-1");
-	pk_kv_str(pk, "channel", "phone");
-}
 
 /* ---- checking replies ----------------------------------------------- */
 
@@ -232,7 +169,7 @@ test_bad_frames(void **state)
 	/* A valid submit cut short. */
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 5, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 1);
 	pk_event(&f.pk, "trunc-1");
 	f.sb.size -= 7;
@@ -241,13 +178,13 @@ test_bad_frames(void **state)
 	/* An array, not a map. */
 	frame_init(&f);
 	msgpack_pack_array(&f.pk, 2);
-	pk_str(&f.pk, "v");
+	codec_pack_str(&f.pk, "v");
 	msgpack_pack_uint64(&f.pk, 1);
 	expect_frame_error(&c, "array instead of map", &f, 100, "", 0);
 
 	/* A bare string. */
 	frame_init(&f);
-	pk_str(&f.pk, "submit");
+	codec_pack_str(&f.pk, "submit");
 	expect_frame_error(&c, "string instead of map", &f, 100, "", 0);
 
 	/* Two maps in one frame. */
@@ -259,8 +196,8 @@ test_bad_frames(void **state)
 	/* A map whose key is an integer. */
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 3);
-	pk_kv_u64(&f.pk, "v", 1);
-	pk_kv_str(&f.pk, "cmd", "ping");
+	codec_pack_kv_u64(&f.pk, "v", 1);
+	codec_pack_kv_str(&f.pk, "cmd", "ping");
 	msgpack_pack_uint64(&f.pk, 1);
 	msgpack_pack_uint64(&f.pk, 2);
 	expect_frame_error(&c, "integer key", &f, 100, "", 0);
@@ -268,7 +205,7 @@ test_bad_frames(void **state)
 	/* Nesting deeper than any message needs. */
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 8, 1);
-	pk_str(&f.pk, "x");
+	codec_pack_str(&f.pk, "x");
 	for (int i = 0; i < 200; i++)
 		msgpack_pack_array(&f.pk, 1);
 	msgpack_pack_nil(&f.pk);
@@ -288,22 +225,22 @@ test_bad_envelopes(void **state)
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 3);
-	pk_kv_u64(&f.pk, "v", 2);
-	pk_kv_str(&f.pk, "cmd", "ping");
-	pk_kv_u64(&f.pk, "ref", 11);
+	codec_pack_kv_u64(&f.pk, "v", 2);
+	codec_pack_kv_str(&f.pk, "cmd", "ping");
+	codec_pack_kv_u64(&f.pk, "ref", 11);
 	expect_frame_error(&c, "version 2", &f, 102, "v", 11);
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 2);
-	pk_kv_str(&f.pk, "cmd", "ping");
-	pk_kv_u64(&f.pk, "ref", 12);
+	codec_pack_kv_str(&f.pk, "cmd", "ping");
+	codec_pack_kv_u64(&f.pk, "ref", 12);
 	expect_frame_error(&c, "no version", &f, 102, "v", 12);
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 3);
-	pk_kv_str(&f.pk, "v", "1");
-	pk_kv_str(&f.pk, "cmd", "ping");
-	pk_kv_u64(&f.pk, "ref", 13);
+	codec_pack_kv_str(&f.pk, "v", "1");
+	codec_pack_kv_str(&f.pk, "cmd", "ping");
+	codec_pack_kv_u64(&f.pk, "ref", 13);
 	expect_frame_error(&c, "version as a string", &f, 102, "v", 13);
 
 	frame_init(&f);
@@ -312,26 +249,26 @@ test_bad_envelopes(void **state)
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 2);
-	pk_kv_u64(&f.pk, "v", 1);
-	pk_kv_u64(&f.pk, "ref", 15);
+	codec_pack_kv_u64(&f.pk, "v", 1);
+	codec_pack_kv_u64(&f.pk, "ref", 15);
 	expect_frame_error(&c, "no cmd", &f, 103, "cmd", 15);
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 3);
-	pk_kv_u64(&f.pk, "v", 1);
-	pk_str(&f.pk, "cmd");
+	codec_pack_kv_u64(&f.pk, "v", 1);
+	codec_pack_str(&f.pk, "cmd");
 	msgpack_pack_uint64(&f.pk, 1);
-	pk_kv_u64(&f.pk, "ref", 16);
+	codec_pack_kv_u64(&f.pk, "ref", 16);
 	expect_frame_error(&c, "cmd as an integer", &f, 103, "cmd", 16);
 
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 17, 1);
-	pk_kv_str(&f.pk, "colour", "blue");
+	codec_pack_kv_str(&f.pk, "colour", "blue");
 	expect_frame_error(&c, "unknown field", &f, 106, "colour", 17);
 
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 18, 1);
-	pk_kv_u64(&f.pk, "upto", 3);
+	codec_pack_kv_u64(&f.pk, "upto", 3);
 	expect_frame_error(&c, "field of another cmd", &f, 106, "upto", 18);
 
 	frame_init(&f);
@@ -348,63 +285,63 @@ test_bad_envelopes(void **state)
 
 	frame_init(&f);
 	msgpack_pack_map(&f.pk, 3);
-	pk_kv_u64(&f.pk, "v", 1);
-	pk_kv_str(&f.pk, "cmd", "ping");
-	pk_kv_str(&f.pk, "ref", "twenty-two");
+	codec_pack_kv_u64(&f.pk, "v", 1);
+	codec_pack_kv_str(&f.pk, "cmd", "ping");
+	codec_pack_kv_str(&f.pk, "ref", "twenty-two");
 	expect_frame_error(&c, "ref as a string", &f, 105, "ref", 0);
 
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 23, 1);
-	pk_kv_u64(&f.pk, "v", 1);
+	codec_pack_kv_u64(&f.pk, "v", 1);
 	expect_frame_error(&c, "v twice", &f, 105, "v", 23);
 
 	frame_init(&f);
 	pk_head(&f.pk, "hello", 24, 1);
-	pk_kv_u64(&f.pk, "credit", 0);
+	codec_pack_kv_u64(&f.pk, "credit", 0);
 	expect_frame_error(&c, "credit 0", &f, 105, "credit", 24);
 
 	frame_init(&f);
 	pk_head(&f.pk, "hello", 25, 1);
-	pk_kv_u64(&f.pk, "credit", 10001);
+	codec_pack_kv_u64(&f.pk, "credit", 10001);
 	expect_frame_error(&c, "credit 10001", &f, 105, "credit", 25);
 
 	frame_init(&f);
 	pk_head(&f.pk, "dack", 26, 1);
-	pk_kv_str(&f.pk, "upto", "all");
+	codec_pack_kv_str(&f.pk, "upto", "all");
 	expect_frame_error(&c, "upto as a string", &f, 105, "upto", 26);
 
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 27, 1);
-	pk_kv_str(&f.pk, "events", "none");
+	codec_pack_kv_str(&f.pk, "events", "none");
 	expect_frame_error(&c, "events as a string", &f, 105, "events", 27);
 
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 28, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 0);
 	expect_frame_error(&c, "no events", &f, 105, "events", 28);
 
 	frame_init(&f);
 	pk_head(&f.pk, "query", 29, 1);
-	pk_kv_str(&f.pk, "what", "everything");
+	codec_pack_kv_str(&f.pk, "what", "everything");
 	expect_frame_error(&c, "unknown query", &f, 105, "what", 29);
 
 	frame_init(&f);
 	pk_head(&f.pk, "query", 30, 2);
-	pk_kv_str(&f.pk, "what", "health");
-	pk_kv_str(&f.pk, "args", "all");
+	codec_pack_kv_str(&f.pk, "what", "health");
+	codec_pack_kv_str(&f.pk, "args", "all");
 	expect_frame_error(&c, "query args as a string", &f, 105, "args", 30);
 
 	/* An operator-only query from a partner, and a clock without
 	 * manual_clock. */
 	frame_init(&f);
 	pk_head(&f.pk, "query", 31, 1);
-	pk_kv_str(&f.pk, "what", "alerts");
+	codec_pack_kv_str(&f.pk, "what", "alerts");
 	expect_frame_error(&c, "alerts from a partner", &f, 202, NULL, 31);
 
 	frame_init(&f);
 	pk_head(&f.pk, "query", 32, 1);
-	pk_kv_str(&f.pk, "what", "clock");
+	codec_pack_kv_str(&f.pk, "what", "clock");
 	expect_frame_error(&c, "clock without manual_clock", &f, 202, NULL, 32);
 
 	finish_ctx(&c);
@@ -450,7 +387,7 @@ test_limits(void **state)
 	bigsize = 1024 * 1024 + 16;
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 42, 1);
-	pk_str(&f.pk, "pad");
+	codec_pack_str(&f.pk, "pad");
 	msgpack_pack_str(&f.pk, bigsize);
 	big = malloc(bigsize);
 	e2e_assert(big != NULL, "out of memory");
@@ -469,10 +406,10 @@ test_limits(void **state)
 	bigsize = 4 * 1024 * 1024;
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 43, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 1);
 	msgpack_pack_map(&f.pk, 1);
-	pk_str(&f.pk, "purpose");
+	codec_pack_str(&f.pk, "purpose");
 	msgpack_pack_str(&f.pk, bigsize);
 	big = malloc(bigsize);
 	e2e_assert(big != NULL, "out of memory");
@@ -493,7 +430,7 @@ test_limits(void **state)
 	/* 1001 valid events. */
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 44, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 1001);
 	for (int i = 0; i < 1001; i++) {
 		char id[32];
@@ -516,7 +453,7 @@ test_limits(void **state)
 	/* A dack for deliveries never sent: no reply, nothing changes. */
 	frame_init(&f);
 	pk_head(&f.pk, "dack", 46, 1);
-	pk_kv_u64(&f.pk, "upto", UINT64_MAX);
+	codec_pack_kv_u64(&f.pk, "upto", UINT64_MAX);
 	e2e_raw_send(c.raw, f.sb.data, f.sb.size);
 	frame_free(&f);
 	check_unchanged(&c, "dack of UINT64_MAX");
@@ -535,15 +472,15 @@ test_bad_events(void **state)
 #define EVENT_FRAME(nfields) do { \
 	frame_init(&f); \
 	pk_head(&f.pk, "submit", ++ref, 1); \
-	pk_str(&f.pk, "events"); \
+	codec_pack_str(&f.pk, "events"); \
 	msgpack_pack_array(&f.pk, 1); \
 	msgpack_pack_map(&f.pk, (nfields)); \
 } while (0)
 #define COMMON(id) do { \
-	pk_kv_str(&f.pk, "event_id", (id)); \
-	pk_str(&f.pk, "occurred_at"); \
+	codec_pack_kv_str(&f.pk, "event_id", (id)); \
+	codec_pack_str(&f.pk, "occurred_at"); \
 	msgpack_pack_int64(&f.pk, rl_wall_ms()); \
-	pk_kv_str(&f.pk, "participant", "p-1"); \
+	codec_pack_kv_str(&f.pk, "participant", "p-1"); \
 } while (0)
 
 	setup_ctx(&c);
@@ -551,88 +488,88 @@ test_bad_events(void **state)
 	/* An event that is not a map. */
 	frame_init(&f);
 	pk_head(&f.pk, "submit", ++ref, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 1);
 	msgpack_pack_uint64(&f.pk, 5);
 	expect_event_error(&c, "event as an integer", &f, ref, 105, NULL);
 
 	EVENT_FRAME(4);
 	COMMON("e-1");
-	pk_kv_str(&f.pk, "type", "contact.lost");
+	codec_pack_kv_str(&f.pk, "type", "contact.lost");
 	expect_event_error(&c, "unknown event type", &f, ref, 200, "type");
 
 	EVENT_FRAME(4);
-	pk_kv_str(&f.pk, "event_id", "e-2");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_kv_str(&f.pk, "participant", "p-1");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "event_id", "e-2");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_kv_str(&f.pk, "participant", "p-1");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "no occurred_at", &f, ref, 104, "occurred_at");
 
 	EVENT_FRAME(4);
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, rl_wall_ms());
-	pk_kv_str(&f.pk, "participant", "p-1");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "participant", "p-1");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "no event_id", &f, ref, 104, "event_id");
 
 	EVENT_FRAME(5);
-	pk_kv_str(&f.pk, "event_id", "e-3");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_kv_str(&f.pk, "occurred_at", "yesterday");
-	pk_kv_str(&f.pk, "participant", "p-1");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "event_id", "e-3");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_kv_str(&f.pk, "occurred_at", "yesterday");
+	codec_pack_kv_str(&f.pk, "participant", "p-1");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "occurred_at as a string", &f, ref, 105,
 	    "occurred_at");
 
 	EVENT_FRAME(5);
-	pk_kv_str(&f.pk, "event_id", "e-4");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "event_id", "e-4");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, 100);         /* 1970 */
-	pk_kv_str(&f.pk, "participant", "p-1");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "participant", "p-1");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "occurred_at in 1970", &f, ref, 105, "occurred_at");
 
 	EVENT_FRAME(5);
 	COMMON("e-5");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "channel");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "channel");
 	msgpack_pack_uint64(&f.pk, 3);
 	expect_event_error(&c, "channel as an integer", &f, ref, 105, "channel");
 
 	EVENT_FRAME(5);
 	COMMON("e-6");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_kv_str(&f.pk, "channel", "pigeon");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_kv_str(&f.pk, "channel", "pigeon");
 	expect_event_error(&c, "channel not in the list", &f, ref, 105, "channel");
 
 	EVENT_FRAME(5);
-	pk_kv_str(&f.pk, "event_id", "e-7");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "event_id", "e-7");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, rl_wall_ms());
-	pk_kv_str(&f.pk, "participant", "Jean Dupont");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "participant", "Jean Dupont");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "participant with a space", &f, ref, 105,
 	    "participant");
 
 	EVENT_FRAME(5);
-	pk_kv_str(&f.pk, "event_id", "e-8");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "event_id", "e-8");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, rl_wall_ms());
-	pk_kv_str(&f.pk, "participant", "1850575123456");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "participant", "1850575123456");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	expect_event_error(&c, "participant that looks like a NIR", &f, ref, 201,
 	    "participant");
 
 	EVENT_FRAME(7);
 	COMMON("e-9");
-	pk_kv_str(&f.pk, "type", "referral.sent");
-	pk_kv_str(&f.pk, "referral", "r-1");
-	pk_kv_str(&f.pk, "to", "ops");
-	pk_kv_str(&f.pk, "purpose", "appeler le 1 85 05 75 123 456 07");
+	codec_pack_kv_str(&f.pk, "type", "referral.sent");
+	codec_pack_kv_str(&f.pk, "referral", "r-1");
+	codec_pack_kv_str(&f.pk, "to", "ops");
+	codec_pack_kv_str(&f.pk, "purpose", "appeler le 1 85 05 75 123 456 07");
 	expect_event_error(&c, "NIR in free text", &f, ref, 201, "purpose");
 
 	/*
@@ -646,54 +583,54 @@ test_bad_events(void **state)
 		text[sizeof(text) - 1] = '\0';
 		EVENT_FRAME(7);
 		COMMON("big-1");
-		pk_kv_str(&f.pk, "type", "referral.sent");
-		pk_kv_str(&f.pk, "referral", "r-big");
-		pk_kv_str(&f.pk, "to", "ml-tours");
-		pk_kv_str(&f.pk, "purpose", text);
+		codec_pack_kv_str(&f.pk, "type", "referral.sent");
+		codec_pack_kv_str(&f.pk, "referral", "r-big");
+		codec_pack_kv_str(&f.pk, "to", "ml-tours");
+		codec_pack_kv_str(&f.pk, "purpose", text);
 		expect_event_error(&c, "an event of 5 KB", &f, ref, 211, "");
 	}
 
 	EVENT_FRAME(7);
 	COMMON("e-10");
-	pk_kv_str(&f.pk, "type", "referral.sent");
-	pk_kv_str(&f.pk, "referral", "r-2");
-	pk_kv_str(&f.pk, "to", "Not An Agent Id");
-	pk_kv_str(&f.pk, "purpose", "emploi");
+	codec_pack_kv_str(&f.pk, "type", "referral.sent");
+	codec_pack_kv_str(&f.pk, "referral", "r-2");
+	codec_pack_kv_str(&f.pk, "to", "Not An Agent Id");
+	codec_pack_kv_str(&f.pk, "purpose", "emploi");
 	expect_event_error(&c, "to that is not an agent id", &f, ref, 105, "to");
 
 	EVENT_FRAME(5);
-	pk_kv_str(&f.pk, "event_id", "e-11");
-	pk_kv_str(&f.pk, "type", "outreach.intervention");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "event_id", "e-11");
+	codec_pack_kv_str(&f.pk, "type", "outreach.intervention");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, rl_wall_ms());
-	pk_kv_str(&f.pk, "place", "public_space");
-	pk_kv_str(&f.pk, "qpv", "sanitas");
+	codec_pack_kv_str(&f.pk, "place", "public_space");
+	codec_pack_kv_str(&f.pk, "qpv", "sanitas");
 	expect_event_error(&c, "outreach without contacts", &f, ref, 104,
 	    "contacts");
 
 	EVENT_FRAME(6);
 	COMMON("e-12");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_kv_str(&f.pk, "channel", "phone");
-	pk_kv_str(&f.pk, "sender", "ops");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "sender", "ops");
 	expect_event_error(&c, "sender in the event", &f, ref, 106, "sender");
 
 	EVENT_FRAME(6);
 	COMMON("e-13");
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_kv_str(&f.pk, "channel", "phone");
-	pk_kv_str(&f.pk, "channel", "message");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "channel", "message");
 	expect_event_error(&c, "channel twice", &f, ref, 105, "channel");
 
 	EVENT_FRAME(5);
 	COMMON("e-14");
-	pk_kv_str(&f.pk, "type", "participant.erased");
-	pk_kv_str(&f.pk, "note", "x");
+	codec_pack_kv_str(&f.pk, "type", "participant.erased");
+	codec_pack_kv_str(&f.pk, "note", "x");
 	expect_event_error(&c, "note on participant.erased", &f, ref, 106, "note");
 
 	EVENT_FRAME(4);
 	COMMON("e-15");
-	pk_kv_str(&f.pk, "type", "participant.erased");
+	codec_pack_kv_str(&f.pk, "type", "participant.erased");
 	expect_event_error(&c, "erasure from a partner", &f, ref, 202, NULL);
 
 	/* One bad event does not refuse its batch: the good one is recorded. */
@@ -702,11 +639,11 @@ test_bad_events(void **state)
 
 		frame_init(&f);
 		pk_head(&f.pk, "submit", ++ref, 1);
-		pk_str(&f.pk, "events");
+		codec_pack_str(&f.pk, "events");
 		msgpack_pack_array(&f.pk, 2);
 		pk_event(&f.pk, "mixed-good");
 		msgpack_pack_map(&f.pk, 1);
-		pk_kv_str(&f.pk, "type", "contact.made");
+		codec_pack_kv_str(&f.pk, "type", "contact.made");
 		print_message("  %-34s -> ok + 104\n", "batch of one good, one bad");
 		e2e_raw_send(c.raw, f.sb.data, f.sb.size);
 		frame_free(&f);
@@ -742,17 +679,17 @@ test_non_utf8_event_id_is_not_echoed(void **state)
 	setup_ctx(&c);
 	frame_init(&f);
 	pk_head(&f.pk, "submit", 7, 1);
-	pk_str(&f.pk, "events");
+	codec_pack_str(&f.pk, "events");
 	msgpack_pack_array(&f.pk, 1);
 	msgpack_pack_map(&f.pk, 5);
-	pk_str(&f.pk, "event_id");
+	codec_pack_str(&f.pk, "event_id");
 	msgpack_pack_str(&f.pk, 4);
 	msgpack_pack_str_body(&f.pk, "\xff\xfe-1", 4);
-	pk_kv_str(&f.pk, "type", "contact.made");
-	pk_str(&f.pk, "occurred_at");
+	codec_pack_kv_str(&f.pk, "type", "contact.made");
+	codec_pack_str(&f.pk, "occurred_at");
 	msgpack_pack_int64(&f.pk, rl_wall_ms());
-	pk_kv_str(&f.pk, "participant", "p-1");
-	pk_kv_str(&f.pk, "channel", "phone");
+	codec_pack_kv_str(&f.pk, "participant", "p-1");
+	codec_pack_kv_str(&f.pk, "channel", "phone");
 	e2e_raw_send(c.raw, f.sb.data, f.sb.size);
 	frame_free(&f);
 
