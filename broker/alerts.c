@@ -132,7 +132,7 @@ index_del(struct broker *b, MDB_txn *txn, struct armed *a, const char *p,
 		return 0;
 	k.mv_size = deadline_key(key, a->key_due, p, plen);
 	k.mv_data = key;
-	rc = mdb_del(txn, b->st.deadlines, &k, NULL);
+	rc = store_del(&b->st, txn, b->st.deadlines, &k);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	a->key_due = 0;
@@ -168,7 +168,7 @@ rearm(struct broker *b, MDB_txn *txn, struct participant *pt,
 		return 0;
 	k.mv_size = deadline_key(key, next, p, plen);
 	k.mv_data = key;
-	if ((rc = mdb_put(txn, b->st.deadlines, &k, &v, 0)) != 0)
+	if ((rc = store_put(&b->st, txn, b->st.deadlines, &k, &v, 0)) != 0)
 		return rc;
 	a->key_due = next;
 	return 0;
@@ -203,7 +203,7 @@ put_alert(struct broker *b, MDB_txn *txn, const struct alert *a)
 	alert_pack(&pk, a, NULL);
 	v.mv_size = sb.size;
 	v.mv_data = sb.data;
-	rc = mdb_put(txn, b->st.alerts, &k, &v, 0);
+	rc = store_put(&b->st, txn, b->st.alerts, &k, &v, 0);
 	msgpack_sbuffer_destroy(&sb);
 	return rc;
 }
@@ -270,8 +270,8 @@ open_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	if ((rc = store_get_u64(txn, b->st.meta, "alert_seq", 9, &seq)) != 0 ||
-	    (rc = store_put_u64(txn, b->st.meta, "alert_seq", 9, seq + 1)) != 0 ||
-	    (rc = store_put_u64(txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0 ||
+	    (rc = store_put_u64(&b->st, txn, b->st.meta, "alert_seq", 9, seq + 1)) != 0 ||
+	    (rc = store_put_u64(&b->st, txn, b->st.alert_open, key, k.mv_size, seq + 1)) != 0 ||
 	    (rc = mark_open(b, txn, pt, NULL, rule, true)) != 0)
 		return rc;
 
@@ -312,7 +312,7 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
 		snprintf(a->note, sizeof(a->note), "%.*s", (int)note->len, note->p);
 	k.mv_size = open_key(key, a->participant, strlen(a->participant), a->rule);
 	k.mv_data = key;
-	rc = mdb_del(txn, b->st.alert_open, &k, NULL);
+	rc = store_del(&b->st, txn, b->st.alert_open, &k);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	if ((rc = mark_open(b, txn, pt, a->participant, a->rule, false)) != 0 ||
@@ -529,7 +529,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
 		p[plen] = '\0';
 		if (set_aside(b, p, mono))
 			continue;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 		n++;
 		if ((rc = fire(b, txn, at, p, plen, now, fired)) != 0) {
@@ -677,7 +677,7 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 
 		ok.mv_size = open_key(key, p, plen, (enum rule_id)r);
 		ok.mv_data = key;
-		rc = mdb_del(txn, b->st.alert_open, &ok, NULL);
+		rc = store_del(&b->st, txn, b->st.alert_open, &ok);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
@@ -808,16 +808,16 @@ alerts_rearm_all(struct broker *b, int64_t now)
 	int rc;
 
 	rules_fingerprint(b->cfg, fp);
-	if ((rc = mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = txn_read_begin(b, &txn)) != 0)
 		return rc;
 	rc = mdb_get(txn, b->st.meta, &k, &v);
 	if (rc == 0 && v.mv_size == sizeof(fp) && memcmp(v.mv_data, fp, sizeof(fp)) == 0) {
-		mdb_txn_abort(txn);
+		txn_read_end(b, txn);
 		return 0;
 	}
 	/* A store with no fingerprint yet only needs one if it has pathways. */
 	bool empty = store_count(txn, b->st.participants) == 0;
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 	while (!empty && !done)
 		if ((rc = rearm_batch(b, after, &alen, now, &count, &done)) != 0) {
 			log_error("rules.rearm_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
@@ -827,7 +827,7 @@ alerts_rearm_all(struct broker *b, int64_t now)
 		return rc;
 	v.mv_size = sizeof(fp);
 	v.mv_data = fp;
-	if ((rc = mdb_put(txn, b->st.meta, &k, &v, 0)) != 0) {
+	if ((rc = store_put(&b->st, txn, b->st.meta, &k, &v, 0)) != 0) {
 		txn_abort(b, txn);
 		return rc;
 	}

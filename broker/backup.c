@@ -12,6 +12,10 @@
  * of an erased person.  That is the way to make erased data unrecoverable
  * (README, "Compacting").  It too can run beside a live broker.
  *
+ * With durability = wal, the store is the last checkpoint: either way the
+ * write-ahead log's records past it are applied to the copy (wal_copy.c),
+ * which then holds every pass acknowledged before the command started.
+ *
  * Either way the copy is created mode 0600 (never readable by others, not
  * even while it is written), opens like any store (point a config's
  * data_dir at it), and is removed if the copy fails: a partial file is
@@ -57,11 +61,23 @@ remove_copy(const char *dir)
 	unlink(path);
 }
 
+/* The end of a copy's line: the write-ahead log's records it applied. */
+static void
+report_log_applied(const struct wal_pending *wp, FILE *out)
+{
+	if (wp->records > 0)
+		fprintf(out, ", with the %llu records of its write-ahead log",
+		    (unsigned long long)wp->records);
+	fputc('\n', out);
+}
+
 int
 backup_store(const struct config *cfg, const char *dir, FILE *out)
 {
 	struct store st;
-	char path[1024], err[512];
+	struct wal_pending wp;
+	MDB_envinfo info;
+	char path[1024], err[1200];
 	int fd, rc;
 
 	if (prepare_dir(dir, "backup", out) == -1)
@@ -71,14 +87,21 @@ backup_store(const struct config *cfg, const char *dir, FILE *out)
 		fprintf(out, "backup: %s\n", err);
 		return -1;
 	}
+	if (wal_pending_read(&st, cfg->data_dir, &wp, err, sizeof(err)) == -1) {
+		fprintf(out, "backup: %s\n", err);
+		store_close(&st);
+		return -1;
+	}
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
 	/* O_EXCL: never write into a file someone else made; 0600 from the start. */
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
 		fprintf(out, "backup: cannot create %s: %s\n", path, strerror(errno));
+		wal_pending_free(&wp);
 		store_close(&st);
 		return -1;
 	}
-	rc = mdb_env_copyfd2(st.env, fd, MDB_CP_COMPACT);
+	if ((rc = mdb_env_info(st.env, &info)) == 0)
+		rc = mdb_env_copyfd2(st.env, fd, MDB_CP_COMPACT);
 	if (rc == 0 && fsync(fd) == -1)
 		rc = errno;
 	if (close(fd) == -1 && rc == 0)
@@ -86,12 +109,23 @@ backup_store(const struct config *cfg, const char *dir, FILE *out)
 	store_close(&st);
 	if (rc != 0) {
 		unlink(path);
+		wal_pending_free(&wp);
 		fprintf(out, "backup: cannot copy the store to %s: %s (nothing was "
 		    "left there; check the free space and try again)\n", dir,
 		    mdb_strerror(rc));
 		return -1;
 	}
-	fprintf(out, "backup: the store of %s is copied to %s\n", cfg->data_dir, dir);
+	/* Acknowledged passes not yet checkpointed: into the copy. */
+	rc = wal_pending_apply(&wp, dir, info.me_mapsize >> 20, err, sizeof(err));
+	if (rc == -1) {
+		remove_copy(dir);
+		wal_pending_free(&wp);
+		fprintf(out, "backup: %s (nothing was left there)\n", err);
+		return -1;
+	}
+	fprintf(out, "backup: the store of %s is copied to %s", cfg->data_dir, dir);
+	report_log_applied(&wp, out);
+	wal_pending_free(&wp);
 	return 0;
 }
 
@@ -180,10 +214,11 @@ int
 compact_store(const struct config *cfg, const char *dir, FILE *out)
 {
 	struct store st;
+	struct wal_pending wp;
 	MDB_env *dst = NULL;
 	MDB_txn *src = NULL;
 	MDB_envinfo info;
-	char err[512];
+	char err[1200];
 	uint64_t records = 0;
 	int rc;
 
@@ -192,6 +227,11 @@ compact_store(const struct config *cfg, const char *dir, FILE *out)
 	if (store_open(&st, cfg->data_dir, cfg->map_size_mb, true, err,
 	    sizeof(err)) == -1) {
 		fprintf(out, "compact: %s\n", err);
+		return -1;
+	}
+	if (wal_pending_read(&st, cfg->data_dir, &wp, err, sizeof(err)) == -1) {
+		fprintf(out, "compact: %s\n", err);
+		store_close(&st);
 		return -1;
 	}
 	/* The copy can hold what the store holds: the same map size. */
@@ -211,7 +251,16 @@ out:
 	if (dst != NULL)
 		mdb_env_close(dst);
 	store_close(&st);
+	/* Acknowledged passes not yet checkpointed: into the copy. */
+	if (rc == 0 && wal_pending_apply(&wp, dir, info.me_mapsize >> 20, err,
+	    sizeof(err)) == -1) {
+		remove_copy(dir);
+		wal_pending_free(&wp);
+		fprintf(out, "compact: %s (nothing was left there)\n", err);
+		return -1;
+	}
 	if (rc != 0) {
+		wal_pending_free(&wp);
 		remove_copy(dir);
 		fprintf(out, "compact: cannot write the compacted store to %s: %s "
 		    "(nothing was left there; check the free space and try "
@@ -222,6 +271,8 @@ out:
 	snprintf(err, sizeof(err), "%s/lock.mdb", dir);
 	unlink(err);
 	fprintf(out, "compact: the store of %s is rewritten in %s (%llu records, "
-	    "no free pages)\n", cfg->data_dir, dir, (unsigned long long)records);
+	    "no free pages)", cfg->data_dir, dir, (unsigned long long)records);
+	report_log_applied(&wp, out);
+	wal_pending_free(&wp);
 	return 0;
 }

@@ -282,6 +282,14 @@ static const char *check_listen(const char *v)
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
+static const char *check_durability(const char *v)
+{
+	if (strcmp(v, "commit") == 0 || strcmp(v, "wal") == 0)
+		return NULL;
+	return "expected commit (each pass is an LMDB commit with its syncs) or "
+	       "wal (each pass is one synced record of a write-ahead log)";
+}
+
 static const char *check_log_level(const char *v)
 {
 	for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
@@ -306,6 +314,9 @@ static const struct option options[] = {
 	{ "map_size_mb", OPT_U64, FIELD(map_size_mb), 16, 1048576, "1024", NULL, RESTART },
 	/* 0: the larger of map_size_mb and MAP_SIZE_MAX_DEFAULT (check_broker). */
 	{ "map_size_max_mb", OPT_U64, FIELD(map_size_max_mb), 0, 1048576, "0", NULL, RELOADS },
+	{ "durability", OPT_TEXT, FIELD(durability), 0, 0, "commit", check_durability, RESTART },
+	{ "wal_size_mb", OPT_U32, FIELD(wal_size_mb), 1, 65536, "256", NULL, RESTART },
+	{ "checkpoint_ms", OPT_U32, FIELD(checkpoint_ms), 10, 600000, "1000", NULL, RELOADS },
 	/* The loop reads these from the running config each time it needs them. */
 	{ "max_batch", OPT_U32, FIELD(max_batch), 1, 10000, "256", NULL, RELOADS },
 	{ "default_credit", OPT_U32, FIELD(default_credit), 1, 10000, "100", NULL, RELOADS },

@@ -67,6 +67,9 @@ struct config {
 	char public_key_file[512];  /* as written by relais keygen */
 	uint64_t map_size_mb;       /* the map at start-up... */
 	uint64_t map_size_max_mb;   /* ...which grows by itself up to this */
+	char durability[8];         /* "commit" or "wal" (txn.c) */
+	uint32_t wal_size_mb;       /* the write-ahead log file's size */
+	uint32_t checkpoint_ms;     /* the longest a change stays only in the log */
 	uint32_t max_batch;         /* messages read per loop pass (group commit) */
 	uint32_t default_credit;
 	uint32_t heartbeat_ms;

@@ -306,7 +306,7 @@ change(struct broker *b, MDB_txn *txn, const struct dl_args *a,
 		    (const char *)p + MBOX_ITEM_HDR, v.mv_size - MBOX_ITEM_HDR)) != 0)
 			break;
 		if ((rc = queued_remove(b, txn, agent, seq, &v)) != 0 ||
-		    (rc = mdb_cursor_del(cur, 0)) != 0)
+		    (rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 		(*n)++;
 	}
@@ -376,11 +376,11 @@ deadletters_query(struct broker *b, const struct agent *who,
 		requeue_or_drop(b, who, req, &a, pk);
 		return;
 	}
-	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0) {
+	if (txn_read_begin(b, &txn) != 0) {
 		query_refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; "
 		    "retry later");
 		return;
 	}
 	list(b, txn, req, &a, pk);
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 }

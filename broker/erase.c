@@ -100,7 +100,7 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 		if (k.mv_size != plen + 9 || memcmp(k.mv_data, key, plen + 1) != 0)
 			break;
 		memcpy(lkey, (char *)k.mv_data + plen + 1, 8);
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 		if ((rc = mdb_get(txn, b->st.log, &lk, &lv)) == MDB_NOTFOUND)
 			continue;
@@ -113,7 +113,7 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 		}
 		lv.mv_size = sb.size;
 		lv.mv_data = sb.data;
-		if ((rc = mdb_put(txn, b->st.log, &lk, &lv, 0)) != 0)
+		if ((rc = store_put(&b->st, txn, b->st.log, &lk, &lv, 0)) != 0)
 			break;
 		(*nevents)++;
 	}
@@ -135,11 +135,11 @@ erase_indexes(struct broker *b, MDB_txn *txn, struct participant *pt)
 	for (int i = 0; i < pw->nreferrals; i++) {
 		MDB_val rk = { strlen(pw->referrals[i].id), (void *)pw->referrals[i].id };
 
-		rc = mdb_del(txn, b->st.referrals, &rk, NULL);
+		rc = store_del(&b->st, txn, b->st.referrals, &rk);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
-	rc = mdb_del(txn, b->st.participants, &k, NULL);
+	rc = store_del(&b->st, txn, b->st.participants, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 

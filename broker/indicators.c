@@ -312,7 +312,7 @@ flush_entry(struct broker *b, MDB_txn *txn, const struct acc_entry *e)
 	for (int i = 0; i < IND_MAXV; i++)
 		n += v[i] != 0;
 	if (n == 0)
-		return rc == 0 ? mdb_del(txn, b->st.indicators, &k, NULL) : 0;
+		return rc == 0 ? store_del(&b->st, txn, b->st.indicators, &k) : 0;
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, n);
@@ -324,7 +324,7 @@ flush_entry(struct broker *b, MDB_txn *txn, const struct acc_entry *e)
 	}
 	val.mv_size = sb->size;
 	val.mv_data = sb->data;
-	return mdb_put(txn, b->st.indicators, &k, &val, 0);
+	return store_put(&b->st, txn, b->st.indicators, &k, &val, 0);
 }
 
 int
@@ -415,7 +415,7 @@ seen_put(struct broker *b, MDB_txn *txn, const char *key, size_t klen)
 	MDB_val k = { klen, (void *)key };
 	MDB_val v = { b->ind->sb.size, b->ind->sb.data };
 
-	return mdb_put(txn, b->st.ind_seen, &k, &v, 0);
+	return store_put(&b->st, txn, b->st.ind_seen, &k, &v, 0);
 }
 
 static int
@@ -759,7 +759,7 @@ count_referral_answer(struct broker *b, MDB_txn *txn, int32_t day,
 			expires = (int32_t)int_of(&up.data.via.array.ptr[1]);
 		}
 		msgpack_unpacked_destroy(&up);
-		if ((rc = mdb_del(txn, b->st.ind_seen, &k, NULL)) != 0)
+		if ((rc = store_del(&b->st, txn, b->st.ind_seen, &k)) != 0)
 			return rc;
 	}
 	if (expires != 0 &&
@@ -895,7 +895,7 @@ indicators_forget(struct broker *b, MDB_txn *txn, const char *participant)
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);

@@ -91,7 +91,7 @@ check_referral(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if (ev->type == EV_REFERRAL_SENT) {
 		v.mv_size = ev->participant.len;
 		v.mv_data = (void *)ev->participant.p;
-		rc = mdb_put(txn, b->st.referrals, &k, &v, MDB_NOOVERWRITE);
+		rc = store_put(&b->st, txn, b->st.referrals, &k, &v, MDB_NOOVERWRITE);
 		if (rc == MDB_KEYEXIST)
 			return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
 			    "referral %.*s already exists; choose a new id",
@@ -154,7 +154,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	v.mv_size = sb->size;
 	v.mv_data = sb->data;
 	/* Log keys only grow: MDB_APPEND keeps the log's pages packed. */
-	if ((rc = mdb_put(txn, b->st.log, &k, &v, MDB_APPEND)) != 0)
+	if ((rc = store_put(&b->st, txn, b->st.log, &k, &v, MDB_APPEND)) != 0)
 		return rc;
 
 	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_PARTICIPANT_ERASED) {
@@ -163,7 +163,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		k.mv_data = key;
 		v.mv_size = 0;
 		v.mv_data = "";
-		if ((rc = mdb_put(txn, b->st.timeline, &k, &v, 0)) != 0)
+		if ((rc = store_put(&b->st, txn, b->st.timeline, &k, &v, 0)) != 0)
 			return rc;
 	}
 	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {
@@ -273,7 +273,7 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if (code == RL_OK)
 		code = change_state(b, txn, sender, ev, now, res, err);
 	if (claimed && is_refusal(code) &&
-	    (rc = mdb_del(txn, b->st.referrals, &k, NULL)) != 0)
+	    (rc = store_del(&b->st, txn, b->st.referrals, &k)) != 0)
 		return store_error(&b->st, err, rc);
 	return code;
 }
@@ -333,7 +333,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	k.mv_data = key;
 	v.mv_size = sizeof(dr);
 	v.mv_data = &dr;
-	rc = mdb_put(txn, b->st.dedup, &k, &v, MDB_NOOVERWRITE);
+	rc = store_put(&b->st, txn, b->st.dedup, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
 		if (v.mv_size != sizeof(dr))
 			return store_error(&b->st, err, MDB_CORRUPTED);
@@ -357,7 +357,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	if (code == RL_OK && res->seq != dr.seq)
 		return store_error(&b->st, err, MDB_CORRUPTED);  /* the claim named another seq */
 	/* k still names the claim: key[] has not changed since. */
-	if (is_refusal(code) && (rc = mdb_del(txn, b->st.dedup, &k, NULL)) != 0)
+	if (is_refusal(code) && (rc = store_del(&b->st, txn, b->st.dedup, &k)) != 0)
 		return store_error(&b->st, err, rc);
 	return code;
 }

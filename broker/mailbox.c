@@ -87,6 +87,7 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 	const char *agent_id = s->agent->id;
 	size_t alen = strlen(agent_id);
 	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	unsigned char item[256];
 	uint64_t next;
 	MDB_val k, v;
 	bool room;
@@ -111,13 +112,19 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 	k.mv_size = store_key_seq(key, agent_id, alen, next);
 	k.mv_data = key;
 	v.mv_size = MBOX_ITEM_HDR + len;
-	/* MDB_RESERVE: write the value in place, no staging copy. */
-	if ((rc = mdb_put(txn, b->st.mbox, &k, &v, MDB_RESERVE)) != 0)
-		return rc;
+	/* Most items are an event's log seq: staged on the stack. */
+	v.mv_data = v.mv_size <= sizeof(item) ? item : malloc(v.mv_size);
+	if (v.mv_data == NULL)
+		return ENOMEM;
 	memset(v.mv_data, 0, 4);
 	((unsigned char *)v.mv_data)[4] = (unsigned char)kind;
 	memcpy((char *)v.mv_data + MBOX_ITEM_HDR, payload, len);
-	if (kind != MBOX_EVENT && (rc = queued_add(b, txn, agent_id, next, &v)) != 0)
+	rc = store_put(&b->st, txn, b->st.mbox, &k, &v, 0);
+	if (rc == 0 && kind != MBOX_EVENT)
+		rc = queued_add(b, txn, agent_id, next, &v);
+	if (v.mv_data != item)
+		free(v.mv_data);
+	if (rc != 0)
 		return rc;
 	s->next_seq = next + 1;
 	s->next_dirty = true;
@@ -190,7 +197,7 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 		if (!key_in_mailbox(&k, id, alen) || key_seq(&k, alen) > upto)
 			break;
 		if ((rc = queued_remove(b, txn, id, key_seq(&k, alen), &v)) != 0 ||
-		    (rc = mdb_cursor_del(cur, 0)) != 0)
+		    (rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 		s->backlog_txn--;
 		b->delivered++;
@@ -359,7 +366,7 @@ mailbox_flush(struct broker *b)
 		return;
 	for (size_t i = 0; i < b->nsessions && !any; i++)
 		any = b->sessions[i].to != NULL && b->sessions[i].pending;
-	if (!any || mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
+	if (!any || txn_read_begin(b, &txn) != 0)
 		return;
 	for (size_t i = 0; i < b->nsessions; i++) {
 		struct session *s = &b->sessions[i];
@@ -367,7 +374,7 @@ mailbox_flush(struct broker *b)
 		if (s->to != NULL && s->pending)
 			flush_session(b, txn, s, mono);
 	}
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 }
 
 /* Move an item that had its max_attempts to the dead-letter list. */
@@ -376,18 +383,20 @@ dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
     MDB_val *v, const char *id, size_t alen, uint32_t attempts)
 {
 	uint64_t seq = key_seq(k, alen);
-	MDB_val dv = { v->mv_size, NULL };
+	MDB_val dv = { v->mv_size, malloc(v->mv_size) };
 	int rc;
 
 	/*
 	 * The key stays agent \0 seq: the queued index still finds it.  The
-	 * value is written in place (MDB_RESERVE) with its attempts counted.
+	 * value is the item with its attempts counted.
 	 */
-	if ((rc = mdb_put(txn, b->st.dead, k, &dv, MDB_RESERVE)) != 0)
-		return rc;
+	if (dv.mv_data == NULL)
+		return ENOMEM;
 	memcpy(dv.mv_data, v->mv_data, v->mv_size);
 	be_put(dv.mv_data, attempts, 4);
-	if ((rc = mdb_cursor_del(cur, 0)) != 0)
+	rc = store_put(&b->st, txn, b->st.dead, k, &dv, 0);
+	free(dv.mv_data);
+	if (rc != 0 || (rc = store_cursor_del(&b->st, cur)) != 0)
 		return rc;
 	b->dead_lettered++;
 	log_error("delivery.dead_lettered", "agent", LOG_STR(id),
@@ -399,7 +408,7 @@ dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
 }
 
 static int
-bump_attempts(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
+bump_attempts(struct broker *b, MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
 {
 	/* LMDB's pages are read-only: write a modified copy. */
 	unsigned char *copy = malloc(v->mv_size);
@@ -410,7 +419,7 @@ bump_attempts(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint32_t attempts)
 		return ENOMEM;
 	memcpy(copy, v->mv_data, v->mv_size);
 	be_put(copy, attempts, 4);
-	rc = mdb_cursor_put(cur, k, &nv, MDB_CURRENT);
+	rc = store_cursor_put(&b->st, cur, k, &nv, MDB_CURRENT);
 	free(copy);
 	return rc;
 }
@@ -454,7 +463,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
 			s->backlog_txn--;
 			continue;
 		}
-		if ((rc = bump_attempts(cur, &k, &v, attempts)) != 0)
+		if ((rc = bump_attempts(b, cur, &k, &v, attempts)) != 0)
 			break;
 		b->redelivered++;
 		log_info("delivery.redelivered", "agent", LOG_STR(id),

@@ -115,7 +115,7 @@ write_back(struct broker *b, MDB_txn *txn, struct slot *s)
 		return ENOMEM;
 	v.mv_size = sb->size;
 	v.mv_data = sb->data;
-	if ((rc = mdb_put(txn, b->st.participants, &k, &v, 0)) != 0)
+	if ((rc = store_put(&b->st, txn, b->st.participants, &k, &v, 0)) != 0)
 		return rc;
 	s->dirty = false;
 	return 0;

@@ -357,7 +357,7 @@ query_handle(struct broker *b, const struct agent *who,
 		deadletters_query(b, who, req, pk);
 		return;
 	}
-	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0) {
+	if (txn_read_begin(b, &txn) != 0) {
 		refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; retry later");
 		return;
 	}
@@ -379,5 +379,5 @@ query_handle(struct broker *b, const struct agent *who,
 		refuse(pk, req, RL_E_BAD_FIELD, "what",
 		    "what must be one of health, alerts, participant, participants, "
 		    "inbox, report, deadletters, clock");
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 }

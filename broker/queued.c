@@ -76,7 +76,7 @@ queued_add(struct broker *b, MDB_txn *txn, const char *agent, uint64_t seq,
 		return 0;
 	k.mv_size = queued_key(key, p, agent, seq);
 	k.mv_data = key;
-	return mdb_put(txn, b->st.queued, &k, &v, 0);
+	return store_put(&b->st, txn, b->st.queued, &k, &v, 0);
 }
 
 int
@@ -91,7 +91,7 @@ queued_remove(struct broker *b, MDB_txn *txn, const char *agent, uint64_t seq,
 		return 0;
 	k.mv_size = queued_key(key, p, agent, seq);
 	k.mv_data = key;
-	rc = mdb_del(txn, b->st.queued, &k, NULL);
+	rc = store_del(&b->st, txn, b->st.queued, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -131,8 +131,8 @@ blank_fields(const char *buf, size_t len, const char *const *names,
 
 /* Rewrite one stored item (in mbox or dead) without the person's data. */
 static int
-scrub_item(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, const MDB_val *item,
-    msgpack_sbuffer *sb)
+scrub_item(struct broker *b, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
+    const MDB_val *item, msgpack_sbuffer *sb)
 {
 	const char *buf = item->mv_data;
 	MDB_val nv;
@@ -145,7 +145,7 @@ scrub_item(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, const MDB_val *item,
 		return MDB_CORRUPTED;
 	nv.mv_size = sb->size;
 	nv.mv_data = sb->data;
-	return mdb_put(txn, dbi, (MDB_val *)k, &nv, 0);
+	return store_put(&b->st, txn, dbi, (MDB_val *)k, &nv, 0);
 }
 
 /*
@@ -173,7 +173,7 @@ scrub_one(struct broker *b, MDB_txn *txn, const MDB_val *qk, size_t plen,
 			return rc;
 		if (v.mv_size <= MBOX_ITEM_HDR)
 			return MDB_CORRUPTED;
-		return scrub_item(txn, tables[i], &k, &v, sb);
+		return scrub_item(b, txn, tables[i], &k, &v, sb);
 	}
 	return 0;                   /* gone already: only the index key was left */
 }
@@ -207,7 +207,7 @@ queued_scrub(struct broker *b, MDB_txn *txn, const char *p, uint64_t *nitems)
 		memcpy(qkey, k.mv_data, k.mv_size);
 		qk.mv_size = k.mv_size;
 		qk.mv_data = qkey;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
+		if ((rc = store_cursor_del(&b->st, cur)) != 0 ||
 		    (rc = scrub_one(b, txn, &qk, plen, &sb)) != 0)
 			break;
 		(*nitems)++;

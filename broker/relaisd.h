@@ -3,6 +3,9 @@
  * grouped by source file.
  *
  *   server.c    the libuv loop, ZeroMQ sockets, one pass = one commit
+ *   txn.c       write transactions: begin, commit, abort
+ *   checkpoint.c  durability = wal: the shared transaction, checkpoints,
+ *               recovery from the write-ahead log (wal.c, redo.c)
  *   sessions.c  connections per agent, identity by key, all sending
  *   flow.c      replies waiting per connection, in bytes; not_reading
  *   zap.c       the ZAP handler: only registered keys get in
@@ -33,6 +36,7 @@
 #include "pathway.h"
 #include "sessions.h"
 #include "store.h"
+#include "wal.h"
 
 #define ROUTING_ID_MAX 256
 #define SWEEP_ASIDE_MAX 8          /* see alerts_sweep() */
@@ -93,6 +97,18 @@ struct broker {
 		uint64_t alerts_opened, alerts_resolved;
 	} txn_start;
 
+	/*
+	 * durability = wal (checkpoint.c): wal.open is false otherwise.  Passes
+	 * share one LMDB write transaction (shared) until the next checkpoint
+	 * commits it; each pass's changes (redo) are one record of the log.
+	 */
+	struct wal wal;
+	struct redo redo;
+	MDB_txn *shared;
+	bool wal_failed;            /* an append failed: checkpoint before the next */
+	int64_t checkpoint_mono;    /* the last checkpoint, monotonic ms */
+	uint64_t checkpoints;
+
 	/* Counters for health queries. */
 	uint64_t accepted, duplicates, refused, delivered, redelivered;
 	uint64_t dead_lettered, alerts_opened, alerts_resolved, auth_failures;
@@ -107,11 +123,41 @@ struct broker {
 	} sweep_aside[SWEEP_ASIDE_MAX];
 };
 
-/* txn.c: every write transaction of the broker ends through these. */
+/*
+ * txn.c: every write transaction of the broker ends through these.  No
+ * write transaction may begin while a read (txn_read_begin) is open.
+ */
 int txn_begin(struct broker *b, MDB_txn **txn);
 int txn_commit(struct broker *b, MDB_txn *txn);
 void txn_abort(struct broker *b, MDB_txn *txn);
 int broker_load_counters(struct broker *b);
+/*
+ * Reads between passes (queries, sends, upkeep): what every acknowledged
+ * pass wrote, checkpointed or not.  End with txn_read_end, not
+ * mdb_txn_abort: with the write-ahead log, txn is the shared transaction.
+ */
+int txn_read_begin(struct broker *b, MDB_txn **txn);
+void txn_read_end(struct broker *b, MDB_txn *txn);
+
+/*
+ * checkpoint.c (durability = wal; each does nothing when the log is off).
+ * checkpoint_recover: at start-up, before anything reads the store, apply
+ * the log's records past the last checkpoint and checkpoint them (also when
+ * the config says commit: the log may hold acknowledged events); open the
+ * log when the config says wal.  checkpoint_open: the shared transaction
+ * (begun, the log replayed into it, if none is open).  checkpoint_now:
+ * commit it with LMDB's syncs and start a new generation of the log.
+ * checkpoint_tick: that, when checkpoint_ms have passed or the log is half
+ * full.  checkpoint_rollback: drop the shared transaction, back to the last
+ * checkpoint; the next checkpoint_open replays the log.  checkpoint_close:
+ * checkpoint and close (at stop).
+ */
+int checkpoint_recover(struct broker *b);
+int checkpoint_open(struct broker *b);
+int checkpoint_now(struct broker *b);
+void checkpoint_tick(struct broker *b);
+void checkpoint_rollback(struct broker *b);
+void checkpoint_close(struct broker *b);
 
 /*
  * participants.c: one record per participant, its pathway and its rupture
@@ -173,7 +219,8 @@ void broker_free(struct broker *b);
 /*
  * upkeep.c, between transactions only.  upkeep_store: clear stale reader
  * slots, grow the map ahead of need (every tick).  upkeep_grow: grow it
- * now (full: a write just met MDB_MAP_FULL); 1 if it grew.
+ * now (full: a write just met MDB_MAP_FULL); 1 if it grew, or if a
+ * checkpoint of the write-ahead log made room.
  */
 void upkeep_store(struct broker *b);
 /*
@@ -289,6 +336,25 @@ void report_query(struct broker *b, MDB_txn *txn, const struct agent *who,
  */
 int backup_store(const struct config *cfg, const char *dir, FILE *out);
 int compact_store(const struct config *cfg, const char *dir, FILE *out);
+
+/*
+ * wal_copy.c: what the write-ahead log holds past the store's last
+ * checkpoint (acknowledged, not yet in the store), for --backup and
+ * --compact, which apply it to their copy, and --verify, which says so.
+ * wal_pending_read: 0 (records 0 when there is no log), or -1 with a
+ * sentence in err.  wal_pending_apply: to the closed copy in dir, unless
+ * the copy's checkpoint holds them already; 0 or -1 with err.
+ */
+struct wal_pending {
+	uint64_t gen;               /* the store's generation of the log */
+	uint64_t records;           /* records of it in the log */
+	struct redo ops;            /* their operations, one after the other */
+};
+int wal_pending_read(struct store *st, const char *dir, struct wal_pending *wp,
+    char *err, size_t errlen);
+int wal_pending_apply(const struct wal_pending *wp, const char *dir,
+    uint64_t map_size_mb, char *err, size_t errlen);
+void wal_pending_free(struct wal_pending *wp);
 
 /* verify.c: 0 if the store is consistent, 1 if not, -1 if unreadable. */
 int verify_store(const struct config *cfg, FILE *out);

@@ -755,6 +755,7 @@ on_tick(uv_timer_t *h)
 		reload_config(b);
 	sessions_read_monitor(b);
 	sessions_check_liveness(b, mono);
+	checkpoint_tick(b);
 	upkeep_store(b);
 	upkeep_agents(b);
 	mailbox_redeliver(b, mono);
@@ -970,7 +971,7 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 	if ((b->sessions = sessions_for(b, cfg)) == NULL)
 		return -1;
 	b->nsessions = cfg->nagents;
-	if (broker_load_counters(b) != 0)
+	if (checkpoint_recover(b) != 0 || broker_load_counters(b) != 0)
 		return -1;
 
 	b->zctx = zmq_ctx_new();
@@ -1074,6 +1075,7 @@ broker_free(struct broker *b)
 		zmq_close(b->zap);
 	if (b->zctx != NULL)
 		zmq_ctx_term(b->zctx);
+	checkpoint_close(b);
 	store_close(&b->st);
 	sessions_free(b);
 	msgpack_sbuffer_destroy(&b->scratch);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sodium.h>
 
 #include "bigendian.h"
 #include "relais_proto.h"
@@ -36,13 +37,52 @@ check_format(struct store *st, MDB_txn *txn, bool read_only, char *errbuf,
 	if (format == STORE_FORMAT)
 		return 0;
 	if (format == 0 && store_count(txn, st->log) == 0)
-		return read_only ? 0 : store_put_u64(txn, st->meta, "format", 6,
-		    STORE_FORMAT);
+		return read_only ? 0 : store_put_u64(st, txn, st->meta, "format",
+		    6, STORE_FORMAT);
 	snprintf(errbuf, errlen, "the store was written by another version of "
 	    "relaisd (store format %llu; this one reads format %d): point "
 	    "data_dir at an empty folder, or run the relaisd that wrote it",
 	    (unsigned long long)(format == 0 ? 1 : format), STORE_FORMAT);
 	return -1;
+}
+
+/*
+ * The store's format and each table's name with its handle (the main table
+ * lists the names in order), hashed: what a redo record's table numbers
+ * mean.
+ */
+static int
+layout_of(struct store *st, MDB_txn *txn)
+{
+	static const unsigned char key[crypto_shorthash_KEYBYTES] =
+	    "relais-layout-v1";
+	unsigned char text[2048], h[crypto_shorthash_BYTES];
+	size_t n;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	MDB_dbi dbi;
+	int rc;
+
+	n = (size_t)snprintf((char *)text, sizeof(text), "%d", STORE_FORMAT);
+	if ((rc = mdb_cursor_open(txn, 1, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char name[64];
+
+		if (k.mv_size >= sizeof(name) || n + k.mv_size + 8 > sizeof(text))
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		if (mdb_dbi_open(txn, name, 0, &dbi) != 0)
+			continue;
+		n += (size_t)snprintf((char *)text + n, sizeof(text) - n, " %s=%u",
+		    name, dbi);
+	}
+	mdb_cursor_close(cur);
+	crypto_shorthash(h, text, n, key);
+	st->layout = (uint32_t)be_get(h, 4);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int
@@ -100,7 +140,7 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 		st->env = NULL;
 		return -1;
 	}
-	if (rc != 0)
+	if (rc != 0 || (rc = layout_of(st, txn)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
@@ -128,22 +168,40 @@ store_close(struct store *st)
 	st->env = NULL;
 }
 
-int
-store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb)
+/* Whether store_grow would grow the map (see store.h); *size: its size. */
+static bool
+grow_due(struct store *st, uint64_t max, bool full, uint64_t *size)
 {
 	MDB_envinfo info;
 	MDB_stat ms;
-	uint64_t used, size, max = max_mb << 20;
+	uint64_t used;
+
+	if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
+		return false;
+	*size = info.me_mapsize;
+	used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	return *size < max && (full || used >= *size - *size / 4);
+}
+
+bool
+store_grow_due(struct store *st, uint64_t max_mb, bool full)
+{
+	uint64_t size;
+
+	return grow_due(st, max_mb << 20, full, &size);
+}
+
+int
+store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb)
+{
+	uint64_t size = 0, max = max_mb << 20;
 	int rc;
 
-	if ((rc = mdb_env_info(st->env, &info)) != 0 ||
-	    (rc = mdb_env_stat(st->env, &ms)) != 0)
-		return rc;
-	size = info.me_mapsize;
-	*map_mb = size >> 20;
-	used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
-	if (size >= max || (!full && used < size - size / 4))
+	*map_mb = 0;
+	if (!grow_due(st, max, full, &size)) {
+		*map_mb = size >> 20;
 		return 0;
+	}
 	size = size * 2 > max ? max : size * 2;
 	if ((rc = mdb_env_set_mapsize(st->env, size)) != 0)
 		return rc;
@@ -219,14 +277,82 @@ store_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
 }
 
 int
-store_put_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
-    uint64_t val)
+store_put_u64(struct store *st, MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint64_t val)
 {
 	unsigned char b[8];
 	MDB_val k = { klen, (void *)key }, v = { 8, b };
 
 	store_put_be64(b, val);
-	return mdb_put(txn, dbi, &k, &v, 0);
+	return store_put(st, txn, dbi, &k, &v, 0);
+}
+
+/*
+ * The change is recorded before it is made: the key and value may point
+ * into a page the write itself moves.  A refused write (MDB_KEYEXIST of
+ * MDB_NOOVERWRITE...) takes its record back.
+ */
+static void
+record(struct store *st, MDB_dbi dbi, const MDB_val *k, const MDB_val *v,
+    struct redo *saved)
+{
+	if (st->redo == NULL)
+		return;
+	*saved = *st->redo;
+	redo_add(st->redo, dbi, k, v);
+}
+
+static int
+settle(struct store *st, int rc, const struct redo *saved)
+{
+	if (rc != 0 && st->redo != NULL) {
+		st->redo->len = saved->len;
+		st->redo->overflow = saved->overflow;
+	}
+	return rc;
+}
+
+int
+store_put(struct store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v,
+    unsigned flags)
+{
+	struct redo saved = { 0 };
+
+	record(st, dbi, k, v, &saved);
+	return settle(st, mdb_put(txn, dbi, k, v, flags), &saved);
+}
+
+int
+store_del(struct store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k)
+{
+	struct redo saved = { 0 };
+
+	record(st, dbi, k, NULL, &saved);
+	return settle(st, mdb_del(txn, dbi, k, NULL), &saved);
+}
+
+int
+store_cursor_put(struct store *st, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+    unsigned flags)
+{
+	struct redo saved = { 0 };
+
+	record(st, mdb_cursor_dbi(cur), k, v, &saved);
+	return settle(st, mdb_cursor_put(cur, k, v, flags), &saved);
+}
+
+int
+store_cursor_del(struct store *st, MDB_cursor *cur)
+{
+	struct redo saved = { 0 };
+	MDB_val k = { 0, NULL }, v;
+	int rc;
+
+	if (st->redo != NULL &&
+	    (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) != 0)
+		return rc;
+	record(st, mdb_cursor_dbi(cur), &k, NULL, &saved);
+	return settle(st, mdb_cursor_del(cur, 0), &saved);
 }
 
 uint64_t

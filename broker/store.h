@@ -30,7 +30,13 @@
  *
  * The environment is opened without MDB_NOSYNC: mdb_txn_commit() returns
  * only after the data and the meta page are on disk.  That is what lets the
- * broker acknowledge right after a commit.
+ * broker acknowledge right after a commit (durability = commit), or after
+ * the pass's record is in the write-ahead log (durability = wal: txn.c),
+ * whose checkpoints are such commits.
+ *
+ * Every change to a table goes through store_put, store_del,
+ * store_cursor_put or store_cursor_del, never straight to LMDB: with the
+ * write-ahead log on, they are what records the change (redo.h).
  */
 #ifndef RELAIS_STORE_H
 #define RELAIS_STORE_H
@@ -41,6 +47,7 @@
 #include <lmdb.h>
 
 #include "event.h"
+#include "redo.h"
 
 /* The layout described above; store_open() refuses any other. */
 #define STORE_FORMAT 5
@@ -53,6 +60,13 @@ struct store {
 	MDB_dbi meta, log, dedup, referrals, participants, timeline;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
 	MDB_dbi indicators, ind_seen;
+	/*
+	 * The tables' names and handles, hashed: redo records name tables by
+	 * handle, so one is applied only by a store whose handles mean the
+	 * same (wal.h: layout).
+	 */
+	uint32_t layout;
+	struct redo *redo;          /* not NULL: changes are recorded there */
 };
 
 struct dedup_rec {
@@ -78,6 +92,8 @@ void store_close(struct store *st);
  * *map_mb is the map's size after.
  */
 int store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb);
+/* Whether store_grow would grow it now. */
+bool store_grow_due(struct store *st, uint64_t max_mb, bool full);
 
 /*
  * Storage errors.  Inside the broker a storage failure is the LMDB or
@@ -105,11 +121,23 @@ size_t store_key_seq(char *buf, const char *prefix, size_t plen, uint64_t seq);
 uint64_t store_be64(const void *p);
 void store_put_be64(void *p, uint64_t v);
 
+/*
+ * The only ways to change a table (see above); as mdb_put, mdb_del,
+ * mdb_cursor_put and mdb_cursor_del, never with MDB_RESERVE (the bytes
+ * written after the call could not be recorded).
+ */
+int store_put(struct store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+    MDB_val *v, unsigned flags);
+int store_del(struct store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k);
+int store_cursor_put(struct store *st, MDB_cursor *cur, MDB_val *k,
+    MDB_val *v, unsigned flags);
+int store_cursor_del(struct store *st, MDB_cursor *cur);
+
 /* meta counters. */
 int store_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     uint64_t *out);
-int store_put_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
-    uint64_t v);
+int store_put_u64(struct store *st, MDB_txn *txn, MDB_dbi dbi,
+    const void *key, size_t klen, uint64_t v);
 
 /* Total entries of a table, for health and backlog queries. */
 uint64_t store_count(MDB_txn *txn, MDB_dbi dbi);

@@ -11,16 +11,45 @@
  * while it is open (event.accepted, alert.opened...) are held and written
  * only if it commits, and the alert counters it moved are put back if it
  * does not.
+ *
+ * With durability = wal, "the transaction" is a pass within the shared
+ * transaction (checkpoint.c): it commits when its changes are one synced
+ * record of the write-ahead log, and aborts by going back to the last
+ * checkpoint, the log replayed.
  */
+#include <string.h>
+
 #include "log.h"
 #include "relaisd.h"
+
+/* A pass in the shared transaction, its changes recorded. */
+static int
+begin_pass(struct broker *b, MDB_txn **txn)
+{
+	int rc;
+
+	if (b->wal_failed && (rc = checkpoint_now(b)) != 0)
+		return rc;
+	if ((rc = checkpoint_open(b)) != 0)
+		return rc;
+	redo_clear(&b->redo);
+	/* What does not fit in the log's room is saved by a checkpoint. */
+	b->redo.max = b->wal.size - b->wal.end;
+	b->st.redo = &b->redo;
+	*txn = b->shared;
+	return 0;
+}
 
 int
 txn_begin(struct broker *b, MDB_txn **txn)
 {
 	int rc;
 
-	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, txn)) != 0)
+	if (b->wal.open)
+		rc = begin_pass(b, txn);
+	else
+		rc = mdb_txn_begin(b->st.env, NULL, 0, txn);
+	if (rc != 0)
 		return rc;
 	b->txn_start.alerts_opened = b->alerts_opened;
 	b->txn_start.alerts_resolved = b->alerts_resolved;
@@ -50,12 +79,37 @@ write_counters(struct broker *b, MDB_txn *txn)
 
 		if (!s->next_dirty)
 			continue;
-		if ((rc = store_put_u64(txn, b->st.mbox_next, id, strlen(id),
+		if ((rc = store_put_u64(&b->st, txn, b->st.mbox_next, id, strlen(id),
 		    s->next_seq)) != 0)
 			return rc;
 		s->next_dirty = false;
 	}
 	return 0;
+}
+
+/*
+ * The pass's changes made durable: one record appended to the log and
+ * synced, or, when they do not fit in it, a checkpoint.  On failure the
+ * shared transaction is dropped (it holds changes that are not durable).
+ */
+static int
+commit_pass(struct broker *b)
+{
+	int rc;
+
+	b->st.redo = NULL;
+	if (redo_empty(&b->redo))
+		return 0;
+	if (b->redo.overflow || !wal_fits(&b->wal, redo_payload_len(&b->redo)))
+		return checkpoint_now(b);
+	if ((rc = wal_append(&b->wal, b->redo.buf,
+	    redo_payload_len(&b->redo))) != 0) {
+		log_error("store.wal_append_failed", "error", LOG_STR(strerror(rc)),
+		    "hint", LOG_STR("check the data_dir's disk"), NULL);
+		b->wal_failed = true;
+		checkpoint_rollback(b);
+	}
+	return rc;
 }
 
 int
@@ -69,8 +123,9 @@ txn_commit(struct broker *b, MDB_txn *txn)
 		txn_abort(b, txn);
 		return rc;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		/* mdb_txn_commit frees the transaction even when it fails. */
+	/* mdb_txn_commit frees the transaction even when it fails. */
+	rc = b->wal.open ? commit_pass(b) : mdb_txn_commit(txn);
+	if (rc != 0) {
 		participants_clear(b);
 		indicators_clear(b);
 		broker_load_counters(b);
@@ -86,7 +141,14 @@ txn_commit(struct broker *b, MDB_txn *txn)
 void
 txn_abort(struct broker *b, MDB_txn *txn)
 {
-	mdb_txn_abort(txn);
+	if (!b->wal.open)
+		mdb_txn_abort(txn);
+	else {
+		b->st.redo = NULL;
+		/* Changes in the shared transaction go only with all of it. */
+		if (!redo_empty(&b->redo))
+			checkpoint_rollback(b);
+	}
 	undo_reports(b);
 	participants_clear(b);
 	indicators_clear(b);
@@ -109,7 +171,7 @@ broker_load_counters(struct broker *b)
 	}
 	b->counters_dirty = false;
 	b->log_seq = 0;
-	if ((rc = mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = txn_read_begin(b, &txn)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, b->st.log, &cur)) == 0) {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -117,10 +179,30 @@ broker_load_counters(struct broker *b)
 			b->log_seq = store_be64(k.mv_data);
 		mdb_cursor_close(cur);
 	}
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		log_error("store.read_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
 	return 0;
+}
+
+int
+txn_read_begin(struct broker *b, MDB_txn **txn)
+{
+	int rc;
+
+	if (!b->wal.open)
+		return mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, txn);
+	if ((rc = checkpoint_open(b)) != 0)
+		return rc;
+	*txn = b->shared;
+	return 0;
+}
+
+void
+txn_read_end(struct broker *b, MDB_txn *txn)
+{
+	if (txn != b->shared)
+		mdb_txn_abort(txn);
 }

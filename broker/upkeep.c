@@ -30,14 +30,28 @@ int
 upkeep_grow(struct broker *b, bool full)
 {
 	uint64_t map_mb;
+	bool freed = false;
 	int rc;
 
+	/*
+	 * With the write-ahead log, LMDB resizes only between checkpoints (no
+	 * transaction open), and the shared transaction cannot reuse the pages
+	 * it frees before it commits: a full map may only need a checkpoint.
+	 */
+	if (full && b->wal.seq > 0)
+		freed = checkpoint_now(b) == 0;
+	else if (b->shared != NULL &&
+	    store_grow_due(&b->st, b->cfg->map_size_max_mb, full))
+		checkpoint_now(b);
+	checkpoint_rollback(b);
 	rc = store_grow(&b->st, b->cfg->map_size_max_mb, full, &map_mb);
 	if (rc == 1) {
 		log_info("store.grown", "map_size_mb", LOG_U64(map_mb),
 		    "map_size_max_mb", LOG_U64(b->cfg->map_size_max_mb), NULL);
 		return 1;
 	}
+	if (rc == 0 && freed)
+		return 1;
 	if (rc != 0)
 		log_error("store.grow_failed", "error", LOG_STR(mdb_strerror(rc)),
 		    "hint", LOG_STR("check the free space of the data_dir's disk"),
@@ -74,7 +88,7 @@ mailbox_holds(struct broker *b, const struct session *s)
 	MDB_val k, v;
 	bool holds = false;
 
-	if (mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn) != 0)
+	if (txn_read_begin(b, &txn) != 0)
 		return false;
 	if (mdb_cursor_open(txn, b->st.mbox, &cur) == 0) {
 		k.mv_size = store_key_seq(key, id, alen, 0);
@@ -83,7 +97,7 @@ mailbox_holds(struct broker *b, const struct session *s)
 		    k.mv_size == alen + 9 && memcmp(k.mv_data, id, alen + 1) == 0;
 		mdb_cursor_close(cur);
 	}
-	mdb_txn_abort(txn);
+	txn_read_end(b, txn);
 	return holds;
 }
 

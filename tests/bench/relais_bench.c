@@ -232,6 +232,7 @@ struct bench {
 	bool keep;
 	bool report;                /* report mode */
 	int per_person;             /* events per participant loaded */
+	const char *durability;     /* the broker's durability option */
 
 	/* The world; dir is short enough for any file name under it. */
 	char dir[1024];
@@ -299,8 +300,9 @@ write_config(struct bench *b, const char *log_level, bool manual_clock)
 	    "public_key_file = keys/broker.pub\n"
 	    "map_size_mb = %u\n"
 	    "log_level = %s\n"
-	    "manual_clock = %s\n",
-	    map_mb, log_level, manual_clock ? "yes" : "no");
+	    "manual_clock = %s\n"
+	    "durability = %s\n",
+	    map_mb, log_level, manual_clock ? "yes" : "no", b->durability);
 	fprintf(f, "\n[qpv]\n");
 	for (size_t i = 0; i < NQPVS; i++)
 		fprintf(f, "%s = QPV %s\n", qpvs[i], qpvs[i]);
@@ -2077,7 +2079,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: relais-bench [--senders N] [--inflight K] [--events E] "
-	    "[--seconds S] [--keep]\n"
+	    "[--seconds S] [--durability D] [--keep]\n"
 	    "       relais-bench --participants M [--senders N] [--due D] [--keep]\n"
 	    "       relais-bench --participants M --report [--per-person K] "
 	    "[--senders N] [--keep]\n"
@@ -2098,6 +2100,7 @@ usage(FILE *out)
 	    "                    the report query of that year\n"
 	    "  --per-person K    with --report: events per participant "
 	    "(default 20)\n"
+	    "  --durability D    the broker's durability: commit (default) or wal\n"
 	    "  --keep            keep the temporary folder (config, keys, store, "
 	    "log)\n",
 	    DEFAULT_SENDERS, DEFAULT_INFLIGHT, DEFAULT_EVENTS, DEFAULT_SECONDS,
@@ -2155,6 +2158,7 @@ main(int argc, char **argv)
 		{ "keep", no_argument, NULL, 'K' },
 		{ "report", no_argument, NULL, 'r' },
 		{ "per-person", required_argument, NULL, 'P' },
+		{ "durability", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2169,6 +2173,7 @@ main(int argc, char **argv)
 	b.events = DEFAULT_EVENTS;
 	b.seconds = DEFAULT_SECONDS;
 	b.due = DEFAULT_DUE;
+	b.durability = "commit";
 	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
 		switch (c) {
 		case 's':
@@ -2210,6 +2215,11 @@ main(int argc, char **argv)
 			if (!parse_u64(optarg, 1, 1000, &v))
 				goto bad;
 			b.per_person = (int)v;
+			break;
+		case 'D':
+			if (strcmp(optarg, "commit") != 0 && strcmp(optarg, "wal") != 0)
+				goto bad;
+			b.durability = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -234,6 +234,23 @@ e2e_agent(struct e2e_broker *b, const char *id)
 	e2e_fail(__FILE__, __LINE__, "e2e_agent", "no agent %s in this test", id);
 }
 
+/*
+ * E2E_DURABILITY=wal runs every test's broker with the write-ahead log
+ * (make test-wal), unless the test chooses its durability in extra.  The
+ * log is kept small so that tests go through checkpoints when it fills.
+ */
+static const char *
+durability_line(const struct e2e_broker *b)
+{
+	const char *d = getenv("E2E_DURABILITY");
+
+	if (strstr(b->extra, "durability") != NULL || d == NULL)
+		return "";
+	if (strcmp(d, "wal") == 0)
+		return "durability = wal\nwal_size_mb = 4\n";
+	return strcmp(d, "commit") == 0 ? "durability = commit\n" : "";
+}
+
 static void
 write_config(struct e2e_broker *b)
 {
@@ -248,10 +265,10 @@ write_config(struct e2e_broker *b)
 	    "data_dir = %s\n"
 	    "secret_key_file = %s/broker.key\n"
 	    "public_key_file = %s/broker.pub\n"
-	    "%s%s", listen, b->data, b->dir, b->dir,
+	    "%s%s%s", listen, b->data, b->dir, b->dir,
 	    /* A test may set its own map size in extra. */
 	    strstr(b->extra, "map_size_mb") != NULL ? "" : "map_size_mb = 256\n",
-	    b->extra);
+	    durability_line(b), b->extra);
 	/* The QPVs the tests and the shared fixtures use. */
 	fprintf(f, "\n[qpv]\nsanitas = Sanitas\nrochepinard = Rochepinard\n"
 	    "europe-chateaubriand = Europe - Chateaubriand\neurope = Europe\n"

@@ -498,10 +498,10 @@ make_events(struct sender *s)
  * event is in the log exactly once (health count, resubmission gives
  * "duplicate" with the same seq, relaisd --verify), and every acknowledged
  * referral reached the target exactly once per mailbox seq, with no gap
- * in its mailbox.
+ * in its mailbox.  durability is the config's line (extra), if any.
  */
 static void
-test_kill9_mid_stream(void **state)
+kill9_mid_stream(const char *extra)
 {
 	struct crash cr;
 	struct sender *senders;
@@ -523,7 +523,8 @@ test_kill9_mid_stream(void **state)
 	total = cr.nsenders * (cr.nref + cr.ncontact);
 	refs_total = cr.nsenders * cr.nref;
 
-	cr.b = e2e_broker_new("default_credit = 1000\n");
+	snprintf(why, sizeof(why), "default_credit = 1000\n%s", extra);
+	cr.b = e2e_broker_new(why);
 	cr.b->keep_port = true;
 	/* The real clock cannot reach any rule threshold during the test, but
 	 * no reminder must reach the target's mailbox either way. */
@@ -687,6 +688,10 @@ test_kill9_mid_stream(void **state)
 	}
 	e2e_assert_int(cr.nkills + 1, e2e_log_count(cr.b,
 	    "\"msg\":\"broker.ready\"", NULL), "broker starts in the log");
+	/* With the log, a kill -9 left passes that only its replay gave back. */
+	if (strstr(extra, "wal") != NULL)
+		e2e_assert(e2e_log_count(cr.b, "\"msg\":\"store.recovered\"",
+		    NULL) >= 1, "no start-up replayed the write-ahead log");
 
 	/* The stored state is the replay of the log. */
 	e2e_stop(cr.b);
@@ -704,6 +709,24 @@ test_kill9_mid_stream(void **state)
 	free(sth);
 }
 
+static void
+test_kill9_mid_stream(void **state)
+{
+	kill9_mid_stream("");
+}
+
+/*
+ * The same with the write-ahead log: checkpoints come only when the small
+ * log is half full or full, so each kill -9 leaves acknowledged passes
+ * that are only in the log, and the restart replays them (store.recovered).
+ */
+static void
+test_kill9_mid_stream_wal(void **state)
+{
+	kill9_mid_stream("durability = wal\nwal_size_mb = 2\n"
+	    "checkpoint_ms = 600000\n");
+}
+
 int
 main(void)
 {
@@ -713,6 +736,7 @@ main(void)
 		cmocka_unit_test_teardown(test_redelivery_and_dead_letter,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_kill9_mid_stream, e2e_teardown),
+		cmocka_unit_test_teardown(test_kill9_mid_stream_wal, e2e_teardown),
 	};
 
 	if (getenv("E2E_FILTER") != NULL)

@@ -118,7 +118,8 @@ start_shimmed(struct e2e_broker *b, const char *journal, const struct cut *c)
 	setenv("ASAN_OPTIONS", asan_opts, 1);
 	setenv("LD_PRELOAD", shim_path(), 1);
 	setenv("POWERCUT_JOURNAL", journal, 1);
-	setenv("POWERCUT_FILES", "data.mdb", 1);
+	/* The write-ahead log too, when there is one (durability = wal). */
+	setenv("POWERCUT_FILES", "data.mdb,wal.log", 1);
 	setenv("POWERCUT_KILL_AT", kill_at, 1);
 	setenv("POWERCUT_KILL_AFTER", c->kill_after ? "1" : "0", 1);
 	ok = e2e_try_start(b, why, sizeof(why));
@@ -300,9 +301,9 @@ check_verify(struct e2e_broker *b)
  * them when the run had no cut point).
  */
 static long
-one_cut(const struct cut *c, size_t nevents)
+one_cut(const struct cut *c, size_t nevents, const char *extra)
 {
-	struct e2e_broker *b = e2e_broker_new(NULL);
+	struct e2e_broker *b = e2e_broker_new(extra);
 	struct workload *w = calloc(1, sizeof(*w));
 	struct powercut_stats st;
 	char journal[400], err[512];
@@ -363,8 +364,9 @@ cut_of(uint64_t seed, long ops)
 	return c;
 }
 
+/* POWERCUT_RUNS cuts of brokers whose config has the lines extra. */
 static void
-test_power_cuts(void **state)
+power_cuts(const char *extra)
 {
 	long runs = e2e_env_long("POWERCUT_RUNS", 10);
 	long nevents = e2e_env_long("POWERCUT_EVENTS", 40);
@@ -379,14 +381,14 @@ test_power_cuts(void **state)
 	/* A first run without a cut point counts the writes and syncs of a
 	 * whole run; the cut points are drawn among them. */
 	printf("power cuts: a run without a cut, to count the writes and syncs\n");
-	ops = one_cut(&none, (size_t)nevents);
+	ops = one_cut(&none, (size_t)nevents, extra);
 	e2e_assert(ops > 0, "the shim journalled no write of data.mdb: is %s "
 	    "built and loaded?", shim_path());
 	if (replay >= 0) {
 		struct cut c = cut_of((uint64_t)replay, ops);
 
 		printf("power cut of seed %ld\n", replay);
-		one_cut(&c, (size_t)nevents);
+		one_cut(&c, (size_t)nevents, extra);
 		return;
 	}
 	printf("power cuts: %ld runs, seeds %" PRIu64 "..%" PRIu64 " (replay one "
@@ -395,8 +397,26 @@ test_power_cuts(void **state)
 		struct cut c = cut_of(seed + (uint64_t)i, ops);
 
 		printf("run %ld: seed %" PRIu64 "\n", i, c.seed);
-		one_cut(&c, (size_t)nevents);
+		one_cut(&c, (size_t)nevents, extra);
 	}
+}
+
+static void
+test_power_cuts(void **state)
+{
+	power_cuts(NULL);
+}
+
+/*
+ * With the write-ahead log: a pass is acknowledged once its record is
+ * synced, LMDB syncs only at checkpoints, so the cut falls among writes of
+ * both files.  A small log and frequent checkpoints put checkpoints among
+ * the cut points too.
+ */
+static void
+test_power_cuts_wal(void **state)
+{
+	power_cuts("durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 50\n");
 }
 
 int
@@ -404,6 +424,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_power_cuts, e2e_teardown),
+		cmocka_unit_test_teardown(test_power_cuts_wal, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

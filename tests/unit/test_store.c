@@ -42,7 +42,7 @@ test_counters_and_prefix_counts(void **state)
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
 	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "x", 1, &val), 0);
 	assert_int_equal(val, 0);
-	assert_int_equal(store_put_u64(txn, fx->b.st.meta, "x", 1, 42), 0);
+	assert_int_equal(store_put_u64(&fx->b.st, txn, fx->b.st.meta, "x", 1, 42), 0);
 	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "x", 1, &val), 0);
 	assert_int_equal(val, 42);
 	for (uint64_t s = 1; s <= 3; s++) {
@@ -63,6 +63,7 @@ test_counters_and_prefix_counts(void **state)
 static void
 set_format(const char *dir, uint64_t format)
 {
+	struct store unrecorded = { 0 };
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi meta;
@@ -72,7 +73,8 @@ set_format(const char *dir, uint64_t format)
 	assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-	assert_int_equal(store_put_u64(txn, meta, "format", 6, format), 0);
+	assert_int_equal(store_put_u64(&unrecorded, txn, meta, "format", 6,
+	    format), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 }

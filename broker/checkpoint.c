@@ -1,0 +1,214 @@
+/*
+ * durability = wal: a pass is durable once its record is in the
+ * write-ahead log, and LMDB commits (with both of its syncs) only at a
+ * checkpoint.
+ *
+ * How it stays true:
+ *   1. Passes share one LMDB write transaction (b->shared), begun after a
+ *      checkpoint and committed by the next.  A pass writes into it; what
+ *      it changes is recorded as it changes (store_put...: redo.h).
+ *   2. At the end of the pass its changes are one record of the log,
+ *      appended and synced (fdatasync) before any acknowledgement leaves
+ *      (txn.c).  A pass that changed nothing writes nothing.
+ *   3. A checkpoint writes "wal_gen" = the next generation into the shared
+ *      transaction and commits it: LMDB returns after its data and meta
+ *      pages are on disk.  Only then does the log start that generation,
+ *      overwriting the older records.  LMDB on disk is thus always the last
+ *      checkpoint, whole (pages of the shared transaction that LMDB spills
+ *      early go to pages that checkpoint does not use).
+ *   4. Recovery (start-up): the records of generation "wal_gen", in order,
+ *      applied to the last checkpoint, give every acknowledged pass back,
+ *      byte for byte; a crash between the checkpoint's commit and the
+ *      log's new generation leaves records of the older generation, which
+ *      are ignored: they are in the checkpoint.
+ *   5. A pass that fails after writing into the shared transaction cannot
+ *      be taken out of it: the transaction is dropped (back to the last
+ *      checkpoint) and the log is replayed into a new one, the same way as
+ *      recovery, before the pass is tried again (txn_abort).
+ *   6. Reads between passes go through the shared transaction, so queries
+ *      and deliveries see every acknowledged pass (txn_read_begin).
+ *   7. A failed append may have left a record on disk: the next write
+ *      first checkpoints what the log held before it, so that record's
+ *      generation is never read again.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relaisd.h"
+#include "rltime.h"
+
+#define WAL_GEN_KEY "wal_gen"
+
+static bool
+wal_on(const struct broker *b)
+{
+	return b->wal.open;
+}
+
+static int
+apply_record(void *arg, const unsigned char *p, size_t len)
+{
+	return redo_apply(arg, p, len);
+}
+
+int
+checkpoint_open(struct broker *b)
+{
+	uint64_t seq = b->wal.seq;
+	int rc;
+
+	if (!wal_on(b) || b->shared != NULL)
+		return 0;
+	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, &b->shared)) != 0) {
+		b->shared = NULL;
+		return rc;
+	}
+	if (seq == 0)
+		return 0;
+	rc = wal_scan(&b->wal, b->wal.gen, seq, apply_record, b->shared);
+	if (rc == 0 && b->wal.seq != seq)
+		rc = MDB_CORRUPTED;     /* the log lost records it had synced */
+	if (rc != 0) {
+		log_error("store.replay_failed", "records", LOG_U64(seq),
+		    "error", LOG_STR(rc > 0 ? strerror(rc) : mdb_strerror(rc)),
+		    NULL);
+		mdb_txn_abort(b->shared);
+		b->shared = NULL;
+		b->wal.seq = seq;
+		return rc;
+	}
+	return 0;
+}
+
+void
+checkpoint_rollback(struct broker *b)
+{
+	if (b->shared == NULL)
+		return;
+	mdb_txn_abort(b->shared);
+	b->shared = NULL;
+}
+
+int
+checkpoint_now(struct broker *b)
+{
+	uint64_t gen = b->wal.gen + 1, records = b->wal.seq;
+	int rc;
+
+	if (!wal_on(b) || (b->shared == NULL && records == 0 && !b->wal_failed))
+		return 0;
+	if ((rc = checkpoint_open(b)) != 0)
+		return rc;
+	/* b->st.redo is NULL between passes: this write is not logged. */
+	if ((rc = store_put_u64(&b->st, b->shared, b->st.meta, WAL_GEN_KEY,
+	    strlen(WAL_GEN_KEY), gen)) != 0) {
+		checkpoint_rollback(b);
+		return rc;
+	}
+	rc = mdb_txn_commit(b->shared);
+	b->shared = NULL;
+	if (rc != 0) {
+		/* Back to the last checkpoint; the log still holds the rest. */
+		log_error("store.checkpoint_failed", "records", LOG_U64(records),
+		    "error", LOG_STR(mdb_strerror(rc)), NULL);
+		return rc;
+	}
+	wal_restart(&b->wal, gen);
+	b->wal_failed = false;
+	b->checkpoint_mono = rl_mono_ms();
+	b->checkpoints++;
+	return 0;
+}
+
+void
+checkpoint_tick(struct broker *b)
+{
+	if (!wal_on(b) || (b->shared == NULL && b->wal.seq == 0))
+		return;
+	if (rl_mono_ms() - b->checkpoint_mono >= b->cfg->checkpoint_ms ||
+	    b->wal.end - WAL_HEADER >= (b->wal.size - WAL_HEADER) / 2)
+		checkpoint_now(b);
+}
+
+/* The generation of the log the store's last checkpoint expects. */
+static int
+stored_gen(struct broker *b, uint64_t *gen)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = store_get_u64(txn, b->st.meta, WAL_GEN_KEY, strlen(WAL_GEN_KEY), gen);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+checkpoint_recover(struct broker *b)
+{
+	const struct config *cfg = b->cfg;
+	bool want = strcmp(cfg->durability, "wal") == 0;
+	char err[1200];
+	uint64_t gen;
+	int rc;
+
+	if (!want && !wal_exists(cfg->data_dir))
+		return 0;
+	if (wal_open(&b->wal, cfg->data_dir, cfg->wal_size_mb, b->st.layout, err,
+	    sizeof(err)) == -1) {
+		log_error("store.wal_open_failed", "error", LOG_STR(err), NULL);
+		return -1;
+	}
+	if ((rc = stored_gen(b, &gen)) != 0 ||
+	    (rc = wal_scan(&b->wal, gen, 0, NULL, NULL)) != 0) {
+		log_error("store.wal_unreadable", "error", LOG_STR(rc ==
+		    WAL_E_LAYOUT ? "the write-ahead log was written by another "
+		    "version of relaisd" : rc > 0 ? strerror(rc) : mdb_strerror(rc)),
+		    "hint", LOG_STR(rc == WAL_E_LAYOUT ? "start the relaisd that "
+		    "wrote it once, and stop it: it applies the log" :
+		    "check the data_dir's disk"), NULL);
+		wal_close(&b->wal);
+		return -1;
+	}
+	if (b->wal.seq > 0) {
+		uint64_t records = b->wal.seq;
+
+		if ((rc = checkpoint_now(b)) != 0) {
+			log_error("store.recovery_failed", "records", LOG_U64(records),
+			    "error", LOG_STR(mdb_strerror(rc)),
+			    "hint", LOG_STR("nothing was lost: the log is kept; "
+			    "check the data_dir's disk and free space, and start "
+			    "again"), NULL);
+			wal_close(&b->wal);
+			return -1;
+		}
+		log_info("store.recovered", "records", LOG_U64(records),
+		    "generation", LOG_U64(gen), NULL);
+	}
+	b->checkpoint_mono = rl_mono_ms();
+	if (!want) {
+		/* Everything it held is checkpointed: the file is of no more use. */
+		char path[1100];
+
+		wal_close(&b->wal);
+		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, WAL_FILE);
+		unlink(path);
+	}
+	return 0;
+}
+
+void
+checkpoint_close(struct broker *b)
+{
+	if (!wal_on(b))
+		return;
+	if (checkpoint_now(b) != 0)
+		log_error("store.checkpoint_failed", "hint", LOG_STR("the log "
+		    "keeps what was acknowledged: the next start applies it"),
+		    NULL);
+	checkpoint_rollback(b);
+	wal_close(&b->wal);
+	redo_free(&b->redo);
+}
