@@ -444,6 +444,28 @@ take_error(struct submission *s, struct batch *b, const json_t *msg)
 	return 0;
 }
 
+/*
+ * not_reading (PROTOCOL §8.1): the batches sent from ref to last_ref that
+ * have had no answer were refused and not done; they go again at once.
+ */
+static void
+take_not_reading(struct submission *s, const json_t *msg)
+{
+	json_t *last = json_object_get(msg, "last_ref");
+	uint64_t lo = (uint64_t)json_integer_value(json_object_get(msg, "ref"));
+	uint64_t hi = json_is_integer(last) ? (uint64_t)json_integer_value(last) : lo;
+
+	s->last_progress = rl_mono_ms();
+	for (size_t k = s->first_open; k < s->nbatches; k++) {
+		struct batch *b = &s->batches[k];
+
+		if (!b->done && b->sent && b->ref >= lo && b->ref <= hi) {
+			b->sent = false;
+			s->inflight--;
+		}
+	}
+}
+
 static int
 handle_reply(struct submission *s, const json_t *msg)
 {
@@ -453,6 +475,11 @@ handle_reply(struct submission *s, const json_t *msg)
 
 	if (cmd == NULL || !json_is_integer(ref))
 		return 0;
+	if (strcmp(cmd, "error") == 0 && json_integer_value(json_object_get(msg,
+	    "code")) == RL_E_NOT_READING) {
+		take_not_reading(s, msg);
+		return 0;
+	}
 	b = find_batch(s, (uint64_t)json_integer_value(ref));
 	if (b == NULL)
 		return 0;   /* a late answer to a batch already settled */

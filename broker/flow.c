@@ -18,6 +18,14 @@
 	 6 + 34 + 8 + 162)
 #define ACKS_HEAD_MAX 64
 
+uint64_t
+flow_connections(const struct flow_totals *t)
+{
+	uint64_t gone = t->closed > t->failed ? t->closed - t->failed : 0;
+
+	return t->admitted > gone ? t->admitted - gone : 0;
+}
+
 size_t
 flow_acks_max(uint32_t nevents)
 {

@@ -78,11 +78,21 @@ struct conn_flow {
 
 /* All connections' together. */
 struct flow_totals {
+	/*
+	 * Connections past their handshake, for max_connections (zap.c):
+	 * admitted by the ZAP handler, minus those closed that were not
+	 * handshakes failing (the socket monitor reports each failed
+	 * handshake, then its closing).
+	 */
+	uint64_t admitted, closed, failed;
 	size_t queued, reserved;
 	size_t refusing;            /* connections refusing now */
 	uint64_t refused;           /* requests refused as not_reading, ever */
 	uint64_t sent;              /* messages libzmq took: progress */
 };
+
+/* Connections open past their handshake (see struct flow_totals). */
+uint64_t flow_connections(const struct flow_totals *t);
 
 /* The largest acks a submit of n events can get. */
 size_t flow_acks_max(uint32_t nevents);

@@ -286,10 +286,13 @@ sessions_read_monitor(struct broker *b)
 			zmq_msg_recv(&addr, b->monitor, 0);
 		zmq_msg_close(&addr);
 		zmq_msg_close(&ev);
-		if (event == ZMQ_EVENT_DISCONNECTED)
+		if (event == ZMQ_EVENT_DISCONNECTED) {
+			b->flow.closed++;
 			forget_fd(b, (int)value);
-		else
+		} else if (event != 0) {
+			b->flow.failed++;
 			zap_log_handshake_failure(b, event, value);
+		}
 	}
 }
 

@@ -53,6 +53,18 @@ frame_is(zmq_msg_t *m, const char *s)
 	return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
 }
 
+/*
+ * Whether the connections past their handshake reach max_connections,
+ * which bounds the memory libzmq holds for them (flow.h).  The socket
+ * monitor is read first: connections that closed free their place.
+ */
+static bool
+connections_full(struct broker *b)
+{
+	sessions_read_monitor(b);
+	return flow_connections(&b->flow) >= b->cfg->max_connections;
+}
+
 /* Handle one request; returns 0 if none was waiting. */
 static int
 zap_one(struct broker *b)
@@ -102,7 +114,16 @@ zap_one(struct broker *b)
 	}
 
 	if (n >= 2) {
-		if (a != NULL) {
+		if (a != NULL && connections_full(b)) {
+			/* 300: a temporary refusal; the agent's socket retries. */
+			zap_reply(b, &f[1], "300", "too many connections", "");
+			log_warn("connection.refused", "agent", LOG_STR(a->id),
+			    "connections", LOG_U64(flow_connections(&b->flow)),
+			    "hint", LOG_STR("the broker holds max_connections "
+			    "connections; close idle ones, or raise max_connections "
+			    "(each may hold up to 9.4 MiB: README, Memory)"), NULL);
+		} else if (a != NULL) {
+			b->flow.admitted++;
 			zap_reply(b, &f[1], "200", "OK", z85);
 			log_info("auth.accepted", "agent", LOG_STR(a->id),
 			    "key", LOG_STR(fp), "address", LOG_STR(addr), NULL);

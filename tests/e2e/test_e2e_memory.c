@@ -446,6 +446,49 @@ test_a_pass_is_budgeted_by_decoded_size(void **state)
 	    RL_E_BATCH_TOO_LARGE, "256 frames of 65520 nils");
 }
 
+/*
+ * Each connection may hold up to FLOW_CONN_ZMQ_MAX bytes in libzmq, so the
+ * total is bounded only with the connections: max_connections.  A
+ * handshake beyond it is refused (logged), failed handshakes and closed
+ * connections give their place back.
+ */
+static void
+test_connections_beyond_max_connections_are_refused(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("max_connections = 2\n");
+	relais_client *c1, *c2, *c;
+	struct e2e_raw *r;
+	json_t *m;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "stranger", "mediator", false);
+	e2e_start(b);
+	/* A refused handshake takes no place. */
+	r = e2e_raw_open(b, "stranger", NULL);
+	e2e_log_wait(b, "\"msg\":\"auth.refused\"");
+	e2e_raw_close(&r);
+
+	c1 = e2e_connect(b, "med");
+	c2 = e2e_connect(b, "ml");
+	r = e2e_raw_open(b, "med", NULL);
+	e2e_raw_send(r, "\x82\xa1" "v\x01\xa3" "cmd\xa4" "ping", 13);
+	e2e_log_wait(b, "\"msg\":\"connection.refused\"", "\"agent\":\"med\"",
+	    "\"connections\":2");
+	m = e2e_raw_recv(r, 200);
+	e2e_assert(m == NULL, "a third connection was answered: %s",
+	    e2e_json_str(m));
+	e2e_raw_close(&r);
+
+	/* One closes: its place is free for the next. */
+	relais_close(&c1);
+	c = e2e_connect(b, "med");
+	e2e_assert(e2e_health(c, "events") == 0, "no health answer");
+	relais_close(&c);
+	relais_close(&c2);
+}
+
 int
 main(void)
 {
@@ -457,6 +500,8 @@ main(void)
 		cmocka_unit_test_teardown(test_frames_of_nils_are_refused_before_decoding,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_a_pass_is_budgeted_by_decoded_size,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_connections_beyond_max_connections_are_refused,
 		    e2e_teardown),
 	};
 
