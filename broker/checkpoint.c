@@ -94,6 +94,8 @@ int
 checkpoint_now(struct broker *b)
 {
 	uint64_t gen = b->wal.gen + 1, records = b->wal.seq;
+	uint64_t bytes = b->wal.end - WAL_HEADER;
+	int64_t t0 = rl_mono_us();
 	int rc;
 
 	if (!wal_on(b) || (b->shared == NULL && records == 0 && !b->wal_failed))
@@ -114,6 +116,10 @@ checkpoint_now(struct broker *b)
 		    "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
+	/* Debug: one line a second, what each checkpoint cost. */
+	log_debug("store.checkpointed", "records", LOG_U64(records),
+	    "bytes", LOG_U64(bytes), "us", LOG_U64((uint64_t)(rl_mono_us() - t0)),
+	    NULL);
 	wal_restart(&b->wal, gen);
 	b->wal_failed = false;
 	b->checkpoint_mono = rl_mono_ms();

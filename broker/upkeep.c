@@ -38,12 +38,15 @@ upkeep_grow(struct broker *b, bool full)
 	 * transaction open), and the shared transaction cannot reuse the pages
 	 * it frees before it commits: a full map may only need a checkpoint.
 	 */
-	if (full && b->wal.seq > 0)
-		freed = checkpoint_now(b) == 0;
-	else if (b->shared != NULL &&
-	    store_grow_due(&b->st, b->cfg->map_size_max_mb, full))
-		checkpoint_now(b);
-	checkpoint_rollback(b);
+	if (b->shared != NULL || b->wal.seq > 0) {
+		if (!full && !store_grow_due(&b->st, b->cfg->map_size_max_mb, false))
+			return 0;
+		bool pending = b->wal.seq > 0;
+
+		/* Afterwards no transaction is open, even if it failed. */
+		freed = checkpoint_now(b) == 0 && full && pending;
+		checkpoint_rollback(b);
+	}
 	rc = store_grow(&b->st, b->cfg->map_size_max_mb, full, &map_mb);
 	if (rc == 1) {
 		log_info("store.grown", "map_size_mb", LOG_U64(map_mb),
