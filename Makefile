@@ -199,12 +199,13 @@ build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c proto/codes.c proto/event.c pro
 	    -o $@ $^ $(shell pkg-config --cflags --libs msgpack)
 
 # What a fresh Debian machine needs: compilers, the libraries, the test
-# framework, clang for the fuzzer, jq to read the logs, libmicrohttpd for
+# framework, clang for the fuzzer, jq to read the logs, mdb_dump (lmdb-utils)
+# for the tests that look inside the store, libmicrohttpd for
 # the dashboard, headless Chromium driven by Selenium for its tests; Redis
 # and hiredis only for the peers of `make bench-peers`.
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev liblmdb-dev \
                libuv1-dev libsodium-dev libinih-dev libjansson-dev libcmocka-dev \
-               clang libclang-rt-14-dev jq libmicrohttpd-dev \
+               clang libclang-rt-14-dev jq lmdb-utils libmicrohttpd-dev \
                chromium chromium-driver python3-selenium redis-server libhiredis-dev
 deps:
 	@missing=$$(for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

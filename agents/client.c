@@ -299,8 +299,10 @@ queue_deliveries(relais_client *c, const json_t *msg)
 	size_t i;
 
 	json_array_foreach(items, i, item) {
-		if (json_is_object(item) && json_u64(item, "seq", 0) > 0)
+		if (json_is_object(item) && json_u64(item, "seq", 0) > 0) {
+			client_open_contact(c, json_object_get(item, "event"));
 			json_array_append(c->queue, item);
+		}
 	}
 }
 
@@ -568,6 +570,10 @@ relais_connect(const struct relais_options *opts, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
+	if (client_keys_init(c, opts, errbuf, errlen) < 0) {
+		relais_close(&c);
+		return NULL;
+	}
 	if (open_socket(c, opts) < 0) {
 		snprintf(errbuf, errlen, "cannot connect to %s: %s; check the "
 		    "endpoint (tcp://HOST:PORT)", opts->endpoint,
@@ -603,6 +609,7 @@ relais_close(relais_client **cp)
 	if (c->ctx != NULL)
 		zmq_ctx_term(c->ctx);
 	json_decref(c->queue);
+	client_keys_wipe(c);
 	free(c);
 	*cp = NULL;
 }
@@ -854,6 +861,14 @@ relais_query(relais_client *c, const char *what, json_t *args, int timeout_ms)
 		data = await_result(c, &sb, ref, what,
 		    timeout_ms > 0 ? timeout_ms : c->timeout_ms);
 	msgpack_sbuffer_destroy(&sb);
+	/* The broker gives a sealed contact to the referral's target only. */
+	if (data != NULL && strcmp(what, "participant") == 0) {
+		size_t i;
+		json_t *ev;
+
+		json_array_foreach(json_object_get(data, "timeline"), i, ev)
+			client_open_contact(c, ev);
+	}
 	return data;
 }
 

@@ -11,7 +11,9 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "contact.h"
 #include "relais.h"
+#include "relais_proto.h"
 #include "rltime.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_MS   5000
@@ -61,7 +63,44 @@ struct relais_client {
 	size_t qhead;
 	uint64_t returned_seq;      /* highest seq handed out */
 	uint64_t acked_seq;         /* highest seq the application acknowledged */
+
+	/*
+	 * Sealed contacts (client_contact.c): this agent's secret keys, the
+	 * current one first, wiped at relais_close(); other agents' public
+	 * keys, pinned or learnt from the broker.
+	 */
+	unsigned char box_keys[1 + RELAIS_MAX_PREVIOUS_KEYS][CONTACT_KEY_BYTES];
+	size_t nbox_keys;
+	struct agent_key *agent_keys;
+	size_t nagent_keys;
 };
+
+/* A public key of another agent, for sealing contacts to it. */
+struct agent_key {
+	char id[RL_MAX_AGENT_ID_BYTES + 1];
+	char z85[41];
+	unsigned char key[CONTACT_KEY_BYTES];
+	int64_t learnt_at;          /* monotonic ms */
+	bool pinned;                /* never asked of the broker, never expires */
+};
+
+/* client_contact.c */
+
+/* Read this agent's secret keys from the options.  0, or -1 with errbuf. */
+int client_keys_init(relais_client *c, const struct relais_options *o,
+    char *errbuf, size_t errlen);
+void client_keys_wipe(relais_client *c);
+
+/*
+ * Seal the plaintext contact of one event (see relais.h).  0: nothing to
+ * do or sealed; 1: the event is refused here, with code, field and a
+ * message; -1: the broker could not be asked (errmsg set).
+ */
+int client_seal_contact(relais_client *c, json_t *ev, int *code,
+    char *field, size_t fieldlen, char *msg, size_t msglen);
+
+/* Open the sealed contact of an event object in place (see relais.h). */
+void client_open_contact(relais_client *c, json_t *ev);
 
 /* relais_new_event_id() for a given time and random bytes (tests). */
 #define EVENT_ID_TIME       9     /* 5 bits each: milliseconds for 1100 years */

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "calendar.h"
 #include "relais_json.h"
@@ -150,8 +152,15 @@ enc_fail(struct encoder *e, const char *fmt, ...)
 	return -1;
 }
 
+/* How a member's string value is packed, by the member's name. */
+enum member_kind {
+	MEMBER_PLAIN,               /* as a string */
+	MEMBER_TIME,                /* "occurred_at", "at": RFC 3339 -> ms */
+	MEMBER_BINARY,              /* "contact": base64 -> msgpack bin */
+};
+
 static int pack_value(struct encoder *e, const json_t *j, int depth,
-    bool time_key);
+    enum member_kind kind);
 
 static int
 pack_str(msgpack_packer *pk, const char *s, size_t len)
@@ -189,10 +198,37 @@ pack_time(struct encoder *e, const json_t *j)
 	return 0;
 }
 
-static bool
-is_time_member(const char *key)
+/* A sealed box travels as bin; JSON holds it as standard base64. */
+static int
+pack_base64(struct encoder *e, const json_t *j)
 {
-	return strcmp(key, "occurred_at") == 0 || strcmp(key, "at") == 0;
+	const char *b64 = json_string_value(j);
+	size_t len = json_string_length(j), n;
+	unsigned char *bin = malloc(len / 4 * 3 + 3);
+	int rc;
+
+	if (bin == NULL)
+		return enc_fail(e, "out of memory");
+	if (sodium_base642bin(bin, len / 4 * 3 + 3, b64, len, NULL, &n, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0) {
+		free(bin);
+		return enc_fail(e, "a string here must be the base64 of a sealed "
+		    "box; give an object ({\"phone\":...}) to have it sealed");
+	}
+	rc = msgpack_pack_bin(e->pk, n) != 0 ||
+	    msgpack_pack_bin_body(e->pk, bin, n) != 0;
+	free(bin);
+	return rc == 0 ? 0 : enc_fail(e, "out of memory");
+}
+
+static enum member_kind
+member_kind(const char *key)
+{
+	if (strcmp(key, "occurred_at") == 0 || strcmp(key, "at") == 0)
+		return MEMBER_TIME;
+	if (strcmp(key, "contact") == 0)
+		return MEMBER_BINARY;
+	return MEMBER_PLAIN;
 }
 
 static int
@@ -208,7 +244,7 @@ pack_object(struct encoder *e, const json_t *j, int depth)
 		if (pack_str(e->pk, key, keylen) != 0)
 			return enc_fail(e, "out of memory");
 		size_t old = path_push(e, key, 0);
-		if (pack_value(e, value, depth + 1, is_time_member(key)) != 0)
+		if (pack_value(e, value, depth + 1, member_kind(key)) != 0)
 			return -1;
 		e->path[old] = '\0';
 	}
@@ -225,7 +261,7 @@ pack_array(struct encoder *e, const json_t *j, int depth)
 		return enc_fail(e, "out of memory");
 	json_array_foreach(j, i, value) {
 		size_t old = path_push(e, NULL, i);
-		if (pack_value(e, value, depth + 1, false) != 0)
+		if (pack_value(e, value, depth + 1, MEMBER_PLAIN) != 0)
 			return -1;
 		e->path[old] = '\0';
 	}
@@ -246,7 +282,8 @@ refuse_real(struct encoder *e, double v)
 }
 
 static int
-pack_value(struct encoder *e, const json_t *j, int depth, bool time_key)
+pack_value(struct encoder *e, const json_t *j, int depth,
+    enum member_kind kind)
 {
 	int rc = 0;
 
@@ -259,8 +296,10 @@ pack_value(struct encoder *e, const json_t *j, int depth, bool time_key)
 	case JSON_ARRAY:
 		return pack_array(e, j, depth);
 	case JSON_STRING:
-		if (time_key)
+		if (kind == MEMBER_TIME)
 			return pack_time(e, j);
+		if (kind == MEMBER_BINARY)
+			return pack_base64(e, j);
 		rc = pack_str(e->pk, json_string_value(j), json_string_length(j));
 		break;
 	case JSON_INTEGER:
@@ -294,7 +333,7 @@ json_to_msgpack_field(const json_t *j, msgpack_packer *pk, char *field,
 		field[0] = '\0';
 	if (j == NULL)
 		return enc_fail(&e, "missing (NULL)");
-	return pack_value(&e, j, 0, false);
+	return pack_value(&e, j, 0, MEMBER_PLAIN);
 }
 
 int
@@ -348,6 +387,24 @@ array_to_json(const msgpack_object_array *a, int depth)
 	return arr;
 }
 
+/* Binary data (a sealed contact) as a standard base64 string. */
+static json_t *
+bin_to_json(const msgpack_object_bin *b)
+{
+	size_t size = sodium_base64_encoded_len(b->size,
+	    sodium_base64_VARIANT_ORIGINAL);
+	char *text = malloc(size);
+	json_t *j = NULL;
+
+	if (text == NULL)
+		return NULL;
+	sodium_bin2base64(text, size, (const unsigned char *)b->ptr, b->size,
+	    sodium_base64_VARIANT_ORIGINAL);
+	j = json_string(text);
+	free(text);
+	return j;
+}
+
 static json_t *
 to_json(const msgpack_object *o, int depth)
 {
@@ -375,6 +432,7 @@ to_json(const msgpack_object *o, int depth)
 	case MSGPACK_OBJECT_MAP:
 		return map_to_json(&o->via.map, depth);
 	case MSGPACK_OBJECT_BIN:
+		return bin_to_json(&o->via.bin);
 	case MSGPACK_OBJECT_EXT:
 	default:
 		return NULL;

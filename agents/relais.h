@@ -37,7 +37,16 @@ struct relais_options {
 	 * relais_agent_id() and relais_agent_kind() return "".
 	 */
 	bool send_only;
+	/*
+	 * This agent's earlier secret keys (Z85, NULL-terminated list, may be
+	 * NULL), at most RELAIS_MAX_PREVIOUS_KEYS.  A contact sealed to the
+	 * agent before its key was replaced in the registry opens with one of
+	 * them; without them it is reported as unopenable.
+	 */
+	const char *const *previous_secret_keys;
 };
+
+#define RELAIS_MAX_PREVIOUS_KEYS 8
 
 /*
  * Connect and say hello.  Returns NULL on failure with a sentence in errbuf.
@@ -83,6 +92,40 @@ int relais_submit(relais_client *c, json_t **events, size_t n,
     json_t **results, int max_wait_ms);
 
 /*
+ * Sealed contacts (PROTOCOL.md section 6.1).  A "referral.sent" event
+ * whose "contact" is a JSON object of details (name, phone, email,
+ * address, best_time, note: non-empty strings) is sealed by
+ * relais_submit() to the public key of the agent in "to", and its
+ * "contact" replaced in the caller's object by the sealed box (a base64
+ * string), so that a retry with the same object sends the same bytes.  A
+ * string "contact" is taken as a box already sealed.  Details that cannot
+ * be sealed give that event an error result (field "contact"; "to" if no
+ * such agent is registered) and it is not sent.
+ *
+ * The target's key comes from a key pinned with relais_pin_agent_key(),
+ * or else from the broker's "agent" query, kept for
+ * RELAIS_AGENT_KEY_TTL_MS: a target whose key was replaced in the
+ * registry is sealed to with the new key at most that long after.
+ */
+#define RELAIS_AGENT_KEY_TTL_MS (10 * 60 * 1000)
+
+/*
+ * Use this Z85 public key for agent_id (e.g. read from the target's .pub
+ * file, exchanged beside the bus) instead of asking the broker: the broker
+ * then cannot substitute a key of its own.  Lasts as long as the client.
+ */
+int relais_pin_agent_key(relais_client *c, const char *agent_id,
+    const char *public_key);
+
+/*
+ * The Z85 public key of a registered agent: pinned, cached, or asked of
+ * the broker (then cached).  0, or -1 with errmsg (relais_last_code() is
+ * 205, unknown_agent, when no such agent is registered).
+ */
+int relais_agent_public_key(relais_client *c, const char *agent_id,
+    char out[41]);
+
+/*
  * Wait up to timeout_ms (-1: forever) for the next delivery:
  *   {"seq":N, "kind":"event"|"alert", "event":{...}} or {..., "alert":{...}}
  * Returns a new reference, or NULL on time-out (errmsg says "timeout") or
@@ -90,6 +133,15 @@ int relais_submit(relais_client *c, json_t **events, size_t n,
  * is handed out once per client.
  */
 json_t *relais_next_delivery(relais_client *c, int timeout_ms);
+
+/*
+ * A delivered "referral.sent" with a sealed contact comes with "contact"
+ * opened into an object of details.  If it cannot be opened (sealed to
+ * another key, altered, cut short), "contact" is removed and
+ * "contact_error" says why in a sentence; the delivery is otherwise
+ * whole, and is acknowledged like any other.  The timeline of a
+ * "participant" query is opened the same way.
+ */
 
 /*
  * Tell the broker that every delivery up to seq is handled; it will not

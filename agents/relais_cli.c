@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "cli_alerts.h"
+#include "cli_contact.h"
 #include "cli_dashboard.h"
 #include "cli_deadletters.h"
 #include "cli_inbox.h"
@@ -101,7 +102,9 @@ static const char connection_help[] =
     "                         (env RELAIS_ENDPOINT; default " DEFAULT_ENDPOINT ")\n"
     "      --server-key FILE  the broker's public key file (env RELAIS_SERVER_KEY)\n"
     "      --key BASE         this agent's key pair BASE.pub and BASE.key\n"
-    "                         (env RELAIS_KEY)\n";
+    "                         (env RELAIS_KEY)\n"
+    "Env RELAIS_PREVIOUS_KEYS=OLD.key:OLDER.key: this agent's replaced secret\n"
+    "keys, to open contacts sealed to them before the key changed.\n";
 
 static const struct command commands[] = {
 	{ "keygen", "NAME", "write a CURVE key pair to NAME.pub and NAME.key",
@@ -120,9 +123,16 @@ static const struct command commands[] = {
 	  "clock, which a test broker may have moved forward.  Example:\n"
 	  "  relais send referral.sent participant=p-1 referral=r-1 to=ml-tours \\\n"
 	  "      purpose=cv\n"
+	  "--contact name=... phone=... seals the person's contact details to\n"
+	  "the referral's target (to=): details name, phone, email, address,\n"
+	  "best_time, note; only the target's agent can open them.  The target's\n"
+	  "key comes from the broker, or from --contact-key FILE (its .pub).\n"
+	  "  relais send referral.sent participant=p-1 referral=r-1 to=ml-tours \\\n"
+	  "      purpose=cv --contact name='Awa D.' phone=0612345678\n"
 	  "Without TYPE, reads one JSON event per line on stdin and submits them\n"
 	  "in batches as they arrive.  Events without an event_id get a random one;\n"
 	  "occurred_at defaults to now, and \"now\" may be written, as above.\n"
+	  "A \"contact\" object in a referral.sent line is sealed the same way.\n"
 	  "Prints one JSON result per event, in order.  Exit status: 0 if every\n"
 	  "event is ok or duplicate, 1 if any was refused, 2 on usage or\n"
 	  "connection errors.\n"
@@ -134,7 +144,9 @@ static const struct command commands[] = {
 	  "print deliveries as JSON lines and acknowledge them",
 	  "Prints each delivery (referrals, answers, alerts addressed to this\n"
 	  "agent) as one JSON line, then acknowledges it to the broker.  Stops on\n"
-	  "SIGINT or SIGTERM.\n"
+	  "SIGINT or SIGTERM.  A referral's sealed contact is printed opened, as\n"
+	  "\"contact\":{\"name\":...,\"phone\":...}; one that cannot be opened is\n"
+	  "replaced by \"contact_error\" and reported on stderr.\n"
 	  "  -n, --count N        exit after N deliveries\n"
 	  "  -t, --timeout-ms T   exit after T ms without a delivery\n"
 	  "      --credit N       deliveries the broker may send before they are\n"
@@ -490,19 +502,23 @@ static relais_client *
 connect_broker(const struct options *o, bool send_only)
 {
 	char server[41], pub[41], sec[41], err[512];
+	char prev[RELAIS_MAX_PREVIOUS_KEYS][41];
+	const char *prev_list[RELAIS_MAX_PREVIOUS_KEYS + 1];
 	struct relais_options ro = {
 		.endpoint = o->endpoint, .server_public_key = server,
 		.public_key = pub, .secret_key = sec, .credit = o->credit,
-		.send_only = send_only,
+		.send_only = send_only, .previous_secret_keys = prev_list,
 	};
 	relais_client *c = NULL;
 
-	if (read_keys(o, server, pub, sec) == 0) {
+	if (read_keys(o, server, pub, sec) == 0 &&
+	    cli_previous_keys(prev, prev_list) == 0) {
 		c = relais_connect(&ro, err, sizeof(err));
 		if (c == NULL)
 			die_msg("%s", err);
 	}
 	explicit_bzero(sec, sizeof(sec));
+	explicit_bzero(prev, sizeof(prev));
 	return c;
 }
 
@@ -917,7 +933,8 @@ send_stdin(relais_client *c, int max_wait_ms)
 }
 
 static int
-send_one(relais_client *c, int argc, char **argv, int max_wait_ms)
+send_one(relais_client *c, int argc, char **argv,
+    const struct cli_contact *contact, int max_wait_ms)
 {
 	json_t *ev = event_from_args(argc, argv), *result = NULL;
 	int64_t now;
@@ -931,6 +948,10 @@ send_one(relais_client *c, int argc, char **argv, int max_wait_ms)
 		return EXIT_USAGE;
 	}
 	set_event_times(ev, now);
+	if (cli_contact_attach(c, ev, contact) < 0) {
+		json_decref(ev);
+		return EXIT_USAGE;
+	}
 	if (relais_submit(c, &ev, 1, &result, max_wait_ms) < 0) {
 		die_msg("%s", relais_errmsg(c));
 		json_decref(ev);
@@ -948,30 +969,49 @@ static int
 cmd_send(int argc, char **argv)
 {
 	const struct command *cmd = find_command("send");
+	struct cli_contact contact;
 	struct options o;
 	relais_client *c;
 	int status;
 
+	if (cli_contact_take(&argc, argv, &contact) < 0) {
+		cli_contact_free(&contact);
+		return EXIT_USAGE;
+	}
 	if (parse_options(cmd, argc, argv,
-	    ACCEPT_CONNECTION | ACCEPT_TIMEOUT, &o, &status) < 0)
+	    ACCEPT_CONNECTION | ACCEPT_TIMEOUT, &o, &status) < 0) {
+		cli_contact_free(&contact);
 		return status;
+	}
+	if (contact.details != NULL && optind == argc) {
+		die_msg("--contact goes with TYPE key=value arguments; on stdin, "
+		    "give the event a \"contact\" object instead");
+		cli_contact_free(&contact);
+		return EXIT_USAGE;
+	}
 	int max_wait = o.timeout_ms >= 0 ? (int)o.timeout_ms : SEND_MAX_WAIT_MS;
 	/* Check the arguments before making the user wait for a connection. */
 	if (optind < argc) {
 		json_t *probe = event_from_args(argc - optind, argv + optind);
-		if (probe == NULL)
+		if (probe == NULL) {
+			cli_contact_free(&contact);
 			return EXIT_USAGE;
+		}
 		json_decref(probe);
 	}
 	/* send_only: a sender must not draw the agent's deliveries to itself. */
 	c = connect_broker(&o, true);
-	if (c == NULL)
+	if (c == NULL) {
+		cli_contact_free(&contact);
 		return EXIT_USAGE;
+	}
 	if (optind < argc)
-		status = send_one(c, argc - optind, argv + optind, max_wait);
+		status = send_one(c, argc - optind, argv + optind, &contact,
+		    max_wait);
 	else
 		status = send_stdin(c, max_wait);
 	relais_close(&c);
+	cli_contact_free(&contact);
 	return status;
 }
 
@@ -1066,6 +1106,14 @@ follow_loop(relais_client *c, const struct options *o, delivery_printer print)
 	return 0;
 }
 
+/* A delivery, and on stderr why its sealed contact could not be opened. */
+static int
+print_delivery(const json_t *d)
+{
+	cli_contact_report(d);
+	return print_json(d);
+}
+
 static int
 cmd_listen(int argc, char **argv)
 {
@@ -1089,7 +1137,7 @@ cmd_listen(int argc, char **argv)
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "relais: listening as %s (%s)\n",
 		    relais_agent_id(c), relais_agent_kind(c));
-	status = follow_loop(c, &o, print_json);
+	status = follow_loop(c, &o, print_delivery);
 	relais_close(&c);
 	return status;
 }

@@ -10,8 +10,11 @@
  * named "occurred_at" or "at" whose value is a string is read as an
  * RFC 3339 time ("2026-11-27T09:30:00Z", "2026-11-27T09:30:00.250Z",
  * "2026-11-27T10:30:00+01:00") and packed as integer milliseconds since the
- * Unix epoch, UTC, which is what the wire carries.  Everything else is
- * packed as it is: validating events is the broker's job.
+ * Unix epoch, UTC, which is what the wire carries.  A member named
+ * "contact" whose value is a string is read as standard base64 (RFC 4648,
+ * with padding) and packed as msgpack bin: a sealed contact (PROTOCOL.md
+ * §6.1).  Both ways, msgpack bin is standard base64 in JSON.  Everything
+ * else is packed as it is: validating events is the broker's job.
  */
 #ifndef RELAIS_JSON_H
 #define RELAIS_JSON_H
@@ -43,6 +46,7 @@ int json_to_msgpack_field(const json_t *j, msgpack_packer *pk, char *field,
 
 /*
  * Convert a msgpack object to a new JSON value the caller decrefs.
+ * Bin becomes a base64 string.
  * Returns NULL for what JSON cannot hold: map keys that are not strings,
  * integers above INT64_MAX, strings that are not UTF-8, ext types, nesting
  * deeper than RELAIS_JSON_MAX_DEPTH, or lack of memory.  Floats become

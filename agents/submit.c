@@ -169,6 +169,27 @@ encode_event(struct submission *s, size_t i)
 	}
 }
 
+/*
+ * Seal event i's contact details, if it has some, before it is encoded:
+ * an event that cannot be sealed gets its error result now.  -1 if the
+ * broker could not be asked for the target's key.
+ */
+static int
+seal_contact(struct submission *s, size_t i)
+{
+	char field[64], why[400];
+	int code, rc;
+
+	s->off[i] = s->store.size;
+	s->len[i] = 0;
+	rc = client_seal_contact(s->c, s->events[i], &code, field, sizeof(field),
+	    why, sizeof(why));
+	if (rc == 1)
+		set_result(s, i, error_result(s->events[i], code,
+		    rl_code_name(code), field, why));
+	return rc < 0 ? -1 : 0;
+}
+
 static int
 add_member(struct submission *s, size_t i)
 {
@@ -243,7 +264,12 @@ prepare(struct submission *s)
 	if (todo == NULL)
 		return client_fail(s->c, 0, "out of memory");
 	for (size_t i = 0; i < s->n; i++) {
-		encode_event(s, i);
+		if (seal_contact(s, i) < 0) {
+			free(todo);
+			return -1;
+		}
+		if (s->results[i] == NULL)
+			encode_event(s, i);
 		if (s->results[i] == NULL)
 			todo[ntodo++] = i;
 	}

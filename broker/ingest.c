@@ -316,8 +316,9 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rl_error_set(err, RL_E_EVENT_TOO_LARGE, "",
 		    "the event is %zu bytes; at most %d are allowed",
 		    canon->size, RL_MAX_EVENT_BYTES);
+	/* Without the sealed contact's bytes, which differ at each sealing. */
 	crypto_generichash(hash, sizeof(hash), (const unsigned char *)canon->data,
-	    canon->size, NULL, 0);
+	    event_dedup_len(&ev, canon->size), NULL, 0);
 
 	/*
 	 * Claim the event_id with the record it will have: one lookup that

@@ -10,6 +10,7 @@
  *   clock        operators, only with manual_clock: move the clock forward
  *   report       the indicators (report.c)
  *   deadletters  operators: list, requeue, drop dead letters (deadletters.c)
+ *   agent        anyone: an agent's public key and name (query_agent.c)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -276,9 +277,9 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	    rc == 0 && n > 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n--) {
 		MDB_val lk = { 8, (char *)k.mv_data + p.len + 1 }, lv;
 
-		if (mdb_get(txn, b->st.log, &lk, &lv) == 0)
-			msgpack_sbuffer_write(pk->data, lv.mv_data, lv.mv_size);
-		else
+		/* A sealed contact goes to the referral's target only. */
+		if (mdb_get(txn, b->st.log, &lk, &lv) != 0 ||
+		    record_write_for(pk->data, lv.mv_data, lv.mv_size, who->id) != 0)
 			msgpack_pack_nil(pk);
 	}
 	mdb_cursor_close(cur);
@@ -357,6 +358,10 @@ query_handle(struct broker *b, const struct agent *who,
 		deadletters_query(b, who, req, pk);
 		return;
 	}
+	if (w->len == 5 && memcmp(w->p, "agent", 5) == 0) {
+		query_agent(b, req, pk);
+		return;
+	}
 	if (txn_read_begin(b, &txn) != 0) {
 		refuse(pk, req, RL_E_STORAGE, "", "cannot read the store; retry later");
 		return;
@@ -378,6 +383,6 @@ query_handle(struct broker *b, const struct agent *who,
 	else
 		refuse(pk, req, RL_E_BAD_FIELD, "what",
 		    "what must be one of health, alerts, participant, participants, "
-		    "inbox, report, deadletters, clock");
+		    "inbox, report, deadletters, clock, agent");
 	txn_read_end(b, txn);
 }

@@ -38,6 +38,36 @@ record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
 	return 0;
 }
 
+int
+record_write_for(msgpack_sbuffer *sb, const char *buf, size_t len,
+    const char *reader)
+{
+	msgpack_unpacked up;
+	msgpack_packer pk;
+	const msgpack_object *root, *to;
+	int rc = 0;
+
+	if ((root = codec_unpack_map(&up, buf, len)) == NULL)
+		rc = -1;
+	else if (codec_map_get(root, "contact") == NULL ||
+	    ((to = codec_map_get(root, "to")) != NULL && codec_str_eq(to, reader)))
+		msgpack_sbuffer_write(sb, buf, len);
+	else {
+		msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, root->via.map.size - 1);
+		for (uint32_t i = 0; i < root->via.map.size; i++) {
+			const msgpack_object_kv *kv = &root->via.map.ptr[i];
+
+			if (codec_str_eq(&kv->key, "contact"))
+				continue;
+			msgpack_pack_object(&pk, kv->key);
+			msgpack_pack_object(&pk, kv->val);
+		}
+	}
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
 static bool
 is_extra(const msgpack_object *key)
 {

@@ -22,6 +22,15 @@ int record_pack(msgpack_sbuffer *sb, const char *canon, size_t len,
     const char *sender, const char *sender_kind, int64_t recorded_at,
     uint64_t log_seq);
 
+/*
+ * Write a stored record into sb for an agent that asked to read it: as it
+ * is, or without its sealed contact when the reader is not the referral's
+ * target, the only agent that can open it (SPEC §2.6).  -1 if the record
+ * is damaged (nothing written).
+ */
+int record_write_for(msgpack_sbuffer *sb, const char *buf, size_t len,
+    const char *reader);
+
 /* What record_parse() finds besides the event itself. */
 struct record_meta {
 	struct rl_str sender;

@@ -15,6 +15,7 @@
  *   query.c     read-only queries: health, alerts, participant
  *   indicators.c  the indicator counts, kept with each event
  *   report.c    the report query: indicators over a period
+ *   query_agent.c  the agent query: a public key and display name
  *   verify.c    replay the log and compare with the stored state
  *   backup.c    hot copy of the store
  *   clock.c     the broker's clock, which tests may drive
@@ -323,6 +324,10 @@ bool query_args_known(const struct rl_request *req, msgpack_packer *pk,
  */
 void deadletters_query(struct broker *b, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk);
+
+/* query_agent.c: any agent may ask; needs no store transaction. */
+void query_agent(struct broker *b, const struct rl_request *req,
+    msgpack_packer *pk);
 
 /* report.c: the indicators of SPEC §5, as the agent may see them. */
 void report_query(struct broker *b, MDB_txn *txn, const struct agent *who,

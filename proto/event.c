@@ -27,11 +27,11 @@
 /* Value rules                                                         */
 /* ------------------------------------------------------------------ */
 
-enum value_type { VT_STR, VT_INT, VT_BOOL };
+enum value_type { VT_STR, VT_INT, VT_BOOL, VT_BIN };
 
 struct value_rule {
 	enum value_type type;
-	uint32_t min_len, max_len;                 /* strings: bytes, inclusive */
+	uint32_t min_len, max_len;                 /* strings, bins: bytes, inclusive */
 	bool (*byte_ok)(unsigned char c);          /* strings: allowed bytes */
 	bool (*value_ok)(const char *p, size_t n); /* strings: whole-value check */
 	const char *const *choices;                /* strings: allowed values, NULL-ended */
@@ -185,6 +185,17 @@ static const struct value_rule score_rule = {
 	.type = VT_INT, .min = 1, .max = 5,
 	.allowed = "an integer from 1 to 5",
 };
+/*
+ * A sealed contact (SPEC §2.6): libsodium's crypto_box_seal of at most
+ * RL_CONTACT_MAX_PLAIN bytes, so RL_CONTACT_MIN_BOX to RL_CONTACT_MAX_BOX
+ * bytes.  The broker cannot read it and checks nothing else: it is not
+ * text, so the NIR check does not apply to it.
+ */
+static const struct value_rule contact_rule = {
+	.type = VT_BIN, .min_len = RL_CONTACT_MIN_BOX, .max_len = RL_CONTACT_MAX_BOX,
+	.allowed = "a sealed box (msgpack bin) of 49 to 1072 bytes: "
+	    "crypto_box_seal of at most 1024 bytes to the target's key",
+};
 static const struct value_rule bool_rule = {
 	.type = VT_BOOL,
 	.allowed = "true or false",
@@ -248,6 +259,7 @@ static const struct field_def fields[EF__COUNT] = {
 	[EF_SCORE]       = { "score",       AT(score),       &score_rule },
 	[EF_ALERT]       = { "alert",       AT(alert),       &id_rule },
 	[EF_NOTE]        = { "note",        AT(note),        &text_rule },
+	[EF_CONTACT]     = { "contact",     AT(contact),     &contact_rule },
 };
 
 /* ------------------------------------------------------------------ */
@@ -280,7 +292,7 @@ static const struct type_def types[EV__COUNT] = {
 	[EV_BARRIER_LIFTED] = { "barrier.lifted", EV_ANY_PARTNER,
 	    PERSON | F(BARRIER), 0, NULL },
 	[EV_REFERRAL_SENT] = { "referral.sent", EV_ANY_PARTNER,
-	    PERSON | F(REFERRAL) | F(TO) | F(PURPOSE), 0, NULL },
+	    PERSON | F(REFERRAL) | F(TO) | F(PURPOSE), F(CONTACT), NULL },
 	[EV_REFERRAL_ACCEPTED] = { "referral.accepted", EV_REFERRAL_TARGET,
 	    PERSON | F(REFERRAL), 0, NULL },
 	[EV_REFERRAL_DECLINED] = { "referral.declined", EV_REFERRAL_TARGET,
@@ -555,6 +567,23 @@ check_int(const msgpack_object *v, const struct value_rule *rule,
 }
 
 static int
+check_bin(const msgpack_object *v, const struct value_rule *rule,
+    const char *name, struct rl_str *out, struct rl_error *err)
+{
+	char got[32];
+
+	if (v->type != MSGPACK_OBJECT_BIN)
+		return bad_value(err, name, rule, object_kind(v));
+	if (v->via.bin.size < rule->min_len || v->via.bin.size > rule->max_len) {
+		snprintf(got, sizeof(got), "%" PRIu32 " bytes", v->via.bin.size);
+		return bad_value(err, name, rule, got);
+	}
+	out->p = v->via.bin.ptr;
+	out->len = v->via.bin.size;
+	return RL_OK;
+}
+
+static int
 check_bool(const msgpack_object *v, const struct value_rule *rule,
     const char *name, bool *out, struct rl_error *err)
 {
@@ -583,6 +612,8 @@ check_value(const msgpack_object *v, const struct value_rule *rule,
 		return check_int(v, rule, name, dest, err);
 	case VT_BOOL:
 		return check_bool(v, rule, name, dest, err);
+	case VT_BIN:
+		return check_bin(v, rule, name, dest, err);
 	}
 	return rl_error_set(err, RL_E_BAD_FIELD, name, "%s has no known rule", name);
 }
@@ -747,6 +778,11 @@ pack_field_value(msgpack_packer *pk, const struct rl_event *ev, enum ev_field f)
 	case VT_BOOL:
 		return *(const bool *)at ? msgpack_pack_true(pk) :
 		    msgpack_pack_false(pk);
+	case VT_BIN:
+		if (msgpack_pack_bin(pk, ((const struct rl_str *)at)->len) != 0)
+			return -1;
+		return msgpack_pack_bin_body(pk, ((const struct rl_str *)at)->p,
+		    ((const struct rl_str *)at)->len);
 	}
 	return -1;
 }
@@ -770,4 +806,16 @@ event_pack_fields(const struct rl_event *ev, msgpack_packer *pk)
 			return -1;
 	}
 	return 0;
+}
+
+size_t
+event_dedup_len(const struct rl_event *ev, size_t canon_len)
+{
+	uint32_t n = ev->contact.len;
+	/* msgpack-c writes bin 8, 16 or 32 by size: the header it used. */
+	size_t header = n < 256 ? 2 : n < 65536 ? 3 : 5;
+
+	if (!event_has(ev, EF_CONTACT) || canon_len < header + n)
+		return canon_len;
+	return canon_len - header - n;
 }

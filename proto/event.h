@@ -59,6 +59,11 @@ enum ev_field {
 	EF_BARRIER, EF_REFERRAL, EF_TO, EF_PURPOSE, EF_REASON, EF_APPOINTMENT,
 	EF_AT, EF_EXCUSED, EF_PROGRAMME, EF_OUTCOME, EF_SCHEME, EF_CONTRACT,
 	EF_ENDS_ON, EF_SCORE, EF_ALERT, EF_NOTE,
+	/*
+	 * Last, so that it is the last entry of the canonical encoding:
+	 * deduplication hashes the encoding up to its value (event.c).
+	 */
+	EF_CONTACT,
 	EF__COUNT
 };
 
@@ -72,6 +77,7 @@ struct rl_event {
 	struct rl_str referral, to, purpose, reason, appointment;
 	struct rl_str programme, outcome, scheme, contract, ends_on;
 	struct rl_str alert, note;
+	struct rl_str contact;      /* a sealed box (msgpack bin), never read */
 	int64_t at;                 /* appointment time, ms since epoch */
 	int64_t contacts;
 	int64_t score;
@@ -160,6 +166,16 @@ int event_pack_fields(const struct rl_event *ev, msgpack_packer *pk);
 
 /* Number of fields event_pack() writes (the map size). */
 uint32_t event_field_count(const struct rl_event *ev);
+
+/*
+ * How many leading bytes of the event's canonical encoding (canon_len
+ * bytes, from event_pack()) deduplication compares: all of them but the
+ * sealed contact's value.  A sealed box is random: sealing the same
+ * details twice gives other bytes, so an agent that resends an event after
+ * sealing its contact again gets "duplicate", not "conflict".  Whether
+ * there is a contact still counts (its key is hashed).
+ */
+size_t event_dedup_len(const struct rl_event *ev, size_t canon_len);
 
 /*
  * True if the bytes look like a NIR: a run of 13 or more digits (so one

@@ -25,6 +25,15 @@
 #define RL_MAX_CREDIT           10000           /* deliveries in flight per agent */
 
 /*
+ * A sealed contact (PROTOCOL.md §6.1): crypto_box_seal adds 48 bytes (an
+ * ephemeral X25519 public key and a MAC) to a plaintext of 1 to 1024 bytes.
+ */
+#define RL_CONTACT_MAX_PLAIN    1024
+#define RL_CONTACT_SEAL_BYTES   48              /* crypto_box_SEALBYTES */
+#define RL_CONTACT_MIN_BOX      (RL_CONTACT_SEAL_BYTES + 1)
+#define RL_CONTACT_MAX_BOX      (RL_CONTACT_SEAL_BYTES + RL_CONTACT_MAX_PLAIN)
+
+/*
  * Stable error codes.  The numbers never change meaning; new codes are only
  * ever added.  1xx: the message itself; 2xx: one event; 3xx: the broker.
  */

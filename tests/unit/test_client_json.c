@@ -411,26 +411,38 @@ test_msgpack_float_and_negative(void **state)
 }
 
 static void
-test_msgpack_bad_utf8_and_bin(void **state)
+test_msgpack_bad_utf8_and_ext(void **state)
 {
 	static const char bad_str[] = { (char)0xa2, (char)0xc3, 0x28 };
-	static const char bin[] = { (char)0xc4, 0x01, 0x41 };
 	static const char ext[] = { (char)0xd4, 0x01, 0x00 };
 
 	(void)state;
 	assert_null(from_bytes(bad_str, sizeof(bad_str)));
-	assert_null(from_bytes(bin, sizeof(bin)));
 	assert_null(from_bytes(ext, sizeof(ext)));
 	assert_null(msgpack_to_json(NULL));
+}
+
+/* Binary data (a sealed contact) becomes standard base64. */
+static void
+test_msgpack_bin_is_base64(void **state)
+{
+	static const char bin[] = { (char)0xc4, 0x04, 0x00, 0x01, 0x02, (char)0xff };
+	json_t *j;
+
+	(void)state;
+	j = from_bytes(bin, sizeof(bin));
+	assert_non_null(j);
+	assert_string_equal(json_string_value(j), "AAEC/w==");
+	json_decref(j);
 }
 
 /* A bad value deep inside a map frees everything built so far. */
 static void
 test_msgpack_bad_value_nested(void **state)
 {
-	/* {"a": [1, {"b": <bin>}]} */
+	/* {"a": [1, {"b": <ext>}]} */
 	static const char bytes[] = { (char)0x81, (char)0xa1, 'a',
-	    (char)0x92, 0x01, (char)0x81, (char)0xa1, 'b', (char)0xc4, 0x00 };
+	    (char)0x92, 0x01, (char)0x81, (char)0xa1, 'b', (char)0xd4, 0x01, 0x00 };
 
 	(void)state;
 	assert_null(from_bytes(bytes, sizeof(bytes)));
@@ -548,7 +560,8 @@ main(void)
 		cmocka_unit_test(test_msgpack_non_string_key),
 		cmocka_unit_test(test_msgpack_uint64_too_big),
 		cmocka_unit_test(test_msgpack_float_and_negative),
-		cmocka_unit_test(test_msgpack_bad_utf8_and_bin),
+		cmocka_unit_test(test_msgpack_bad_utf8_and_ext),
+		cmocka_unit_test(test_msgpack_bin_is_base64),
 		cmocka_unit_test(test_msgpack_bad_value_nested),
 		cmocka_unit_test(test_msgpack_depth_limit),
 		cmocka_unit_test(test_event_ids_sort_by_time),

@@ -41,6 +41,7 @@ struct val {
 #define FLOAT(x)  ((struct val){ .kind = V_FLOAT, .i = (x) })
 #define NIL       ((struct val){ .kind = V_NIL })
 #define BIN(x)    ((struct val){ .kind = V_BIN, .s = (x) })
+#define BINN(x, n) ((struct val){ .kind = V_BIN, .s = (x), .len = (n) })
 #define ARRAY     ((struct val){ .kind = V_ARRAY })
 /* Bytes written as they are: a value in an encoding the packer would not choose. */
 #define RAW(x)    ((struct val){ .kind = V_RAW, .s = (x), .len = sizeof(x) - 1 })
@@ -338,7 +339,7 @@ test_field_names(void **state)
 		"contacts", "age_band", "source", "channel", "barrier", "referral",
 		"to", "purpose", "reason", "appointment", "at", "excused",
 		"programme", "outcome", "scheme", "contract", "ends_on", "score",
-		"alert", "note",
+		"alert", "note", "contact",
 	};
 
 	for (int f = 0; f < EF__COUNT; f++)
@@ -1104,6 +1105,104 @@ test_short_numbers_allowed(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sealed contacts                                                     */
+/* ------------------------------------------------------------------ */
+
+static void canonical(const struct spec *e, msgpack_sbuffer *out);
+
+/* A stand-in for a sealed box: the broker never looks inside. */
+static char box[RL_CONTACT_MAX_BOX + 1];
+
+static struct spec
+with_box(size_t n)
+{
+	return with(example("referral.sent"), "contact", BINN(box, n));
+}
+
+static void
+test_contact_is_a_bin_of_plausible_size(void **state)
+{
+	struct rl_event ev;
+	struct rl_error err;
+	struct spec e;
+
+	memset(box, 'x', sizeof(box));
+	e = with_box(RL_CONTACT_MIN_BOX);
+	assert_int_equal(parse(&e, &ev, &err), RL_OK);
+	assert_true(event_has(&ev, EF_CONTACT));
+	assert_int_equal(ev.contact.len, RL_CONTACT_MIN_BOX);
+	assert_memory_equal(ev.contact.p, box, RL_CONTACT_MIN_BOX);
+	e = with_box(RL_CONTACT_MAX_BOX);
+	expect_ok(e);
+	e = with_box(RL_CONTACT_MIN_BOX - 1);
+	expect_refused(e, RL_E_BAD_FIELD, "contact");
+	expect_message_has(e, "contact must be a sealed box");
+	e = with_box(RL_CONTACT_MAX_BOX + 1);
+	expect_refused(e, RL_E_BAD_FIELD, "contact");
+	/* Details in clear are refused: a string is not a sealed box. */
+	e = with(example("referral.sent"), "contact", S("Awa D. 06 12 34 56 78"));
+	expect_refused(e, RL_E_BAD_FIELD, "contact");
+	e = with(example("referral.sent"), "contact", S("Awa D. 1 85 05 78 006 084 36"));
+	expect_refused(e, RL_E_PERSONAL_DATA, "contact");
+	/* Only a referral carries one. */
+	e = with(example("contact.made"), "contact", BINN(box, 60));
+	expect_refused(e, RL_E_UNKNOWN_FIELD, "contact");
+}
+
+static void
+test_nir_check_skips_sealed_bytes_only(void **state)
+{
+	struct spec e;
+
+	/* Sealed bytes may hold any run of digits: nobody can read them. */
+	memset(box, '7', sizeof(box));
+	e = with_box(200);
+	expect_ok(e);
+	/* Every clear field of the same event is still checked. */
+	e = with(with_box(200), "purpose", S("NIR 1 85 05 78 006 084 36"));
+	expect_refused(e, RL_E_PERSONAL_DATA, "purpose");
+	e = with(with_box(200), "participant", S("1850578006084"));
+	expect_refused(e, RL_E_PERSONAL_DATA, "participant");
+}
+
+static void
+test_dedup_ignores_the_box_bytes_only(void **state)
+{
+	struct rl_event ev;
+	struct rl_error err;
+	msgpack_sbuffer a, b, plain;
+	struct spec e;
+	size_t la, lb;
+
+	memset(box, 'a', sizeof(box));
+	e = with_box(80);
+	canonical(&e, &a);
+	assert_int_equal(parse(&e, &ev, &err), RL_OK);
+	la = event_dedup_len(&ev, a.size);
+	/* The contact is the last entry: the hashed part stops at its value. */
+	assert_int_equal(la, a.size - 2 - 80);
+	assert_memory_equal(a.data + la - 8, "\xa7" "contact", 8);
+
+	memset(box, 'b', sizeof(box));
+	e = with_box(90);
+	canonical(&e, &b);
+	assert_int_equal(parse(&e, &ev, &err), RL_OK);
+	lb = event_dedup_len(&ev, b.size);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a.data, b.data, la);
+
+	/* Without a contact everything counts, and the hashed bytes differ. */
+	e = example("referral.sent");
+	canonical(&e, &plain);
+	assert_int_equal(parse(&e, &ev, &err), RL_OK);
+	assert_int_equal(event_dedup_len(&ev, plain.size), plain.size);
+	assert_true(plain.size != la || memcmp(plain.data, a.data, la) != 0);
+	msgpack_sbuffer_destroy(&a);
+	msgpack_sbuffer_destroy(&b);
+	msgpack_sbuffer_destroy(&plain);
+}
+
+/* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1364,6 +1463,9 @@ main(void)
 		cmocka_unit_test(test_looks_like_nir),
 		cmocka_unit_test(test_nir_refused_everywhere),
 		cmocka_unit_test(test_short_numbers_allowed),
+		cmocka_unit_test(test_contact_is_a_bin_of_plausible_size),
+		cmocka_unit_test(test_nir_check_skips_sealed_bytes_only),
+		cmocka_unit_test(test_dedup_ignores_the_box_bytes_only),
 		cmocka_unit_test(test_messages_are_never_cut),
 		cmocka_unit_test(test_canonical_ignores_key_order),
 		cmocka_unit_test(test_canonical_ignores_integer_encoding),

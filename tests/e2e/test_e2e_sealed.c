@@ -1,0 +1,634 @@
+/*
+ * End to end, sealed contact details (SPEC §2.6): a mediator seals a
+ * person's phone number to the Mission locale's key; the Mission locale,
+ * and only it, reads it; the broker's store, log, backup and every query
+ * reply never hold it in clear; an altered box is reported and the
+ * listener goes on; the contact survives SIGKILL and redelivery; erasure
+ * and retention take the sealed bytes away, queued and dead-lettered
+ * deliveries included.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "alerts_util.h"
+#include "contact.h"
+#include "harness.h"
+#include "relais_proto.h"
+
+#define PHONE "0033612345678"   /* 13 digits: a NIR in clear, fine sealed */
+#define NAME  "Awa Diallo"
+
+/* ------------------------------------------------------------------ */
+/* Looking for the plaintext                                           */
+
+/* Everything a shell command prints, stderr included (malloc'd). */
+static char *
+shell(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *
+shell(int *status, const char *fmt, ...)
+{
+	char cmd[2048], *out = NULL;
+	size_t len = 0, n;
+	char chunk[65536];
+	va_list ap;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	e2e_assert(p != NULL, "cannot run %s: %s", cmd, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		char *grown = realloc(out, len + n + 1);
+
+		e2e_assert(grown != NULL, "out of memory");
+		out = grown;
+		memcpy(out + len, chunk, n);
+		len += n;
+	}
+	st = pclose(p);
+	if (out == NULL)
+		out = calloc(1, 1);
+	out[len] = '\0';
+	if (status != NULL)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+static const char *
+bin(void)
+{
+	const char *d = getenv("RELAIS_BIN");
+
+	return d != NULL && *d != '\0' ? d : "bin";
+}
+
+/* The whole file's bytes; *len its size. */
+static char *
+file_bytes(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long size;
+
+	e2e_assert(f != NULL, "cannot open %s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)size + 1);
+	e2e_assert(buf != NULL && fread(buf, 1, (size_t)size, f) == (size_t)size,
+	    "cannot read %s", path);
+	fclose(f);
+	*len = (size_t)size;
+	return buf;
+}
+
+static void
+hex(const unsigned char *p, size_t n, char *out)
+{
+	sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+/*
+ * Neither needle is in the store at dir: not in mdb_dump of every table,
+ * printable or hex, nor anywhere in the raw data.mdb bytes.
+ */
+static void
+store_lacks(const char *dir, const char *needle)
+{
+	char path[600], needle_hex[256];
+	char *dump_p, *dump_x, *raw;
+	size_t len;
+	int st;
+
+	hex((const unsigned char *)needle, strlen(needle), needle_hex);
+	dump_p = shell(&st, "mdb_dump -a -p %s 2>&1", dir);
+	e2e_assert(st == 0, "mdb_dump -p %s failed: %s", dir, dump_p);
+	dump_x = shell(&st, "mdb_dump -a %s 2>&1", dir);
+	e2e_assert(st == 0, "mdb_dump %s failed: %s", dir, dump_x);
+	e2e_assert(strstr(dump_x, "log") != NULL, "mdb_dump shows no log table");
+	e2e_assert(strstr(dump_p, needle) == NULL, "mdb_dump -p of %s holds %s",
+	    dir, needle);
+	e2e_assert(strstr(dump_x, needle_hex) == NULL, "mdb_dump of %s holds %s",
+	    dir, needle);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	raw = file_bytes(path, &len);
+	e2e_assert(memmem(raw, len, needle, strlen(needle)) == NULL,
+	    "the bytes of %s hold %s", path, needle);
+	free(raw);
+	free(dump_p);
+	free(dump_x);
+}
+
+/* The raw store holds these bytes (the sealed box): the search can see. */
+static bool
+store_holds(const char *dir, const unsigned char *p, size_t n)
+{
+	char path[600], *raw, *dump, want[2 * RL_CONTACT_MAX_BOX + 1];
+	size_t len;
+	bool in_raw, in_dump;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	raw = file_bytes(path, &len);
+	in_raw = memmem(raw, len, p, n) != NULL;
+	free(raw);
+	hex(p, n, want);
+	dump = shell(NULL, "mdb_dump -a %s 2>&1", dir);
+	in_dump = strstr(dump, want) != NULL;
+	free(dump);
+	e2e_assert(in_raw || !in_dump, "mdb_dump shows bytes data.mdb lacks");
+	return in_dump;
+}
+
+/* The box a JSON event carries after relais_submit() sealed it. */
+static size_t
+box_of(const json_t *ev, unsigned char box[RL_CONTACT_MAX_BOX + 3])
+{
+	const char *b64 = jstr(ev, "contact");
+	size_t len;
+
+	e2e_assert(b64 != NULL, "the event's contact was not sealed: %s",
+	    e2e_json_str(ev));
+	e2e_assert(sodium_base642bin(box, RL_CONTACT_MAX_BOX + 3, b64, strlen(b64),
+	    NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0,
+	    "contact is not base64: %s", b64);
+	return len;
+}
+
+static json_t *
+details(const char *phone)
+{
+	return json_pack("{s:s, s:s, s:s}", "name", NAME, "phone", phone,
+	    "best_time", "après 17 h");
+}
+
+static json_t *
+sealed_referral(const char *event_id, const char *participant,
+    const char *referral, const char *to, const char *phone)
+{
+	json_t *ev = e2e_ev_referral(event_id, participant, referral, to);
+
+	json_object_set_new(ev, "contact", details(phone));
+	return ev;
+}
+
+/* Submit ev (kept: the caller reads its sealed contact); the result. */
+static json_t *
+submit_kept(relais_client *c, json_t *ev)
+{
+	json_t *r = NULL;
+
+	e2e_assert(relais_submit(c, &ev, 1, &r, 30000) == 0, "submit: %s",
+	    relais_errmsg(c));
+	return r;
+}
+
+static void
+expect_opened(const json_t *delivery, const char *phone)
+{
+	const json_t *ev = json_object_get(delivery, "event");
+	const json_t *contact = json_object_get(ev, "contact");
+
+	e2e_assert(json_is_object(contact), "no opened contact in %s%s%s",
+	    e2e_json_str(delivery), jstr(ev, "contact_error") ? ": " : "",
+	    jstr(ev, "contact_error") ? jstr(ev, "contact_error") : "");
+	e2e_assert_str(phone, jstr(contact, "phone"), "opened phone");
+	e2e_assert_str(NAME, jstr(contact, "name"), "opened name");
+}
+
+/* A secret key of the test's agents, decoded. */
+static void
+secret_of(struct e2e_broker *b, const char *id, unsigned char sk[32])
+{
+	e2e_assert(zmq_z85_decode(sk, e2e_agent(b, id)->sec) != NULL,
+	    "bad key of %s", id);
+}
+
+/* A query with one string argument; its data, or NULL (errmsg set). */
+static json_t *
+ask(relais_client *c, const char *what, const char *key, const char *value)
+{
+	json_t *args = json_pack("{s:s}", key, value);
+	json_t *data = relais_query(c, what, args, 20000);
+
+	json_decref(args);
+	return data;
+}
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * The mediator seals, the Mission locale opens; the sender, a coordinator
+ * and a third partner cannot; the store, the debug log, a backup, the
+ * verify output and every query reply never hold the plaintext.
+ */
+static void
+test_only_the_target_reads_the_contact(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("log_level = debug\n");
+	relais_client *med, *ml, *coord, *plie;
+	unsigned char box[RL_CONTACT_MAX_BOX + 3], sk[32];
+	const char *others[] = { "med", "coord", "plie" };
+	json_t *ev, *r, *d, *a, *pq, *h, *al, *opened;
+	char why[400], out[8192], backup[600], *log;
+	size_t boxlen;
+	int st;
+
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "coord", "coordinator", true);
+	e2e_agent_add(b, "plie", "plie", true);
+	e2e_start(b);
+	med = e2e_connect(b, "med");
+	plie = e2e_connect(b, "plie");
+
+	/* Any agent learns any agent's public key and name. */
+	a = ask(plie, "agent", "id", "ml");
+	e2e_assert(a != NULL, "agent query: %s", relais_errmsg(plie));
+	e2e_assert_str(e2e_agent(b, "ml")->pub, jstr(a, "public_key"), "ml's key");
+	e2e_assert_str("Test agent ml", jstr(a, "name"), "ml's name");
+	e2e_assert_str("mission_locale", jstr(a, "kind"), "ml's kind");
+	json_decref(a);
+	a = ask(plie, "agent", "id", "nobody");
+	e2e_assert(a == NULL, "an unknown agent was described: %s", e2e_json_str(a));
+	e2e_assert_int(205, relais_last_code(plie), "unknown agent's code");
+
+	ev = sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE);
+	r = submit_kept(med, ev);
+	e2e_expect_ok(r);
+	json_decref(r);
+	boxlen = box_of(ev, box);
+
+	/* The target opens it, in its delivery and in the timeline. */
+	ml = e2e_connect(b, "ml");
+	d = e2e_next_delivery(ml, E2E_WAIT_MS);
+	expect_opened(d, PHONE);
+	e2e_assert(relais_ack(ml, (uint64_t)jint(d, "seq")) == 0, "ack");
+	json_decref(d);
+	r = e2e_submit1(ml, e2e_ev_answer("referral.accepted", "ev-2", "p-1", "r-1"));
+	e2e_expect_ok(r);
+	json_decref(r);
+	pq = ask(ml, "participant", "id", "p-1");
+	e2e_assert(pq != NULL, "ml's participant query: %s", relais_errmsg(ml));
+	e2e_assert_str(PHONE, jstr(json_object_get(json_array_get(
+	    json_object_get(pq, "timeline"), 0), "contact"), "phone"),
+	    "the target's timeline opens the contact");
+	json_decref(pq);
+
+	/* Nobody else gets the box from a query, or could open it. */
+	coord = e2e_connect(b, "coord");
+	for (int i = 0; i < 2; i++) {
+		relais_client *c = i == 0 ? med : coord;
+		const json_t *first;
+
+		pq = ask(c, "participant", "id", "p-1");
+		e2e_assert(pq != NULL, "participant query: %s", relais_errmsg(c));
+		first = json_array_get(json_object_get(pq, "timeline"), 0);
+		e2e_assert_str("referral.sent", jstr(first, "type"), "timeline[0]");
+		e2e_assert(json_object_get(first, "contact") == NULL &&
+		    json_object_get(first, "contact_error") == NULL,
+		    "%s's timeline carries the contact: %s", i == 0 ? "med" : "coord",
+		    e2e_json_str(first));
+		json_decref(pq);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		secret_of(b, others[i], sk);
+		opened = contact_open(box, boxlen, (const unsigned char (*)[32])&sk, 1,
+		    why, sizeof(why));
+		e2e_assert(opened == NULL, "%s opened the contact", others[i]);
+	}
+	secret_of(b, "ml", sk);
+	opened = contact_open(box, boxlen, (const unsigned char (*)[32])&sk, 1,
+	    why, sizeof(why));
+	e2e_assert(opened != NULL, "ml cannot open the box: %s", why);
+	json_decref(opened);
+
+	/* Query replies hold no plaintext. */
+	h = relais_query(coord, "health", NULL, 20000);
+	al = ask(coord, "alerts", "status", "all");
+	e2e_assert(h != NULL && al != NULL, "coordinator's queries");
+	e2e_assert(strstr(e2e_json_str(h), PHONE) == NULL, "health holds the phone");
+	e2e_assert(strstr(e2e_json_str(al), PHONE) == NULL, "alerts hold the phone");
+	json_decref(h);
+	json_decref(al);
+
+	/* The debug log has neither the plaintext nor the box. */
+	log = e2e_log_read(b);
+	e2e_assert(strstr(log, "delivery.sent") != NULL, "the log is not at debug");
+	e2e_assert(strstr(log, PHONE) == NULL && strstr(log, NAME) == NULL,
+	    "the log holds the contact");
+	e2e_assert(strstr(log, jstr(ev, "contact")) == NULL, "the log holds the box");
+	free(log);
+
+	/* Nor the store or a backup of it, where the box is. */
+	store_lacks(b->data, PHONE);
+	store_lacks(b->data, NAME);
+	e2e_assert(store_holds(b->data, box, boxlen), "the box is not in the store");
+	snprintf(backup, sizeof(backup), "%s/backup", b->dir);
+	free(shell(&st, "%s/relaisd -c %s --backup %s 2>&1", bin(), b->conf, backup));
+	e2e_assert_int(0, st, "relaisd --backup");
+	store_lacks(backup, PHONE);
+	store_lacks(backup, NAME);
+	e2e_assert(store_holds(backup, box, boxlen), "the box is not in the backup");
+	e2e_assert_int(0, e2e_verify(b, out, sizeof(out)), "verify");
+	e2e_assert(strstr(out, PHONE) == NULL, "verify prints the phone");
+
+	json_decref(ev);
+	relais_close(&med);
+	relais_close(&ml);
+	relais_close(&coord);
+	relais_close(&plie);
+}
+
+/* A copy of a freshly sealed box with one byte changed, as base64. */
+static char *
+altered_box(const char *pub_z85, size_t cut)
+{
+	unsigned char pk[32], box[RL_CONTACT_MAX_BOX + 3];
+	json_t *sealed, *d = details(PHONE);
+	char err[256], *b64;
+	size_t len, size;
+
+	e2e_assert(zmq_z85_decode(pk, pub_z85) != NULL, "bad key");
+	sealed = contact_seal(d, pk, err, sizeof(err));
+	e2e_assert(sealed != NULL, "seal: %s", err);
+	e2e_assert(sodium_base642bin(box, sizeof(box), json_string_value(sealed),
+	    json_string_length(sealed), NULL, &len, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) == 0, "base64");
+	if (cut > 0)
+		len = cut;
+	else
+		box[len / 2] ^= 0x20;
+	size = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+	b64 = malloc(size);
+	sodium_bin2base64(b64, size, box, len, sodium_base64_VARIANT_ORIGINAL);
+	json_decref(sealed);
+	json_decref(d);
+	return b64;
+}
+
+/*
+ * The relais command: --contact on the command line and a "contact"
+ * object on stdin are sealed; `relais listen` prints them opened, reports
+ * an altered box and one cut short on stderr, acknowledges all of them
+ * and goes on.  The NIR check still applies to every clear field.
+ */
+static void
+test_cli_seals_and_listen_opens(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	char env[2048], lines[600], *altered, *cut, *out, *err, errpath[600];
+	relais_client *med, *ops;
+	json_t *ev, *r;
+	int st;
+
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	snprintf(env, sizeof(env), "RELAIS_ENDPOINT=%s RELAIS_SERVER_KEY=%s/broker.pub",
+	    b->endpoint, b->dir);
+
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-med %s/relais send referral.sent "
+	    "participant=p-1 referral=r-1 to=ml purpose=cej --contact name='%s' "
+	    "phone=0612345678 2>&1", env, b->dir, bin(), NAME);
+	e2e_assert(st == 0 && strstr(out, "\"ok\"") != NULL, "send --contact: %s", out);
+	free(out);
+	/* A detail that is not one, refused before anything is sent. */
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-med %s/relais send referral.sent "
+	    "participant=p-9 referral=r-9 to=ml purpose=cej --contact fax=0247 2>&1",
+	    env, b->dir, bin());
+	e2e_assert(st == 1 && strstr(out, "contact.fax is not a contact detail"),
+	    "an unknown detail: %s", out);
+	free(out);
+
+	altered = altered_box(e2e_agent(b, "ml")->pub, 0);
+	cut = altered_box(e2e_agent(b, "ml")->pub, 60);
+	snprintf(lines, sizeof(lines), "%s/lines.jsonl", b->dir);
+	{
+		FILE *f = fopen(lines, "w");
+
+		e2e_assert(f != NULL, "cannot write %s", lines);
+		fprintf(f, "{\"type\":\"referral.sent\",\"occurred_at\":\"2026-11-27T09:30:00Z\","
+		    "\"participant\":\"p-2\",\"referral\":\"r-2\",\"to\":\"ml\","
+		    "\"purpose\":\"cej\",\"contact\":{\"name\":\"%s\",\"phone\":\"%s\"}}\n",
+		    NAME, PHONE);
+		fprintf(f, "{\"type\":\"referral.sent\",\"occurred_at\":\"2026-11-27T09:30:00Z\","
+		    "\"participant\":\"p-3\",\"referral\":\"r-3\",\"to\":\"ml\","
+		    "\"purpose\":\"cej\",\"contact\":\"%s\"}\n", altered);
+		fprintf(f, "{\"type\":\"referral.sent\",\"occurred_at\":\"2026-11-27T09:30:00Z\","
+		    "\"participant\":\"p-4\",\"referral\":\"r-4\",\"to\":\"ml\","
+		    "\"purpose\":\"cej\",\"contact\":\"%s\"}\n", cut);
+		fclose(f);
+	}
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-med %s/relais send < %s 2>&1", env,
+	    b->dir, bin(), lines);
+	e2e_assert(st == 0, "send from stdin: %s", out);
+	free(out);
+
+	/* The NIR check: not inside the box (PHONE has 13 digits), but outside. */
+	med = e2e_connect(b, "med");
+	ev = sealed_referral("ev-5", "p-5", "r-5", "ml", PHONE);
+	json_object_set_new(ev, "purpose", json_string("NIR 1 85 05 78 006 084 36"));
+	r = submit_kept(med, ev);
+	e2e_expect_error(r, 201, "purpose");
+	json_decref(r);
+	json_decref(ev);
+	/* A box shorter than any sealed box is refused by the broker. */
+	ev = e2e_ev_referral("ev-6", "p-6", "r-6", "ml");
+	json_object_set_new(ev, "contact", json_string("AAECAwQFBgcICQ=="));
+	r = submit_kept(med, ev);
+	e2e_expect_error(r, 105, "contact");
+	json_decref(r);
+	json_decref(ev);
+	relais_close(&med);
+
+	snprintf(errpath, sizeof(errpath), "%s/listen.err", b->dir);
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-ml %s/relais listen --count 4 "
+	    "--timeout-ms 20000 2> %s", env, b->dir, bin(), errpath);
+	err = e2e_read_file(errpath);
+	e2e_assert(st == 0, "listen exited %d: %s", st, err);
+	e2e_assert(strstr(out, "\"phone\":\"0612345678\"") != NULL,
+	    "listen does not show the --contact phone: %s", out);
+	e2e_assert(strstr(out, "\"phone\":\"" PHONE "\"") != NULL,
+	    "listen does not show the stdin contact's phone: %s", out);
+	e2e_assert(strstr(out, "\"contact_error\"") != NULL, "no contact_error: %s", out);
+	e2e_assert(strstr(err, "delivery 3 (referral r-3): the sealed contact "
+	    "cannot be opened") != NULL, "no report of the altered box: %s", err);
+	e2e_assert(strstr(err, "delivery 4 (referral r-4)") != NULL,
+	    "no report of the box cut short: %s", err);
+	ops = e2e_connect(b, "ops");
+	au_wait_backlog(ops, "ml", 0);
+	relais_close(&ops);
+	free(out);
+	free(err);
+	free(altered);
+	free(cut);
+}
+
+/*
+ * A sealed contact survives SIGKILL and is delivered again, still
+ * openable; sealing the same details again under the same event_id is a
+ * duplicate, not a conflict.
+ */
+static void
+test_contact_survives_kill_and_redelivery(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	relais_client *med, *ml;
+	json_t *ev, *again, *r, *d;
+	long long seq;
+
+	b->keep_port = true;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_start(b);
+	med = e2e_connect(b, "med");
+	ev = sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE);
+	r = submit_kept(med, ev);
+	e2e_expect_ok(r);
+	seq = jint(r, "seq");
+	json_decref(r);
+
+	/* Received, not acknowledged, then the broker dies. */
+	ml = e2e_connect(b, "ml");
+	d = e2e_next_delivery(ml, E2E_WAIT_MS);
+	expect_opened(d, PHONE);
+	json_decref(d);
+	relais_close(&ml);
+	e2e_kill(b);
+	e2e_start(b);
+
+	ml = e2e_connect(b, "ml");
+	d = e2e_next_delivery(ml, E2E_WAIT_MS);
+	expect_opened(d, PHONE);
+	e2e_assert_int(seq, jint(json_object_get(d, "event"), "log_seq"), "log_seq");
+	e2e_assert(relais_ack(ml, (uint64_t)jint(d, "seq")) == 0, "ack");
+	json_decref(d);
+
+	/* Sealed again: other bytes, the same event. */
+	again = sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE);
+	json_object_set(again, "occurred_at", json_object_get(ev, "occurred_at"));
+	r = submit_kept(med, again);
+	e2e_expect_dup(r);
+	e2e_assert_int(seq, jint(r, "seq"), "the duplicate's seq");
+	e2e_assert(strcmp(jstr(ev, "contact"), jstr(again, "contact")) != 0,
+	    "two sealings gave the same box");
+	json_decref(r);
+	json_decref(again);
+	json_decref(ev);
+	relais_close(&med);
+	relais_close(&ml);
+}
+
+/*
+ * Erasure removes the sealed bytes from the log record, which queued and
+ * dead-lettered deliveries name: the dead letter and the delivery still
+ * waiting carry no contact, and the store no longer holds either box.
+ * Retention does the same by itself.
+ */
+static void
+test_erasure_and_retention_remove_the_contact(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("manual_clock = yes\n"
+	    "redeliver_ms = 100\nredeliver_max_ms = 100\nmax_attempts = 2\n");
+	unsigned char box1[RL_CONTACT_MAX_BOX + 3], box2[RL_CONTACT_MAX_BOX + 3],
+	    box3[RL_CONTACT_MAX_BOX + 3];
+	size_t len1, len2, len3;
+	relais_client *med, *coord, *plie, *ops;
+	struct e2e_raw *raw;
+	json_t *ev[3], *r, *w, *d;
+
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "plie", "plie", true);
+	e2e_agent_add(b, "coord", "coordinator", true);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	med = e2e_connect(b, "med");
+	ev[0] = sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE);
+	ev[1] = sealed_referral("ev-2", "p-1", "r-2", "plie", PHONE);
+	ev[2] = sealed_referral("ev-3", "p-2", "r-3", "plie", "0699999999");
+	for (int i = 0; i < 3; i++) {
+		r = submit_kept(med, ev[i]);
+		e2e_expect_ok(r);
+		json_decref(r);
+	}
+	len1 = box_of(ev[0], box1);
+	len2 = box_of(ev[1], box2);
+	len3 = box_of(ev[2], box3);
+
+	/* ml never acknowledges: its delivery goes to the dead letters. */
+	raw = e2e_raw_open(b, "ml", NULL);
+	w = e2e_raw_hello(raw, 1);
+	json_decref(w);
+	e2e_log_wait(b, "delivery.dead_lettered", "\"ml\"");
+	e2e_raw_close(&raw);
+	e2e_assert(store_holds(b->data, box1, len1), "box 1 is not in the store");
+
+	coord = e2e_connect(b, "coord");
+	r = e2e_submit1(coord, json_pack("{s:s, s:s, s:I, s:s}", "event_id", "er-1",
+	    "type", "participant.erased", "occurred_at", (json_int_t)rl_wall_ms(),
+	    "participant", "p-1"));
+	e2e_expect_ok(r);
+	json_decref(r);
+	e2e_assert(!store_holds(b->data, box1, len1), "erasure left the "
+	    "dead-lettered referral's box in the store");
+	e2e_assert(!store_holds(b->data, box2, len2), "erasure left the queued "
+	    "referral's box in the store");
+	e2e_assert(store_holds(b->data, box3, len3), "erasure took another "
+	    "person's box");
+
+	/* The queued delivery goes out without its contact. */
+	plie = e2e_connect(b, "plie");
+	d = e2e_next_delivery(plie, E2E_WAIT_MS);
+	e2e_assert(json_object_get(json_object_get(d, "event"), "contact") == NULL &&
+	    json_object_get(json_object_get(d, "event"), "contact_error") == NULL,
+	    "an erased referral is delivered with its contact: %s", e2e_json_str(d));
+	e2e_assert(relais_ack(plie, (uint64_t)jint(d, "seq")) == 0, "ack");
+	json_decref(d);
+	d = e2e_next_delivery(plie, E2E_WAIT_MS);
+	expect_opened(d, "0699999999");
+	e2e_assert(relais_ack(plie, (uint64_t)jint(d, "seq")) == 0, "ack");
+	json_decref(d);
+
+	/* Retention: two years without activity erase p-2 and its box. */
+	ops = e2e_connect(b, "ops");
+	au_clock_advance(ops, 731LL * 86400000);
+	e2e_log_wait(b, "participant.erased", "\"relais\"");
+	e2e_assert(!store_holds(b->data, box3, len3), "retention left the box");
+
+	for (int i = 0; i < 3; i++)
+		json_decref(ev[i]);
+	relais_close(&med);
+	relais_close(&coord);
+	relais_close(&plie);
+	relais_close(&ops);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_only_the_target_reads_the_contact,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_cli_seals_and_listen_opens,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_contact_survives_kill_and_redelivery,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_erasure_and_retention_remove_the_contact,
+		    e2e_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
