@@ -234,6 +234,11 @@ say "" "Every agent below finds the broker through RELAIS_ENDPOINT and" \
 P1=sanitas-7f3a
 P2=sanitas-2c91
 
+# What the mediator may tell the Mission locale about P1, and only it.
+CONTACT_NAME="Awa D."
+CONTACT_PHONE=0612345678
+CONTACT_TIME="après 17 h"
+
 # ---------------------------------------------------------------------------
 
 chapter "1. A street mediator meets someone in the Sanitas"
@@ -241,16 +246,22 @@ chapter "1. A street mediator meets someone in the Sanitas"
 say "The adult-relay mediators of the Sanitas (agent mediateurs-sanitas) meet" \
     "a young person at the foot of a building.  On the bus the person is the" \
     "pseudonym $P1: no name, no phone number, no social-security number" \
-    "ever travels (a value that looks like one is refused)."
+    "ever travels in clear (a value that looks like one is refused)."
 show_cmd mediateurs-sanitas "relais send participant.identified participant=$P1 qpv=sanitas age_band=under_26 source=outreach"
 as_agent mediateurs-sanitas send participant.identified participant=$P1 \
     qpv=sanitas age_band=under_26 source=outreach | show_lines
 
-say "" "The mediator refers them to the Mission locale (ml-tours).  Nobody is" \
-    "connected as ml-tours right now: the referral waits in its durable mailbox."
-show_cmd mediateurs-sanitas "relais send referral.sent participant=$P1 referral=ref-ml-0001 to=ml-tours purpose=cej"
+say "" "The mediator refers them to the Mission locale (ml-tours).  So that the" \
+    "adviser can call back, the referral carries the person's first name and" \
+    "phone number, sealed on the mediator's machine to ml-tours's public key" \
+    "(which relais asks the broker for): only ml-tours can open them, the" \
+    "broker stores and forwards bytes it cannot read.  Nobody is connected" \
+    "as ml-tours right now: the referral waits in its durable mailbox."
+show_cmd mediateurs-sanitas "relais send referral.sent participant=$P1 referral=ref-ml-0001 to=ml-tours purpose=cej --contact name='$CONTACT_NAME' phone=$CONTACT_PHONE best_time='$CONTACT_TIME'"
 as_agent mediateurs-sanitas send referral.sent participant=$P1 \
-    referral=ref-ml-0001 to=ml-tours purpose=cej | show_lines
+    referral=ref-ml-0001 to=ml-tours purpose=cej \
+    --contact name="$CONTACT_NAME" phone="$CONTACT_PHONE" \
+    best_time="$CONTACT_TIME" | show_lines
 say "" "\"ok\" means the event, the participant's pathway and the delivery to" \
     "ml-tours are on disk (synced) before the answer left the broker."
 
@@ -265,9 +276,13 @@ as_agent ml-tours listen --count 1 --timeout-ms $((WAIT_S * 1000)) \
     >"$DEMO/ml-tours.jsonl"
 grep -qF '"referral.sent"' "$DEMO/ml-tours.jsonl" ||
     die "ml-tours did not receive the referral"
+grep -qF "\"phone\":\"$CONTACT_PHONE\"" "$DEMO/ml-tours.jsonl" ||
+    die "ml-tours's terminal did not open the sealed contact"
 show_pretty <"$DEMO/ml-tours.jsonl"
 say "" "The broker added who sent it (from the sender's key, never from the" \
-    "payload) and when it was recorded.  The adviser accepts:"
+    "payload) and when it was recorded.  ml-tours's relais opened the sealed" \
+    "contact with its own secret key: the adviser can call $CONTACT_NAME at" \
+    "$CONTACT_PHONE.  The adviser accepts:"
 show_cmd ml-tours "relais send referral.accepted participant=$P1 referral=ref-ml-0001"
 as_agent ml-tours send referral.accepted participant=$P1 \
     referral=ref-ml-0001 | show_lines
@@ -376,7 +391,29 @@ say "" "The same with --format csv opens in a spreadsheet; --format json feeds a
 
 # ---------------------------------------------------------------------------
 
-chapter "7. Behind the scenes: the broker's log"
+chapter "7. Behind the scenes: what the broker holds of the phone number"
+
+say "The operator takes a backup of the running broker, then looks for" \
+    "$CONTACT_PHONE and \"$CONTACT_NAME\" in the store, its backup and the log."
+show_cmd operator "relaisd -c var/demo/relais.conf --backup var/demo/backup"
+"$RELAISD" -c "$DEMO/relais.conf" --backup "$DEMO/backup" >/dev/null 2>"$DEMO/backup.err" ||
+    die "relaisd --backup failed: $(cat "$DEMO/backup.err")"
+found=0
+for f in "$DEMO/data/data.mdb" "$DEMO/backup/data.mdb" "$LOG"; do
+	show_cmd operator "grep -c -a -F -e '$CONTACT_PHONE' -e '$CONTACT_NAME' ${f#"$ROOT"/}"
+	n=$(grep -c -a -F -e "$CONTACT_PHONE" -e "$CONTACT_NAME" "$f" || true)
+	if [ "$n" -eq 0 ]; then
+		printf '    0: not found\n'
+	else
+		printf '    %s: FOUND\n' "$n"
+		found=1
+	fi
+done
+[ "$found" -eq 0 ] || die "the broker holds the sealed contact in clear"
+say "" "Nowhere: the broker holds only the sealed bytes, which ml-tours alone" \
+    "can open."
+
+chapter "8. Behind the scenes: the broker's log"
 
 for pid in ${LISTENER_PIDS[@]+"${LISTENER_PIDS[@]}"}; do
 	kill -TERM "$pid" 2>/dev/null || true
