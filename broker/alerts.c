@@ -32,6 +32,7 @@
 #include <sodium.h>
 
 #include "alert.h"
+#include "alert_index.h"
 #include "log.h"
 #include "relaisd.h"
 #include "rltime.h"
@@ -187,10 +188,14 @@ get_alert(struct broker *b, MDB_txn *txn, uint64_t seq, struct alert *a)
 	return alert_unpack(v.mv_data, v.mv_size, a) == RL_OK ? 0 : MDB_CORRUPTED;
 }
 
-/* Store an alert as it is, delivering nothing. */
+/*
+ * Store an alert as it is, delivering nothing; its index entries follow
+ * the stored record's (alert_index.h), in the same transaction.
+ */
 static int
 put_alert(struct broker *b, MDB_txn *txn, const struct alert *a)
 {
+	static struct alert old;    /* 4 KB: not on the stack */
 	char key[8];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -198,6 +203,13 @@ put_alert(struct broker *b, MDB_txn *txn, const struct alert *a)
 	int rc;
 
 	store_put_be64(key, a->seq);
+	rc = mdb_get(txn, b->st.alerts, &k, &v);
+	if (rc == 0 && alert_unpack(v.mv_data, v.mv_size, &old) != RL_OK)
+		rc = MDB_CORRUPTED;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = alert_index_update(&b->st, txn, rc == 0 ? &old : NULL, a)) != 0)
+		return rc;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	alert_pack(&pk, a, NULL);
@@ -616,52 +628,10 @@ alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt)
 }
 
 /*
- * The seqs of the alerts about participant p, in a growing array (caller
- * frees *seqs).  Read first and changed afterwards: writing to "alerts"
- * while a cursor walks it would change the page under the cursor, and a
- * key handed back to LMDB from that page would then be other bytes.
- */
-static int
-alerts_about(struct broker *b, MDB_txn *txn, const char *p, uint64_t **seqs,
-    size_t *n)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t cap = 0;
-	int rc;
-
-	*seqs = NULL;
-	*n = 0;
-	if ((rc = mdb_cursor_open(txn, b->st.alerts, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct alert a;
-
-		if (k.mv_size != 8 || alert_unpack(v.mv_data, v.mv_size, &a) != RL_OK ||
-		    strcmp(a.participant, p) != 0)
-			continue;
-		if (*n == cap) {
-			uint64_t *more = realloc(*seqs, (cap = cap ? 2 * cap : 16) *
-			    sizeof(**seqs));
-
-			if (more == NULL) {
-				rc = ENOMEM;
-				break;
-			}
-			*seqs = more;
-		}
-		(*seqs)[(*n)++] = store_be64(k.mv_data);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/*
  * Erasure: every alert about the participant loses the participant and
  * referral ids; open ones are resolved by whoever erased, and that
- * resolution is delivered without the id.  Erasure is rare: a scan of the
- * alerts is fine.
+ * resolution is delivered without the id.  The alerts come from their
+ * index by participant, whose entries go with the id.
  */
 int
 alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
@@ -681,7 +651,7 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
-	if ((rc = alerts_about(b, txn, p, &seqs, &n)) != 0) {
+	if ((rc = alert_index_about(&b->st, txn, p, &seqs, &n)) != 0) {
 		free(seqs);
 		return rc;
 	}

@@ -7,15 +7,16 @@
  *
  * Paging: a page is up to "limit" items in key order after "after" (an
  * alert id or a participant id); the client asks again after the last
- * item it got until a page comes back short.  Each page scans from its
- * "after", so its cost is the items it passes over, never the whole table
- * twice.  The inbox reads every referral and every open alert: its cost
+ * item it got until a page comes back short.  Alerts are read through
+ * their indexes, so a page costs about the alerts it returns; participants
+ * are scanned from "after", so a page costs the people it passes over.  The inbox reads every referral and every open alert: its cost
  * grows with the referrals the bus holds.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "alert.h"
+#include "alert_index.h"
 #include "participant_view.h"
 #include "query_views.h"
 #include "relaisd.h"
@@ -176,6 +177,46 @@ alert_matches(const struct alert *al, const struct view_args *a,
 	    al->opened_at <= now - (int64_t)a->older_than_days * PW_DAY_MS;
 }
 
+/*
+ * The QPVs whose alerts a listing reads: the one asked for if who covers
+ * it, else who's; *nqpv 0 for every QPV.  false if who covers none asked.
+ */
+static bool
+walk_places(const struct agent *who, const struct view_args *a,
+    char (*qpvs)[PW_ID_SIZE], size_t *nqpv)
+{
+	*nqpv = 0;
+	if (a->qpv[0] != '\0') {
+		if (!agent_covers_qpv(who, a->qpv, strlen(a->qpv)))
+			return false;
+		snprintf(qpvs[(*nqpv)++], PW_ID_SIZE, "%s", a->qpv);
+		return true;
+	}
+	for (int i = 0; i < who->nqpv; i++)
+		snprintf(qpvs[(*nqpv)++], PW_ID_SIZE, "%s", who->qpv[i]);
+	return true;
+}
+
+static unsigned
+walk_statuses(const char *status)
+{
+	if (strcmp(status, "open") == 0)
+		return ALERT_WALK_STATUS(ALERT_OPEN) |
+		    ALERT_WALK_STATUS(ALERT_ACKNOWLEDGED);
+	if (strcmp(status, "acknowledged") == 0)
+		return ALERT_WALK_STATUS(ALERT_ACKNOWLEDGED);
+	if (strcmp(status, "resolved") == 0)
+		return ALERT_WALK_STATUS(ALERT_RESOLVED);
+	return ALERT_WALK_STATUS(ALERT_OPEN) |
+	    ALERT_WALK_STATUS(ALERT_ACKNOWLEDGED) |
+	    ALERT_WALK_STATUS(ALERT_RESOLVED);
+}
+
+/*
+ * Through the alert indexes (alert_index.h): a page reads the keys of the
+ * alerts it returns, plus one per run merged (QPV x status x rule), and
+ * with older_than_days also those of the younger alerts it passes over.
+ */
 void
 query_alerts_page(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk)
@@ -183,14 +224,13 @@ query_alerts_page(struct broker *b, MDB_txn *txn, const struct agent *who,
 	static const char *const allowed[] = { "status", "rule", "qpv",
 	    "older_than_days", "after", "limit", NULL };
 	static struct alert page[PAGE_MAX];     /* 1000 records: not on the stack */
+	static struct alert_walk walk;          /* 600 KB: not on the stack */
+	static char qpvs[CONFIG_MAX_QPV][PW_ID_SIZE];
 	struct view_args a;
 	int64_t now = clock_now(&b->clock);
-	uint64_t after = 0;
-	size_t n = 0;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	char k8[8];
-	int rc;
+	uint64_t after = 0, seq;
+	size_t n = 0, nqpv;
+	int rc = MDB_NOTFOUND;
 
 	if (who->kind != AK_COORDINATOR) {
 		query_refuse(pk, req, RL_E_FORBIDDEN, "what",
@@ -205,20 +245,26 @@ query_alerts_page(struct broker *b, MDB_txn *txn, const struct agent *who,
 		    "after must be an alert id such as al-12");
 		return;
 	}
-	if (mdb_cursor_open(txn, b->st.alerts, &cur) != 0) {
-		query_refuse(pk, req, RL_E_STORAGE, "", "cannot read the alerts; "
-		    "retry later");
-		return;
-	}
-	store_put_be64(k8, after + 1);
-	k.mv_size = 8;
-	k.mv_data = k8;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	    rc == 0 && n < a.limit; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+	if (walk_places(who, &a, qpvs, &nqpv))
+		rc = alert_walk_begin(&walk, &b->st, txn, (const char (*)[PW_ID_SIZE])qpvs,
+		    nqpv, walk_statuses(a.status), a.rule, after);
+	while (rc == 0 && n < a.limit &&
+	    (rc = alert_walk_next(&walk, &b->st, txn, &seq)) == 0) {
+		char key[8];
+		MDB_val k = { 8, key }, v;
+
+		store_put_be64(key, seq);
+		if ((rc = mdb_get(txn, b->st.alerts, &k, &v)) != 0)
+			break;
 		if (alert_unpack(v.mv_data, v.mv_size, &page[n]) == RL_OK &&
 		    alert_matches(&page[n], &a, who, now))
 			n++;
-	mdb_cursor_close(cur);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		query_refuse(pk, req, RL_E_STORAGE, "", "cannot read the alerts; "
+		    "retry later, and run relaisd --verify on a backup if it lasts");
+		return;
+	}
 	query_begin_result(pk, req, "alerts");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++)

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <sodium.h>
 
+#include "alert_index.h"
 #include "bigendian.h"
 #include "relais_proto.h"
 #include "store.h"
@@ -23,7 +24,10 @@ open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
  * A store without one is either new (no log yet: it gets this number) or
  * was written before the number existed, by a layout this relaisd cannot
  * read; so is one with another number.  Refusing to open it is better than
- * refusing every event about its participants later.
+ * refusing every event about its participants later.  The layout before
+ * this one lacks only tables derived from the others: opened for writing,
+ * it gets them in the opening transaction, so that a crash leaves either
+ * the old store or the upgraded one.
  */
 static int
 check_format(struct store *st, MDB_txn *txn, bool read_only, char *errbuf,
@@ -36,13 +40,24 @@ check_format(struct store *st, MDB_txn *txn, bool read_only, char *errbuf,
 		return rc;
 	if (format == STORE_FORMAT)
 		return 0;
+	if (format == STORE_FORMAT - 1 && !read_only) {
+		if ((rc = alert_index_build(st, txn)) != 0)
+			return rc;
+		return store_put_u64(st, txn, st->meta, "format", 6, STORE_FORMAT);
+	}
 	if (format == 0 && store_count(txn, st->log) == 0)
 		return read_only ? 0 : store_put_u64(st, txn, st->meta, "format",
 		    6, STORE_FORMAT);
-	snprintf(errbuf, errlen, "the store was written by another version of "
-	    "relaisd (store format %llu; this one reads format %d): point "
-	    "data_dir at an empty folder, or run the relaisd that wrote it",
-	    (unsigned long long)(format == 0 ? 1 : format), STORE_FORMAT);
+	if (format == STORE_FORMAT - 1)
+		snprintf(errbuf, errlen, "the store has the layout before this "
+		    "relaisd's (store format %llu; this one reads format %d): start "
+		    "relaisd on it once, which upgrades it, then retry",
+		    (unsigned long long)format, STORE_FORMAT);
+	else
+		snprintf(errbuf, errlen, "the store was written by another version "
+		    "of relaisd (store format %llu; this one reads format %d): point "
+		    "data_dir at an empty folder, or run the relaisd that wrote it",
+		    (unsigned long long)(format == 0 ? 1 : format), STORE_FORMAT);
 	return -1;
 }
 
@@ -90,7 +105,7 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
     bool read_only, char *errbuf, size_t errlen)
 {
 	MDB_txn *txn = NULL;
-	int rc, dead = 0;
+	int rc, dead = 0, missing;
 	unsigned dbflags = read_only ? 0 : MDB_CREATE;
 
 	memset(st, 0, sizeof(*st));
@@ -134,12 +149,21 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "indicators", dbflags, &st->indicators)) != 0 ||
 	    (rc = open_db(txn, "ind_seen", dbflags, &st->ind_seen)) != 0)
 		goto fail;
+	/* Tables a store of the layout before lacks (check_format()). */
+	rc = open_db(txn, "alert_index", dbflags, &st->alert_index);
+	if (rc == 0)
+		rc = open_db(txn, "alert_subject", dbflags, &st->alert_subject);
+	if (rc != 0 && !(rc == MDB_NOTFOUND && read_only))
+		goto fail;
+	missing = rc;
 	if ((rc = check_format(st, txn, read_only, errbuf, errlen)) == -1) {
 		mdb_txn_abort(txn);
 		mdb_env_close(st->env);
 		st->env = NULL;
 		return -1;
 	}
+	if (rc == 0)
+		rc = missing;
 	if (rc != 0 || (rc = layout_of(st, txn)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0) {

@@ -14,6 +14,8 @@
  *   deadlines     u64be due, participant         -> ""  (one per participant)
  *   alerts        u64be alert seq               -> alert record (msgpack)
  *   alert_open    participant \0 rule           -> u64 alert seq
+ *   alert_index   status, rule, seq; QPV too     -> ""  (alert_index.h)
+ *   alert_subject participant \0 u64be seq      -> ""  (alert_index.h)
  *   mbox          agent \0 u64be seq            -> u32be redeliveries, u8 kind, then
  *                                                  u64be log seq (event) or alert
  *   mbox_next     agent                         -> u64 next mailbox seq
@@ -49,17 +51,21 @@
 #include "event.h"
 #include "redo.h"
 
-/* The layout described above; store_open() refuses any other. */
-#define STORE_FORMAT 5
+/*
+ * The layout described above.  store_open() upgrades a store of the
+ * layout before (format 5, without the alert indexes) when it opens it
+ * for writing, and refuses any other.
+ */
+#define STORE_FORMAT 6
 
 /* Named tables an environment may hold (those above, and room to grow). */
-#define STORE_MAX_DBS 16
+#define STORE_MAX_DBS 24
 
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, log, dedup, referrals, participants, timeline;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
-	MDB_dbi indicators, ind_seen;
+	MDB_dbi indicators, ind_seen, alert_index, alert_subject;
 	/*
 	 * The tables' names and handles, hashed: redo records name tables by
 	 * handle, so one is applied only by a store whose handles mean the

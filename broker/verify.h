@@ -33,7 +33,8 @@ int verify_key_order(struct verify *v);
  * record marks open has its "alert_open" key (verify_record_alerts(), for
  * each record verify.c reads); each "alert_open" key names an unresolved
  * alert of that participant and rule, whose record says so; each
- * unresolved alert is the open one of its rule (verify_alerts()).
+ * unresolved alert is the open one of its rule, and every alert has its
+ * index keys and the indexes no others (verify_alerts()).
  */
 void verify_record_alerts(struct verify *v, const void *p, size_t plen,
     const struct armed *armed);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "alert_index.h"
 #include "verify.h"
 
 static int
@@ -180,11 +181,63 @@ verify_record_alerts(struct verify *v, const void *p, size_t plen,
 }
 
 /* Each unresolved alert is the one "alert_open" names for its rule. */
+static void
+check_unresolved(struct verify *v, const struct alert *a)
+{
+	char key[PW_ID_SIZE + 2], detail[200];
+	size_t plen = strlen(a->participant);
+	MDB_val ok = { plen + 2, key }, ov;
+
+	if (a->status == ALERT_RESOLVED)
+		return;
+	memcpy(key, a->participant, plen);
+	key[plen] = '\0';
+	key[plen + 1] = (char)a->rule;
+	if (plen == 0 || mdb_get(v->txn, v->st.alert_open, &ok, &ov) != 0 ||
+	    ov.mv_size != 8 || store_be64(ov.mv_data) != a->seq) {
+		snprintf(detail, sizeof(detail), "alert al-%llu is unresolved "
+		    "but not the open alert of its participant and rule",
+		    (unsigned long long)a->seq);
+		verify_difference(v, "alerts", detail);
+	}
+}
+
+/*
+ * Each alert has its index keys (alert_index.h); *nall, *nsubject count
+ * the keys there must be, so that any other key shows in the totals.
+ */
+static void
+check_indexed(struct verify *v, const struct alert *a, uint64_t *nall,
+    uint64_t *nsubject)
+{
+	char key[ALERT_INDEX_KEY_MAX], detail[200];
+	MDB_val k = { 0, key }, val;
+	bool missing = false;
+
+	k.mv_size = alert_index_key_all(key, a);
+	missing |= mdb_get(v->txn, v->st.alert_index, &k, &val) != 0;
+	k.mv_size = alert_index_key_qpv(key, a);
+	missing |= mdb_get(v->txn, v->st.alert_index, &k, &val) != 0;
+	*nall += 2;
+	if ((k.mv_size = alert_index_key_subject(key, a)) != 0) {
+		missing |= mdb_get(v->txn, v->st.alert_subject, &k, &val) != 0;
+		(*nsubject)++;
+	}
+	if (missing) {
+		snprintf(detail, sizeof(detail), "alert al-%llu is missing from "
+		    "the alert indexes: listings skip it; restore the last backup",
+		    (unsigned long long)a->seq);
+		verify_difference(v, "alert_index", detail);
+	}
+}
+
+/* Every alert record: readable, open bookkeeping, index keys. */
 static int
-check_unresolved(struct verify *v)
+check_alert_records(struct verify *v)
 {
 	MDB_cursor *cur;
 	MDB_val k, val;
+	uint64_t nall = 0, nsubject = 0;
 	char detail[200];
 	int rc;
 
@@ -192,33 +245,29 @@ check_unresolved(struct verify *v)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		struct alert a;
-		char key[PW_ID_SIZE + 2];
-		size_t plen;
-		MDB_val ok, ov;
+		static struct alert a;  /* 4 KB: not on the stack */
 
 		if (k.mv_size != 8 || alert_unpack(val.mv_data, val.mv_size, &a) != RL_OK) {
 			verify_difference(v, "alerts", "a record cannot be read");
 			continue;
 		}
-		if (a.status == ALERT_RESOLVED)
-			continue;
-		plen = strlen(a.participant);
-		memcpy(key, a.participant, plen);
-		key[plen] = '\0';
-		key[plen + 1] = (char)a.rule;
-		ok.mv_size = plen + 2;
-		ok.mv_data = key;
-		if (plen == 0 || mdb_get(v->txn, v->st.alert_open, &ok, &ov) != 0 ||
-		    ov.mv_size != 8 || store_be64(ov.mv_data) != a.seq) {
-			snprintf(detail, sizeof(detail), "alert al-%llu is unresolved "
-			    "but not the open alert of its participant and rule",
-			    (unsigned long long)a.seq);
-			verify_difference(v, "alerts", detail);
-		}
+		check_unresolved(v, &a);
+		check_indexed(v, &a, &nall, &nsubject);
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if (store_count(v->txn, v->st.alert_index) != nall ||
+	    store_count(v->txn, v->st.alert_subject) != nsubject) {
+		snprintf(detail, sizeof(detail), "the alert indexes hold %llu and "
+		    "%llu keys where the alerts need %llu and %llu, so listings "
+		    "may be wrong; restore the last backup",
+		    (unsigned long long)store_count(v->txn, v->st.alert_index),
+		    (unsigned long long)store_count(v->txn, v->st.alert_subject),
+		    (unsigned long long)nall, (unsigned long long)nsubject);
+		verify_difference(v, "alert_index", detail);
+	}
+	return 0;
 }
 
 int
@@ -228,5 +277,5 @@ verify_alerts(struct verify *v)
 
 	if ((rc = check_open_keys(v)) != 0)
 		return rc;
-	return check_unresolved(v);
+	return check_alert_records(v);
 }

@@ -288,3 +288,18 @@ fixture_verify(struct fixture *fx, char *out, size_t outlen)
 	    err, sizeof(err)), 0);
 	return rc;
 }
+
+void
+fixture_put_raw(struct fixture *fx, MDB_dbi dbi, const void *key, size_t klen,
+    const void *val, size_t vlen, bool del)
+{
+	MDB_txn *txn;
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	if (del)
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	else
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}

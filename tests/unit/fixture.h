@@ -63,6 +63,13 @@ const msgpack_object *fixture_query(struct fixture *fx, const char *who,
     const char *what, const msgpack_sbuffer *args, msgpack_sbuffer *out,
     msgpack_unpacked *up);
 
+/*
+ * Put key -> val into a table (or delete key), bypassing the broker: the
+ * damage --verify must find.
+ */
+void fixture_put_raw(struct fixture *fx, MDB_dbi dbi, const void *key,
+    size_t klen, const void *val, size_t vlen, bool del);
+
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);

@@ -37,21 +37,6 @@ identified_and_left_alone(struct fixture *fx, const char *eid, const char *p)
 }
 
 static void
-put_raw(struct fixture *fx, MDB_dbi dbi, const void *key, size_t klen,
-    const void *val, size_t vlen, bool del)
-{
-	MDB_txn *txn;
-	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
-
-	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
-	if (del)
-		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-	else
-		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-}
-
-static void
 test_a_store_with_open_alerts_is_clean(void **state)
 {
 	struct fixture *fx = *state;
@@ -77,9 +62,9 @@ test_keys_out_of_order_are_found(void **state)
 	MDB_cursor *cur;
 	MDB_val k, v;
 
-	put_raw(fx, fx->b.st.referrals, "r-a", 3, "p", 1, false);
-	put_raw(fx, fx->b.st.referrals, "r-b", 3, "p", 1, false);
-	put_raw(fx, fx->b.st.referrals, "r-c", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.referrals, "r-a", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.referrals, "r-b", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.referrals, "r-c", 3, "p", 1, false);
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
 
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
@@ -105,7 +90,7 @@ test_a_lost_alert_record_is_found(void **state)
 
 	identified_and_left_alone(fx, "e1", "p-1");
 	store_put_be64(key, 1);
-	put_raw(fx, fx->b.st.alerts, key, 8, NULL, 0, true);
+	fixture_put_raw(fx, fx->b.st.alerts, key, 8, NULL, 0, true);
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "alert al-1 is marked open but cannot be found"));
 }
@@ -133,7 +118,7 @@ test_an_open_alert_without_its_index_key_is_found(void **state)
 	memcpy(okey, a.participant, plen);
 	okey[plen] = '\0';
 	okey[plen + 1] = (char)a.rule;
-	put_raw(fx, fx->b.st.alert_open, okey, plen + 2, NULL, 0, true);
+	fixture_put_raw(fx, fx->b.st.alert_open, okey, plen + 2, NULL, 0, true);
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "a record marks a rule's alert open, but no "
 	    "alert is open for it"));
