@@ -239,6 +239,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c->retention_days, 730);
 	assert_string_equal(c->log_level, "info");
 	assert_false(c->manual_clock);
+	assert_string_equal(c->durability, "commit");
+	assert_int_equal(c->wal_size_mb, 256);
+	assert_int_equal(c->checkpoint_ms, 1000);
 	assert_int_equal(c->nagents, 0);
 	assert_null(config_agent_by_id(c, "ml-tours"));
 
@@ -327,6 +330,9 @@ static void test_bounds(void **state)
 		{ "listen =", "listen: expected a value of 1 to 255 bytes" },
 		{ "manual_clock = maybe", "manual_clock = maybe: expected yes or no" },
 		{ "data_dir =", "data_dir: expected a file or folder path" },
+		{ "durability = fsync", "durability = fsync: expected commit (each pass is an LMDB commit" },
+		{ "wal_size_mb = 0", "wal_size_mb = 0: expected a whole number from 1 to 65536" },
+		{ "checkpoint_ms = 9", "checkpoint_ms = 9: expected a whole number from 10 to 600000" },
 	};
 	char text[512];
 
@@ -337,6 +343,8 @@ static void test_bounds(void **state)
 	expect_ok(BROKER "map_size_mb = 1048576\n");
 	expect_ok(BROKER "max_batch = 1\n");
 	expect_ok(BROKER "manual_clock = false\nlog_level = error\n");
+	expect_ok(BROKER "durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 600000\n");
+	expect_ok(BROKER "durability = commit\n");
 }
 
 static void test_map_size_max_order(void **state)
