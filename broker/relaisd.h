@@ -107,6 +107,7 @@ struct broker {
 	struct redo redo;
 	MDB_txn *shared;
 	bool wal_failed;            /* an append failed: checkpoint before the next */
+	bool wal_full_retried;      /* a full map checkpointed; no pass since */
 	int64_t checkpoint_mono;    /* the last checkpoint, monotonic ms */
 	uint64_t checkpoints;
 

@@ -108,8 +108,10 @@ commit_pass(struct broker *b)
 		    "hint", LOG_STR("check the data_dir's disk"), NULL);
 		b->wal_failed = true;
 		checkpoint_rollback(b);
+		return rc;
 	}
-	return rc;
+	b->wal_full_retried = false;
+	return 0;
 }
 
 int

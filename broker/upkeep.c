@@ -35,16 +35,23 @@ upkeep_grow(struct broker *b, bool full)
 
 	/*
 	 * With the write-ahead log, LMDB resizes only between checkpoints (no
-	 * transaction open), and the shared transaction cannot reuse the pages
-	 * it frees before it commits: a full map may only need a checkpoint.
+	 * transaction open).  And a full map may only need checkpoints: the
+	 * shared transaction cannot reuse the pages it frees, nor those the
+	 * commit just before it freed (LMDB reuses a commit's freed pages from
+	 * the second commit after it on).  So, once until a pass commits
+	 * again, a full map gets a checkpoint of what is pending, then one of
+	 * nothing, and the pass is tried again.
 	 */
-	if (b->shared != NULL || b->wal.seq > 0) {
+	if (b->wal.open && full && !b->wal_full_retried) {
+		b->wal_full_retried = true;
+		freed = checkpoint_now(b) == 0 && checkpoint_open(b) == 0 &&
+		    checkpoint_now(b) == 0;
+		checkpoint_rollback(b);
+	} else if (b->shared != NULL || b->wal.seq > 0) {
 		if (!full && !store_grow_due(&b->st, b->cfg->map_size_max_mb, false))
 			return 0;
-		bool pending = b->wal.seq > 0;
-
 		/* Afterwards no transaction is open, even if it failed. */
-		freed = checkpoint_now(b) == 0 && full && pending;
+		checkpoint_now(b);
 		checkpoint_rollback(b);
 	}
 	rc = store_grow(&b->st, b->cfg->map_size_max_mb, full, &map_mb);
