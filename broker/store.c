@@ -12,6 +12,7 @@
 #include "bigendian.h"
 #include "relais_proto.h"
 #include "store.h"
+#include "wal.h"
 
 static int
 open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
@@ -30,16 +31,25 @@ open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
  * the old store or the upgraded one.
  */
 static int
-check_format(struct store *st, MDB_txn *txn, bool read_only, char *errbuf,
-    size_t errlen)
+check_format(struct store *st, MDB_txn *txn, const char *dir, bool read_only,
+    char *errbuf, size_t errlen)
 {
-	uint64_t format;
+	uint64_t format, gen;
 	int rc;
 
-	if ((rc = store_get_u64(txn, st->meta, "format", 6, &format)) != 0)
+	if ((rc = store_get_u64(txn, st->meta, "format", 6, &format)) != 0 ||
+	    (rc = store_get_u64(txn, st->meta, "wal_gen", 7, &gen)) != 0)
 		return rc;
 	if (format == STORE_FORMAT)
 		return 0;
+	/* Records of the older layout must go in before the upgrade. */
+	if (format == STORE_FORMAT - 1 && !read_only && wal_holds(dir, gen)) {
+		snprintf(errbuf, errlen, "the write-ahead log holds changes the "
+		    "relaisd of store format %llu acknowledged and did not "
+		    "checkpoint: start that relaisd once and stop it (it applies "
+		    "them), then this one", (unsigned long long)format);
+		return -1;
+	}
 	if (format == STORE_FORMAT - 1 && !read_only) {
 		if ((rc = alert_index_build(st, txn)) != 0)
 			return rc;
@@ -156,7 +166,7 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	if (rc != 0 && !(rc == MDB_NOTFOUND && read_only))
 		goto fail;
 	missing = rc;
-	if ((rc = check_format(st, txn, read_only, errbuf, errlen)) == -1) {
+	if ((rc = check_format(st, txn, dir, read_only, errbuf, errlen)) == -1) {
 		mdb_txn_abort(txn);
 		mdb_env_close(st->env);
 		st->env = NULL;

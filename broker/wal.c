@@ -154,6 +154,24 @@ wal_exists(const char *dir)
 	return access(path, F_OK) == 0;
 }
 
+bool
+wal_holds(const char *dir, uint64_t gen)
+{
+	char path[1024];
+	unsigned char hdr[WAL_RECORD_HDR];
+	bool holds = false;
+	int fd;
+
+	log_path(path, sizeof(path), dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	/* The first record's header is enough: a torn one is the only one. */
+	if (read_at(fd, hdr, sizeof(hdr), WAL_HEADER) == 0)
+		holds = be_get(hdr + 16, 8) == gen && be_get(hdr + 24, 8) == 1;
+	close(fd);
+	return holds;
+}
+
 int
 wal_open(struct wal *w, const char *dir, uint64_t size_mb, uint32_t layout,
     char *err, size_t errlen)

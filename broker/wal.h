@@ -61,6 +61,13 @@ void wal_close(struct wal *w);
 bool wal_exists(const char *dir);
 
 /*
+ * Whether dir's log holds a record of generation gen, whatever its layout:
+ * changes acknowledged since the store's last checkpoint, which only the
+ * relaisd that wrote them can apply.
+ */
+bool wal_holds(const char *dir, uint64_t gen);
+
+/*
  * The records of generation gen, in order, each passed to fn (its payload
  * and length; the pointer is valid during the call only); fn returns 0 to
  * go on, anything else stops the scan and is returned.  Records whose

@@ -499,6 +499,47 @@ test_redo_rebuilds_the_store(void **state)
 	fixture_free(b);
 }
 
+/*
+ * A relaisd of the next store format does not upgrade a store whose log
+ * holds records of the older one: only the older relaisd can apply them.
+ */
+static void
+test_upgrade_waits_for_the_older_log(void **state)
+{
+	struct fixture *fx = fixture_new(16);
+	const char *dir = fx->b.cfg->data_dir;
+	char err[1200], path[600];
+	uint64_t format;
+	MDB_txn *txn;
+	struct wal w;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_put_u64(&fx->b.st, txn, fx->b.st.meta, "format",
+	    6, STORE_FORMAT - 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	store_close(&fx->b.st);
+	/* What the older relaisd acknowledged: generation 0, its layout. */
+	assert_int_equal(wal_open(&w, dir, 1, LAYOUT, err, sizeof(err)), 0);
+	assert_int_equal(wal_scan(&w, 0, 0, NULL, NULL), 0);
+	append(&w, 10, 'a');
+	wal_close(&w);
+	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "start that relaisd once and stop it"));
+
+	/* Its log applied and gone, the upgrade goes on. */
+	snprintf(path, sizeof(path), "%s/%s", dir, WAL_FILE);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)),
+	    0);
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "format", 6, &format),
+	    0);
+	mdb_txn_abort(txn);
+	assert_int_equal(format, STORE_FORMAT);
+	fixture_free(fx);
+}
+
 /* Past its bound the buffer stops growing and says so. */
 static void
 test_redo_overflow(void **state)
@@ -531,6 +572,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_full_log_refuses_append, setup, teardown),
 		cmocka_unit_test(test_redo_rebuilds_the_store),
 		cmocka_unit_test(test_passes_replayed_after_a_crash),
+		cmocka_unit_test(test_upgrade_waits_for_the_older_log),
 		cmocka_unit_test(test_redo_overflow),
 	};
 
