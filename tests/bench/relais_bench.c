@@ -301,8 +301,11 @@ write_config(struct bench *b, const char *log_level, bool manual_clock)
 	    "map_size_mb = %u\n"
 	    "log_level = %s\n"
 	    "manual_clock = %s\n"
-	    "durability = %s\n",
-	    map_mb, log_level, manual_clock ? "yes" : "no", b->durability);
+	    "durability = %s\n"
+	    /* Every sender holds a connection, plus the listener and probes. */
+	    "max_connections = %d\n",
+	    map_mb, log_level, manual_clock ? "yes" : "no", b->durability,
+	    b->nsenders + 8);
 	fprintf(f, "\n[qpv]\n");
 	for (size_t i = 0; i < NQPVS; i++)
 		fprintf(f, "%s = QPV %s\n", qpvs[i], qpvs[i]);
