@@ -65,6 +65,13 @@ function show(page) {
     b.classList.toggle("active", b.dataset.page === page);
 }
 
+/* A person's id that opens their file (the broker says whether we may). */
+function participantLink(id) {
+  const a = el("a", { href: "#", class: "participant" }, id);
+  a.addEventListener("click", (e) => { e.preventDefault(); openParticipant(id); });
+  return a;
+}
+
 /* ---- alerts (coordinators), live ------------------------------------ */
 
 async function act(action, id, note) {
@@ -83,10 +90,8 @@ function alertRow(a) {
   ack.disabled = a.status !== "open";
   ack.addEventListener("click", () => act("ack", a.id, note.value));
   resolve.addEventListener("click", () => act("resolve", a.id, note.value));
-  const who = el("a", { href: "#", class: "participant" }, a.participant);
-  who.addEventListener("click", (e) => { e.preventDefault(); openParticipant(a.participant); });
   return el("tr", { class: a.status, "data-alert": a.id },
-    el("td", {}, a.id), el("td", {}, who), el("td", {}, a.rule),
+    el("td", {}, a.id), el("td", {}, participantLink(a.participant)), el("td", {}, a.rule),
     el("td", { class: "sev-" + a.severity }, a.severity), el("td", {}, a.qpv),
     el("td", { class: "status" }, a.status), el("td", {}, when(a.opened_at)),
     el("td", {}, (a.agents || []).join(", ")),
@@ -105,10 +110,10 @@ function renderAlerts(list) {
 function renderInbox(data) {
   const now = data.now;
   fill(document.querySelector("#inbox-to-answer tbody"), data.to_answer.map((r) =>
-    el("tr", { "data-referral": r.referral }, el("td", {}, r.referral), el("td", {}, r.participant),
+    el("tr", { "data-referral": r.referral }, el("td", {}, r.referral), el("td", {}, participantLink(r.participant)),
       el("td", {}, r.from), el("td", {}, age(now, r.sent_at)), el("td", {}, when(r.expires_at)))));
   fill(document.querySelector("#inbox-sent tbody"), data.sent.map((r) =>
-    el("tr", { "data-referral": r.referral }, el("td", {}, r.referral), el("td", {}, r.participant),
+    el("tr", { "data-referral": r.referral }, el("td", {}, r.referral), el("td", {}, participantLink(r.participant)),
       el("td", {}, r.to), el("td", {}, age(now, r.sent_at)), el("td", {}, when(r.expires_at)))));
   fill(document.querySelector("#inbox-alerts tbody"), data.alerts.map((a) =>
     el("tr", { "data-alert": a.id }, el("td", {}, a.id), el("td", {}, a.participant),
@@ -134,6 +139,25 @@ function table(head, rows, attrs) {
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))));
 }
 
+const CONTACT_KEYS = ["name", "phone", "email", "address", "best_time", "note"];
+
+/*
+ * The contact details sealed into the person's referrals, as this
+ * dashboard's agent opened them: the broker gives a sealed contact only
+ * to the referral's target, and librelais opens it with the agent's key,
+ * so only the target's dashboard has rows here.
+ */
+function contactRows(timeline) {
+  return timeline.filter((x) => x.type === "referral.sent" && (x.contact || x.contact_error))
+    .map((x) => {
+      const c = x.contact && typeof x.contact === "object" ? x.contact : null;
+      const text = c ? CONTACT_KEYS.filter((k) => c[k]).map((k) => c[k]).join(" · ")
+        : "illisible : " + x.contact_error;
+      return el("tr", { "data-referral": x.referral }, el("td", {}, x.referral),
+        el("td", {}, x.sender), el("td", { class: "contact" }, text));
+    });
+}
+
 async function openParticipant(id) {
   show("participant");
   document.getElementById("participant-id").value = id;
@@ -142,6 +166,7 @@ async function openParticipant(id) {
   const body = await r.json();
   if (!r.ok) { out.replaceChildren(el("p", { class: "msg" }, body.error)); return; }
   const s = body.state;
+  const contacts = contactRows(body.timeline);
   out.replaceChildren(
     el("dl", {}, el("dt", {}, "Personne"), el("dd", {}, s.participant),
       el("dt", {}, "QPV"), el("dd", {}, s.qpv), el("dt", {}, "Étape"), el("dd", { "data-field": "phase" }, s.phase),
@@ -152,6 +177,11 @@ async function openParticipant(id) {
     table(["Orientation", "De", "Vers", "État", "Envoyée", "Réponse"], s.referrals.map((x) =>
       [x.id, x.from, x.to, x.state, when(x.sent_at), when(x.answered_at)]),
       { id: "participant-referrals" }),
+    ...(contacts.length === 0 ? [] : [
+      el("h3", {}, "Coordonnées (ouvertes avec votre clé)"),
+      el("table", { id: "participant-contacts" },
+        el("thead", {}, el("tr", {}, ...["Orientation", "De", "Coordonnées"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...contacts))]),
     el("h3", {}, "Freins"),
     table(["Frein", "État", "Repéré", "Levé"], s.barriers.map((x) =>
       [x.code, x.state, when(x.identified_at), when(x.lifted_at)])),

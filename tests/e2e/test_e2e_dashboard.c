@@ -32,89 +32,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
 #include "alerts_util.h"
 #include "calendar.h"
+#include "dash_http.h"
 #include "harness.h"
 
 #define BROWSER_SCRIPT  "tests/e2e/dashboard_browser.py"
 #define BROWSER_MS      120000  /* Chromium's start-up is slow under load */
 #define NOTE            "appel de la Mission locale prevu"
 
-/* The URL the dashboard prints on its first line. */
-static void
-wait_for_url(struct au_cli *dash, char *url, size_t len)
-{
-	int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
-
-	for (;;) {
-		char *text = e2e_read_file(dash->out_path);
-		char *nl = text != NULL ? strchr(text, '\n') : NULL;
-
-		if (nl != NULL && strncmp(text, "http://127.0.0.1:", 17) == 0) {
-			snprintf(url, len, "%.*s", (int)(nl - text), text);
-			free(text);
-			return;
-		}
-		free(text);
-		e2e_assert(rl_mono_ms() < deadline, "relais dashboard printed no URL "
-		    "within %d ms", E2E_WAIT_MS);
-		rl_sleep_ms(20);
-	}
-}
-
-/*
- * A request to the dashboard over a plain socket: its status code, and the
- * answer (head and body) in resp.
- */
-static int
-http_request(int port, const char *method, const char *path, char *resp,
-    size_t size)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port) };
-	char req[512];
-	int fd = socket(AF_INET, SOCK_STREAM, 0), code = -1;
-	size_t got = 0;
-
-	e2e_assert(fd >= 0, "socket: %s", strerror(errno));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	e2e_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "connect to the dashboard: %s", strerror(errno));
-	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
-	    method, path);
-	e2e_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req),
-	    "write to the dashboard");
-	while (got < size - 1) {
-		ssize_t n = read(fd, resp + got, size - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	resp[got] = '\0';
-	close(fd);
-	sscanf(resp, "HTTP/1.%*d %d", &code);
-	return code;
-}
-
-static int
-http_get(int port, const char *path, char *resp, size_t size)
-{
-	return http_request(port, "GET", path, resp, size);
-}
-
 static int
 http_status(int port, const char *path)
 {
 	char resp[256];
 
-	return http_get(port, path, resp, sizeof(resp));
+	return dash_http_get(port, path, resp, sizeof(resp));
 }
 
 /*
@@ -150,7 +85,7 @@ check_token_required(int port, const char *year)
 			snprintf(full, sizeof(full), "%s%s%s", path,
 			    wrong[w][0] == '\0' ? "" : strchr(path, '?') ? "&" : "?",
 			    wrong[w]);
-			e2e_assert_int(403, http_request(port, routes[r][0], full, resp,
+			e2e_assert_int(403, dash_http_request(port, routes[r][0], full, resp,
 			    sizeof(resp)), full);
 			body = strstr(resp, "\r\n\r\n");
 			e2e_assert(body != NULL && strncmp(body + 4, "forbidden:", 10) == 0,
@@ -168,17 +103,17 @@ check_partner_dashboard(struct e2e_broker *b)
 	int port = 0;
 
 	au_cli_start(b, "ml-tours", NULL, &dash, "dashboard", NULL);
-	wait_for_url(&dash, url, sizeof(url));
+	dash_wait_for_url(&dash, url, sizeof(url));
 	sscanf(url, "http://127.0.0.1:%d/", &port);
 	token = strstr(url, "token=");
 	e2e_assert(port > 0 && token != NULL, "the URL: %s", url);
 	snprintf(path, sizeof(path), "/api/role?%s", token);
-	e2e_assert_int(200, http_get(port, path, resp, sizeof(resp)), "role");
+	e2e_assert_int(200, dash_http_get(port, path, resp, sizeof(resp)), "role");
 	e2e_assert(strstr(resp, "\"coordinator\":false") != NULL, "a partner's "
 	    "role: %s", resp);
 	snprintf(path, sizeof(path), "/api/live?%s", token);
 	for (int64_t deadline = rl_mono_ms() + E2E_WAIT_MS;
-	    http_get(port, path, resp, sizeof(resp)) != 200;) {
+	    dash_http_get(port, path, resp, sizeof(resp)) != 200;) {
 		e2e_assert(rl_mono_ms() < deadline, "the partner's inbox: %s", resp);
 		rl_sleep_ms(50);
 	}
@@ -517,7 +452,7 @@ test_dashboard_in_chromium(void **state)
 	snprintf(year, sizeof(year), "%04d", y);
 
 	au_cli_start(b, "cite-emploi", NULL, &dash, "dashboard", NULL);
-	wait_for_url(&dash, url, sizeof(url));
+	dash_wait_for_url(&dash, url, sizeof(url));
 	sscanf(url, "http://127.0.0.1:%d/", &port);
 	token = strstr(url, "token=");
 	e2e_assert(port > 0 && token != NULL, "the URL names a port and a "

@@ -5,14 +5,17 @@
  * reply never hold it in clear; an altered box is reported and the
  * listener goes on; the contact survives SIGKILL and redelivery; erasure
  * and retention take the sealed bytes away, queued and dead-lettered
- * deliveries included.
+ * deliveries included; the person's file on the target's dashboard, and
+ * only there, shows the contact opened (in headless Chromium too).
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include <sodium.h>
@@ -20,11 +23,14 @@
 
 #include "alerts_util.h"
 #include "contact.h"
+#include "dash_http.h"
 #include "harness.h"
 #include "relais_proto.h"
 
 #define PHONE "0033612345678"   /* 13 digits: a NIR in clear, fine sealed */
 #define NAME  "Awa Diallo"
+#define CONTACT_SCRIPT "tests/e2e/dashboard_contact.py"
+#define BROWSER_S      180     /* Chromium's start-up is slow under load */
 
 /* ------------------------------------------------------------------ */
 /* Looking for the plaintext                                           */
@@ -679,6 +685,100 @@ test_erasure_and_retention_remove_the_contact(void **state)
 	relais_close(&ops);
 }
 
+/*
+ * The person's file p-1 as headless Chromium shows it on the dashboard at
+ * port (tests/e2e/dashboard_contact.py): the opened contact of referral
+ * r-1 on the target's dashboard, no contact table on another's.
+ */
+static void
+browser_check(int port, const char *token, bool target)
+{
+	char *out, *line;
+	const char *text;
+	json_t *seen, *contacts;
+	int st;
+
+	e2e_assert(access(CONTACT_SCRIPT, R_OK) == 0, "%s not found: run the "
+	    "tests from the repository's top folder", CONTACT_SCRIPT);
+	out = shell(&st, "timeout %d /usr/bin/python3 %s "
+	    "'http://127.0.0.1:%d/?%s' p-1 2>&1", BROWSER_S, CONTACT_SCRIPT,
+	    port, token);
+	line = strstr(out, "{\"referrals\"");
+	e2e_assert(st == 0 && line != NULL, "Chromium on the dashboard (exit "
+	    "%d; make deps installs python3-selenium, chromium, "
+	    "chromium-driver): %s", st, out);
+	seen = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+	e2e_assert(seen != NULL, "not JSON: %s", line);
+	e2e_assert_int(1, jint(seen, "referrals"), "referral rows on the page");
+	contacts = json_object_get(seen, "contacts");
+	text = json_string_value(json_object_get(contacts, "r-1"));
+	if (target)
+		e2e_assert(text != NULL && strstr(text, PHONE) != NULL &&
+		    strstr(text, NAME) != NULL, "the target's page does not "
+		    "show the contact: %s", out);
+	else
+		e2e_assert(json_object_size(contacts) == 0, "another agent's "
+		    "page shows a contact: %s", out);
+	json_decref(seen);
+	free(out);
+}
+
+/*
+ * `relais dashboard` runs with its agent's key: the person's file it
+ * serves holds the opened contact on the target's dashboard only, not on
+ * the sender's or a coordinator's (the broker gives them no box).
+ */
+static void
+test_only_the_targets_dashboard_shows_the_contact(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	static const char *const readers[] = { "ml", "med", "coord" };
+	relais_client *med, *ml;
+	char token[128], path[256], resp[32768];
+	struct au_cli dash;
+	int port, code;
+
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_agent_add(b, "coord", "coordinator", true);
+	e2e_start(b);
+	med = au_connect_quiet(b, "med");
+	ml = au_connect_quiet(b, "ml");
+	au_submit_ok(med, au_ev_identified("id-1", "p-1", "sanitas",
+	    au_broker_now(med)));
+	au_submit_ok(med, sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE));
+	au_submit_ok(ml, e2e_ev_answer("referral.accepted", "ev-2", "p-1", "r-1"));
+
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		bool target = strcmp(readers[i], "ml") == 0;
+
+		dash_start(b, readers[i], &dash, &port, token, sizeof(token));
+		snprintf(path, sizeof(path), "/api/participant?id=p-1&%s", token);
+		code = dash_http_get(port, path, resp, sizeof(resp));
+		e2e_assert(code == 200, "%s's dashboard, the person's file: %s",
+		    readers[i], resp);
+		e2e_assert(strstr(resp, "\"referral.sent\"") != NULL, "%s's "
+		    "dashboard: no referral in the file: %s", readers[i], resp);
+		if (target)
+			e2e_assert(strstr(resp, PHONE) != NULL &&
+			    strstr(resp, NAME) != NULL, "the target's dashboard "
+			    "does not show the opened contact: %s", resp);
+		else
+			e2e_assert(strstr(resp, PHONE) == NULL &&
+			    strstr(resp, "\"contact") == NULL, "%s's dashboard "
+			    "shows the contact: %s", readers[i], resp);
+		if (i < 2)
+			browser_check(port, token, target);
+		kill(dash.pid, SIGTERM);
+		au_cli_wait(&dash, AU_CLI_MS);
+		e2e_assert(dash.status == 0, "%s's dashboard exited %d after "
+		    "SIGTERM", readers[i], dash.status);
+		au_cli_free(&dash);
+	}
+	relais_close(&med);
+	relais_close(&ml);
+}
+
 int
 main(void)
 {
@@ -690,6 +790,8 @@ main(void)
 		cmocka_unit_test_teardown(test_contact_survives_kill_and_redelivery,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_erasure_and_retention_remove_the_contact,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_only_the_targets_dashboard_shows_the_contact,
 		    e2e_teardown),
 	};
 
