@@ -136,7 +136,12 @@ store_lacks(const char *dir, const char *needle)
 	free(dump_x);
 }
 
-/* The raw store holds these bytes (the sealed box): the search can see. */
+/*
+ * The raw store holds these bytes (the sealed box): the search can see.
+ * It reads data.mdb while the broker runs, so the tests that use it run
+ * with durability = commit, where every acknowledged change is there (with
+ * the write-ahead log, the latest are in wal.log until a checkpoint).
+ */
 static bool
 store_holds(const char *dir, const unsigned char *p, size_t n)
 {
@@ -279,7 +284,8 @@ ask(relais_client *c, const char *what, const char *key, const char *value)
 static void
 test_only_the_target_reads_the_contact(void **state)
 {
-	struct e2e_broker *b = e2e_broker_new("log_level = debug\n");
+	struct e2e_broker *b = e2e_broker_new("log_level = debug\n"
+	    "durability = commit\n");
 	relais_client *med, *ml, *coord, *plie;
 	unsigned char box[RL_CONTACT_MAX_BOX + 3], sk[32];
 	const char *others[] = { "med", "coord", "plie" };
@@ -596,7 +602,8 @@ static void
 test_erasure_and_retention_remove_the_contact(void **state)
 {
 	struct e2e_broker *b = e2e_broker_new("manual_clock = yes\n"
-	    "redeliver_ms = 100\nredeliver_max_ms = 100\nmax_attempts = 2\n");
+	    "redeliver_ms = 100\nredeliver_max_ms = 100\nmax_attempts = 2\n"
+	    "durability = commit\n");
 	unsigned char box1[RL_CONTACT_MAX_BOX + 3], box2[RL_CONTACT_MAX_BOX + 3],
 	    box3[RL_CONTACT_MAX_BOX + 3];
 	size_t len1, len2, len3;
