@@ -15,7 +15,10 @@
  *      pages are on disk.  Only then does the log start that generation,
  *      overwriting the older records.  LMDB on disk is thus always the last
  *      checkpoint, whole (pages of the shared transaction that LMDB spills
- *      early go to pages that checkpoint does not use).
+ *      early go to pages that checkpoint does not use).  One unsynced LMDB
+ *      commit per pass (MDB_NOSYNC) would not do: a commit reuses pages the
+ *      synced snapshot still needs two commits later, and rewrites both
+ *      meta pages, so a power cut could leave a file that is no commit.
  *   4. Recovery (start-up): the records of generation "wal_gen", in order,
  *      applied to the last checkpoint, give every acknowledged pass back,
  *      byte for byte; a crash between the checkpoint's commit and the
