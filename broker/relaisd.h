@@ -87,6 +87,9 @@ struct broker {
 	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
 	struct ptcache *ptc;        /* participants the transaction is changing */
 	struct indacc *ind;         /* indicator counts the transaction adds */
+	struct inbound *ins;        /* a pass's messages (server.c), kept: a
+	                               calloc per pass grew and trimmed the heap */
+	size_t ins_cap;
 
 	/*
 	 * Counters kept in memory during a write transaction and written (or

@@ -632,6 +632,25 @@ inbound_free(struct inbound *in)
 }
 
 /*
+ * The pass's array of messages: kept from pass to pass (every pass used to
+ * allocate and free max_batch of them), grown when a reload raises
+ * max_batch.  NULL if the host is out of memory.
+ */
+static struct inbound *
+pass_inbound(struct broker *b)
+{
+	struct inbound *ins;
+
+	if (b->ins_cap < b->cfg->max_batch) {
+		if ((ins = realloc(b->ins, b->cfg->max_batch * sizeof(*ins))) == NULL)
+			return NULL;
+		b->ins = ins;
+		b->ins_cap = b->cfg->max_batch;
+	}
+	return b->ins;
+}
+
+/*
  * One pass: read, apply in one transaction, commit with sync, reply.
  * See the ordering rules at the top of this file.
  */
@@ -645,15 +664,15 @@ pass(struct broker *b)
 	int rc;
 	bool writes = false;
 
-	if (b->stopping)
-		return;
-	ins = calloc(b->cfg->max_batch, sizeof(*ins));
-	if (ins == NULL)
+	if (b->stopping || (ins = pass_inbound(b)) == NULL)
 		return;
 	/* Closed connections first: their routing ids may come back as others'. */
 	sessions_read_monitor(b);
-	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES &&
-	    read_one(b, &ins[n], &bytes, mono, n == 0)) {
+	while (n < b->cfg->max_batch && bytes < PASS_MAX_BYTES) {
+		/* Only the slots a pass uses are cleared, not all max_batch. */
+		memset(&ins[n], 0, sizeof(ins[n]));
+		if (!read_one(b, &ins[n], &bytes, mono, n == 0))
+			break;
 		if (ins[n].code == RL_OK && (ins[n].req.cmd == RL_CMD_SUBMIT ||
 		    ins[n].req.cmd == RL_CMD_DACK))
 			writes = true;
@@ -666,7 +685,6 @@ pass(struct broker *b)
 		handle_after_commit(b, &ins[i], &commit, now, mono);
 		inbound_free(&ins[i]);
 	}
-	free(ins);
 	/* Even after reading nothing: the wake-up may be a queue with room. */
 	mailbox_flush(b);
 	log_flush();
@@ -1081,6 +1099,7 @@ broker_free(struct broker *b)
 	msgpack_sbuffer_destroy(&b->scratch);
 	msgpack_sbuffer_destroy(&b->canon);
 	msgpack_sbuffer_destroy(&b->record);
+	free(b->ins);
 	participants_free(b);
 	indicators_free(b);
 	/* A plain memset before the end of the object's life may be optimised away. */

@@ -36,8 +36,10 @@
  * QPV, by month, the flows) and as an operator.
  *
  * Throughput mode ends its figures with one machine-readable line,
- *   result events_per_s=X ack_p50_ms=Y ack_p99_ms=Z
- * which tests/bench/bench_peers.sh reads.
+ *   result events_per_s=X ack_p50_ms=Y ack_p99_ms=Z cpu_us_per_event=C
+ * which tests/bench/bench_peers.sh and bench_ab.sh read (C: the broker's
+ * CPU time, user and system, from the first submit to the last delivery,
+ * per acknowledged event).
  *
  * Exit status: 0 when every event was acknowledged (and, in throughput
  * mode, delivered), 1 when the run failed, 2 on a usage error.
@@ -1367,11 +1369,19 @@ run_throughput(struct bench *b)
 		    lats_pct(&all, acked + dups + errors, 0.50),
 		    lats_pct(&all, acked + dups + errors, 0.99),
 		    all.v[all.n - 1].us / 1000.0);
-	/* For `make bench-peers`, which compares this with Redis peers. */
+	/*
+	 * For `make bench-peers`, which compares this with Redis peers, and
+	 * tests/bench/bench_ab.sh: the broker's CPU per event (delivering
+	 * them included) moves less with a shared machine's load than the
+	 * rates do.
+	 */
 	if (secs > 0 && all.n > 0)
-		printf("result events_per_s=%.0f ack_p50_ms=%.3f ack_p99_ms=%.3f\n",
+		printf("result events_per_s=%.0f ack_p50_ms=%.3f ack_p99_ms=%.3f "
+		    "cpu_us_per_event=%.2f\n",
 		    acked / secs, lats_pct(&all, acked + dups + errors, 0.50),
-		    lats_pct(&all, acked + dups + errors, 0.99));
+		    lats_pct(&all, acked + dups + errors, 0.99),
+		    cpu0 >= 0 && cpu1 >= 0 && acked > 0 ?
+		    (cpu1 - cpu0) * 1e6 / (double)acked : 0.0);
 	if (dsecs > 0)
 		printf("delivered    %" PRIu64 " in %.2f s: %.0f deliveries/s; "
 		    "%" PRIu64 " redelivered; %" PRIu64 " dacks\n",
