@@ -78,7 +78,8 @@ struct store {
 struct dedup_rec {
 	uint64_t seq;
 	int64_t recorded_at;
-	unsigned char hash[16];     /* BLAKE2b-128 of the canonical event */
+	unsigned char hash[16];     /* SipHash-128 of the canonical event
+	                               (BLAKE2b-128 in older records): ingest.c */
 };
 
 /*

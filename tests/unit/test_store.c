@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <zmq.h>
+#include <sodium.h>
 
 #include "fixture.h"
 #include "log.h"
@@ -235,6 +236,58 @@ test_same_id_other_content_is_a_conflict(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * A dedup record written by an earlier version holds BLAKE2b-128 of the
+ * canonical event, not today's fingerprint: the same event sent again is
+ * still a duplicate, other content under its id still a conflict.
+ */
+static void
+test_dedup_records_of_earlier_versions_keep_their_meaning(void **state)
+{
+	struct fixture *fx = *state;
+	struct ingest_result r1, r2;
+	struct rl_error err;
+	struct dedup_rec dr;
+	msgpack_sbuffer sb;
+	MDB_txn *txn;
+	MDB_val k = { 6, "med\0e1" }, v;
+
+	msgpack_sbuffer_init(&sb);
+	pack_event(&sb, 5, "event_id", "e1", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "phone");
+	assert_int_equal(ingest(fx, "med", &sb, &r1, &err), RL_OK);
+	/* The record as an earlier version wrote it; ingest left the event's
+	 * canonical encoding in b.canon. */
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_get(txn, fx->b.st.dedup, &k, &v), 0);
+	assert_int_equal(v.mv_size, sizeof(dr));
+	memcpy(&dr, v.mv_data, sizeof(dr));
+	{
+		unsigned char today[16];
+
+		memcpy(today, dr.hash, sizeof(today));
+		crypto_generichash(dr.hash, sizeof(dr.hash),
+		    (const unsigned char *)fx->b.canon.data, fx->b.canon.size,
+		    NULL, 0);
+		assert_memory_not_equal(today, dr.hash, sizeof(today));
+	}
+	v.mv_size = sizeof(dr);
+	v.mv_data = &dr;
+	assert_int_equal(mdb_put(txn, fx->b.st.dedup, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+
+	assert_int_equal(ingest(fx, "med", &sb, &r2, &err), RL_OK);
+	assert_true(r2.duplicate);
+	assert_int_equal(r2.seq, r1.seq);
+	assert_int_equal(r2.recorded_at, r1.recorded_at);
+	msgpack_sbuffer_clear(&sb);
+	pack_event(&sb, 5, "event_id", "e1", "type", "contact.made",
+	    "occurred_at", "1795000000000", "participant", "p-1", "channel", "message");
+	assert_int_equal(ingest(fx, "med", &sb, &r2, &err), RL_E_CONFLICT);
+	assert_int_equal(count(fx, fx->b.st.log), 1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static void
 test_referral_goes_to_target_mailbox(void **state)
 {
@@ -427,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_record_from_canonical_encoding),
 		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_same_id_other_content_is_a_conflict, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_records_of_earlier_versions_keep_their_meaning, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_referral_goes_to_target_mailbox, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_event_claims_nothing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_answer_must_name_the_referrals_participant, fixture_setup, fixture_teardown),
