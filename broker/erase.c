@@ -115,6 +115,8 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 		lv.mv_data = sb.data;
 		if ((rc = store_put(&b->st, txn, b->st.log, &lk, &lv, 0)) != 0)
 			break;
+		/* A copy of the record as it was must not be delivered. */
+		passlog_clear(b->passlog);
 		(*nevents)++;
 	}
 	msgpack_sbuffer_destroy(&sb);

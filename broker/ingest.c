@@ -193,6 +193,9 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	/* Log keys only grow: MDB_APPEND keeps the log's pages packed. */
 	if ((rc = store_put(&b->st, txn, b->st.log, &k, &v, MDB_APPEND)) != 0)
 		return rc;
+	/* What it delivers is sent from this copy after the commit. */
+	if (fx != NULL && fx->ndeliver > 0)
+		passlog_add(b->passlog, *seq, sb->data, sb->size);
 
 	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_PARTICIPANT_ERASED) {
 		k.mv_size = store_key_seq(key, ev->participant.p,

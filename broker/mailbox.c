@@ -145,7 +145,8 @@ mailbox_append_event(struct broker *b, MDB_txn *txn, struct session *s,
 }
 
 /*
- * What an item delivers: an alert is in the item, an event in the log.
+ * What an item delivers: an alert is in the item, an event in the log (or
+ * in the copy the transaction that just committed kept of it: passlog.h).
  * -1 if the item cannot be read (a damaged store).
  */
 static int
@@ -166,6 +167,8 @@ item_payload(struct broker *b, MDB_txn *txn, const MDB_val *item,
 		return -1;
 	k.mv_size = 8;
 	k.mv_data = (char *)item->mv_data + MBOX_ITEM_HDR;
+	if (passlog_get(b->passlog, store_be64(k.mv_data), payload))
+		return 0;
 	return mdb_get(txn, b->st.log, &k, payload) == 0 ? 0 : -1;
 }
 

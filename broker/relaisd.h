@@ -11,6 +11,7 @@
  *   zap.c       the ZAP handler: only registered keys get in
  *   ingest.c    one event: validate, deduplicate, apply, record, route
  *   mailbox.c   durable mailboxes: append, acknowledge, send, redeliver
+ *   passlog.c   the records a transaction logged, which its deliveries send
  *   alerts.c    rupture deadlines, the sweep, alert lifecycle
  *   query.c     read-only queries: health, alerts, participant
  *   indicators.c  the indicator counts, kept with each event
@@ -34,6 +35,7 @@
 #include "config.h"
 #include "event.h"
 #include "indicators.h"
+#include "passlog.h"
 #include "pathway.h"
 #include "sessions.h"
 #include "store.h"
@@ -87,6 +89,7 @@ struct broker {
 	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
 	struct ptcache *ptc;        /* participants the transaction is changing */
 	struct indacc *ind;         /* indicator counts the transaction adds */
+	struct passlog *passlog;    /* the records the transaction logged */
 	struct inbound *ins;        /* a pass's messages (server.c), kept: a
 	                               calloc per pass grew and trimmed the heap */
 	size_t ins_cap;

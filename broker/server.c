@@ -970,6 +970,8 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 	msgpack_sbuffer_init(&b->scratch);
 	msgpack_sbuffer_init(&b->canon);
 	msgpack_sbuffer_init(&b->record);
+	/* Without it (out of memory), deliveries are read from the log. */
+	b->passlog = passlog_new();
 	if (participants_init(b) == -1 || indicators_init(b) == -1) {
 		log_error("broker.out_of_memory", "hint",
 		    LOG_STR("the host is out of memory; free some and restart"), NULL);
@@ -1100,6 +1102,7 @@ broker_free(struct broker *b)
 	msgpack_sbuffer_destroy(&b->canon);
 	msgpack_sbuffer_destroy(&b->record);
 	free(b->ins);
+	passlog_free(&b->passlog);
 	participants_free(b);
 	indicators_free(b);
 	/* A plain memset before the end of the object's life may be optimised away. */

@@ -53,6 +53,7 @@ txn_begin(struct broker *b, MDB_txn **txn)
 		return rc;
 	b->txn_start.alerts_opened = b->alerts_opened;
 	b->txn_start.alerts_resolved = b->alerts_resolved;
+	passlog_clear(b->passlog);
 	log_hold();
 	return 0;
 }
@@ -62,6 +63,7 @@ static void
 undo_reports(struct broker *b)
 {
 	log_release(false);
+	passlog_clear(b->passlog);
 	b->alerts_opened = b->txn_start.alerts_opened;
 	b->alerts_resolved = b->txn_start.alerts_resolved;
 	mailbox_backlog_settle(b, false);

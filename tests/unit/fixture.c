@@ -72,6 +72,7 @@ fixture_new(uint64_t map_size_mb)
 	msgpack_sbuffer_init(&fx->b.scratch);
 	msgpack_sbuffer_init(&fx->b.canon);
 	msgpack_sbuffer_init(&fx->b.record);
+	assert_non_null(fx->b.passlog = passlog_new());
 	return fx;
 }
 
@@ -85,6 +86,7 @@ fixture_free(struct fixture *fx)
 	msgpack_sbuffer_destroy(&fx->b.canon);
 	msgpack_sbuffer_destroy(&fx->b.record);
 	free(fx->b.pw);
+	passlog_free(&fx->b.passlog);
 	participants_free(&fx->b);
 	indicators_free(&fx->b);
 	free(fx->b.sessions);
