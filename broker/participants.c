@@ -206,14 +206,15 @@ participants_apply(struct broker *b, struct participant *pt,
 	/*
 	 * A refusal may leave the pathway half-changed.  When the store still
 	 * has it all, the slot is just forgotten; when it holds changes not
-	 * yet written, they are kept in b->pw and put back.
+	 * yet written, they are saved in b->pw and put back (only the used
+	 * part of the pathway is copied: pathway_save.c).
 	 */
 	if (s->dirty)
-		*b->pw = pt->pw;
+		pathway_save(b->pw, &pt->pw);
 	code = pathway_apply_in_place(&pt->pw, ev, actor, at, b->cfg->rules,
 	    fx, err);
 	if (code != RL_OK && s->dirty)
-		pt->pw = *b->pw;
+		pathway_restore(&pt->pw, b->pw);
 	else if (code != RL_OK)
 		s->used = false;
 	if (code == RL_OK && fx->changed)

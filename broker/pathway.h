@@ -74,6 +74,18 @@ int pathway_apply_in_place(struct pathway *pw, const struct rl_event *ev,
     struct rl_error *err);
 
 /*
+ * Undoing a pathway_apply_in_place() that failed, without copying the
+ * whole (13 KB) structure for every event: pathway_save() keeps what
+ * pathway_restore() needs, the scalars and the used part of each
+ * collection (a few hundred bytes for most people), in *save;
+ * pathway_restore() then makes *pw byte for byte what it was when saved
+ * (the unused part of each collection is zero in every pathway).
+ * *save is scratch: only pathway_restore() reads it.  pathway_save.c.
+ */
+void pathway_save(struct pathway *save, const struct pathway *pw);
+void pathway_restore(struct pathway *pw, const struct pathway *save);
+
+/*
  * When each rule next falls due for this pathway (ms since epoch), or 0
  * when it is not armed (condition impossible, rule switched off, pathway
  * exited).  A rule whose condition already holds is due at the time it

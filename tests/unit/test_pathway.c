@@ -1622,6 +1622,79 @@ test_reopened_pathway_starts_afresh(void **state)
 	FIRES_AT(&pw, RULE_REFERRAL_UNANSWERED, back + 11 * DAY);
 }
 
+/* Bytes from a fixed sequence (xorshift), none of them zero. */
+static void
+scribble(void *p, size_t n, uint32_t *x)
+{
+	unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		*x ^= *x << 13;
+		*x ^= *x >> 17;
+		*x ^= *x << 5;
+		b[i] = (unsigned char)(*x | 1);
+	}
+}
+
+/* A pathway with every byte set except the unused part of each array. */
+static void
+random_pathway(struct pathway *pw, uint32_t *x)
+{
+	scribble(pw, sizeof(*pw), x);
+	pw->nreferrals = 3;
+	memset(&pw->referrals[3], 0, sizeof(pw->referrals) - 3 * sizeof(pw->referrals[0]));
+	pw->nreferents = 1;
+	memset(&pw->referents[1], 0, sizeof(pw->referents) - sizeof(pw->referents[0]));
+	pw->nbarriers = 0;
+	memset(pw->barriers, 0, sizeof(pw->barriers));
+	pw->nappointments = PW_MAX_APPOINTMENTS;
+	pw->nenrollments = 2;
+	memset(&pw->enrollments[2], 0, sizeof(pw->enrollments) - 2 * sizeof(pw->enrollments[0]));
+}
+
+/*
+ * Whatever a failed apply wrote anywhere in the pathway, and however the
+ * scratch it was saved in looked before, restoring gives back every byte:
+ * a field the save misses would differ here.
+ */
+static void
+test_save_and_restore_give_back_every_byte(void **state)
+{
+	static struct pathway orig, pw, save;
+	uint32_t x = 2463534242u;
+
+	for (int round = 0; round < 20; round++) {
+		random_pathway(&orig, &x);
+		pw = orig;
+		scribble(&save, sizeof(save), &x);
+		pathway_save(&save, &pw);
+		scribble(&pw, sizeof(pw), &x);
+		pw.nreferrals = round % 5 == 0 ? -7 : round;    /* any count at all */
+		pathway_restore(&pw, &save);
+		assert_memory_equal(&pw, &orig, sizeof(pw));
+	}
+}
+
+/* A refusal after a change in place: the pathway as it was. */
+static void
+test_restore_undoes_a_refused_apply(void **state)
+{
+	static struct pathway pw, before, save;
+	struct rl_event again = sent("r1", "ml-tours");
+
+	pathway_init(&pw, "p-1", 3);
+	OK(&pw, identified(), &MED, T0);
+	OK(&pw, sent("r1", "ml-tours"), &MED, T0);
+	before = pw;
+	pathway_save(&save, &pw);
+	/* The same referral again: refused after touch() moved the pathway. */
+	assert_int_equal(pathway_apply_in_place(&pw, &again, &MED, T0 + DAY, R,
+	    &fx, &err), RL_E_REFERRAL_EXISTS);
+	assert_memory_not_equal(&pw, &before, sizeof(pw));
+	pathway_restore(&pw, &save);
+	assert_memory_equal(&pw, &before, sizeof(pw));
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_rules)
 
 int
@@ -1676,6 +1749,8 @@ main(void)
 		T(test_exited_gives_zero),
 		T(test_new_pathway_gives_zero),
 		T(test_reopened_pathway_starts_afresh),
+		T(test_save_and_restore_give_back_every_byte),
+		T(test_restore_undoes_a_refused_apply),
 	};
 
 	return cmocka_run_group_tests_name("pathway", tests, NULL, NULL);
