@@ -90,17 +90,22 @@ assert_same_as_log(struct fixture *fx, uint64_t seq, bool must_be_kept)
 	mdb_txn_abort(txn);
 }
 
-static void
-identify(struct fixture *fx, MDB_txn *txn)
+/* A transaction that identified P and sent a referral to ml: its seq. */
+static uint64_t
+begin_with_referral(struct fixture *fx, MDB_txn **txn)
 {
 	msgpack_sbuffer sb;
 
+	assert_int_equal(txn_begin(&fx->b, txn), 0);
 	msgpack_sbuffer_init(&sb);
 	pack_event(&sb, 6, "event_id", "e1", "type", "participant.identified",
 	    "occurred_at", FIXTURE_T0, "participant", P, "qpv", "sanitas",
 	    "source", "outreach");
-	assert_int_equal(ingest_in(fx, txn, "med", &sb), RL_OK);
+	assert_int_equal(ingest_in(fx, *txn, "med", &sb), RL_OK);
 	msgpack_sbuffer_destroy(&sb);
+	assert_int_equal(ingest_referral_in(fx, *txn, "med", "referral.sent", "e2",
+	    P, "r-1", "ml"), RL_OK);
+	return fx->b.log_seq;
 }
 
 /* A referral's record is kept through the commit; an abort drops it. */
@@ -112,11 +117,7 @@ test_a_committed_referral_is_kept_as_logged(void **state)
 	MDB_val v;
 	uint64_t seq;
 
-	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	identify(fx, txn);
-	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent", "e2",
-	    P, "r-1", "ml"), RL_OK);
-	seq = fx->b.log_seq;
+	seq = begin_with_referral(fx, &txn);
 	/* participant.identified delivers nothing: not kept. */
 	assert_false(passlog_get(fx->b.passlog, seq - 1, &v));
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
@@ -143,11 +144,7 @@ test_an_erasure_drops_what_it_rewrote(void **state)
 	MDB_val v;
 	uint64_t seq;
 
-	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	identify(fx, txn);
-	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent", "e2",
-	    P, "r-1", "ml"), RL_OK);
-	seq = fx->b.log_seq;
+	seq = begin_with_referral(fx, &txn);
 	assert_true(passlog_get(fx->b.passlog, seq, &v));
 	assert_non_null(memmem(v.mv_data, v.mv_size, P, strlen(P)));
 	msgpack_sbuffer_init(&sb);
