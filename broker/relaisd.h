@@ -33,6 +33,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "crowd.h"
 #include "event.h"
 #include "indicators.h"
 #include "passlog.h"
@@ -58,7 +59,8 @@ struct broker {
 	void *zctx;
 	void *router;
 	void *zap;
-	void *monitor;              /* the router's connections closing */
+	void *monitor;              /* the router's connections coming and going */
+	struct crowd crowd;         /* those still in their handshake */
 	char endpoint[256];         /* the bound endpoint, port resolved */
 	const char *ready_file;
 

@@ -11,6 +11,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "relaisd.h"
+#include "rltime.h"
 
 #define MONITOR_ENDPOINT "inproc://relais.router.monitor"
 
@@ -239,7 +240,10 @@ sessions_monitor_start(struct broker *b)
 {
 	int zero = 0;
 
+	if (crowd_init(&b->crowd) == -1)
+		return -1;
 	if (zmq_socket_monitor(b->router, MONITOR_ENDPOINT,
+	    ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED |
 	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1)
@@ -260,6 +264,7 @@ sessions_monitor_stop(struct broker *b)
 	if (b->monitor != NULL)
 		zmq_close(b->monitor);
 	b->monitor = NULL;
+	crowd_free(&b->crowd);
 }
 
 void
@@ -286,8 +291,13 @@ sessions_read_monitor(struct broker *b)
 			zmq_msg_recv(&addr, b->monitor, 0);
 		zmq_msg_close(&addr);
 		zmq_msg_close(&ev);
-		if (event == ZMQ_EVENT_DISCONNECTED) {
+		if (event == ZMQ_EVENT_ACCEPTED) {
+			crowd_accepted(&b->crowd, (int)value, rl_mono_ms());
+		} else if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+			crowd_accept_failed(&b->crowd, (int)value, rl_mono_ms());
+		} else if (event == ZMQ_EVENT_DISCONNECTED) {
 			b->flow.closed++;
+			crowd_closed(&b->crowd, (int)value);
 			forget_fd(b, (int)value);
 		} else if (event != 0) {
 			b->flow.failed++;
@@ -321,6 +331,8 @@ sessions_identify(struct broker *b, zmq_msg_t *rid, zmq_msg_t *body,
 	struct session *s;
 	struct conn *c;
 
+	/* A message came: its handshake is over, it is no idle newcomer. */
+	crowd_heard(&b->crowd, zmq_msg_get(body, ZMQ_SRCFD));
 	if (a == NULL) {
 		forget_rid(b, r, len, "key revoked");
 		log_forbidden(key);
