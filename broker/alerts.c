@@ -680,9 +680,23 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
  * The deadline index holds due times computed with the rules in force when
  * each participant last changed.  When the rules change (a threshold, a rule
  * switched on or off, retention_days), every pathway is re-armed, and alerts
- * whose rule no longer holds are resolved.  That costs one pass over the
- * participants, at start-up or reload only, and only when the rules differ
- * from those the index was built with (their hash is kept in "meta").
+ * whose rule no longer holds are resolved.  That is one pass over the
+ * participants, done only when the rules differ from those the index was
+ * built with (their hash is kept in "meta"), and done in slices: at most
+ * REARM_SLICE participants or REARM_BUDGET_US of work per tick, each slice
+ * its own transaction, so that a reload never keeps the loop from
+ * answering agents.  The hash is written with the last slice; a broker
+ * stopped before starts the pass again at its next start.
+ *
+ * While a pass is under way, every decision already uses the new rules:
+ * the sweep re-checks a rule against them before opening an alert (an
+ * early key finds nothing due and moves), and an event re-arms its
+ * participant at once and resolves what no longer holds.  Only two things
+ * wait for the pass to reach a participant who has had no event: an alert
+ * that the new rules bring earlier than the participant's key opens when
+ * the pass re-arms it (or at the old key, if that comes first), and an
+ * open alert whose rule the new rules no longer hold is resolved then.  A
+ * reload during a pass starts it again from the first participant.
  */
 static void
 rules_fingerprint(const struct config *cfg, unsigned char fp[16])
@@ -703,22 +717,24 @@ rules_fingerprint(const struct config *cfg, unsigned char fp[16])
 	crypto_generichash_final(&st, fp, 16);
 }
 
-#define REARM_BATCH 1000
+#define REARM_SLICE         500     /* participants per tick */
+#define REARM_BUDGET_US     (20 * 1000)
 
 /*
- * Re-arm up to REARM_BATCH participants after "after" (a key, or "").  The
- * ids are read first, then each record is changed through the cache, so
- * that no write moves the cursor's pages under it.
+ * Re-arm the next slice of participants, after b->rearm.after (a key, or
+ * "" at the start).  The ids are read first, then each record is changed
+ * through the cache, so that no write moves the cursor's pages under it.
+ * The last slice also records the rules' hash.
  */
 static int
-rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
-    uint64_t *count, bool *done)
+rearm_slice(struct broker *b, int64_t now, bool *done)
 {
-	static char ids[REARM_BATCH][PW_ID_SIZE];     /* 65 KB: not on the stack */
+	static char ids[REARM_SLICE][PW_ID_SIZE];     /* 32 KB: not on the stack */
+	int64_t t0 = rl_mono_us();
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	unsigned n = 0;
+	unsigned n = 0, i;
 	int rc;
 
 	if ((rc = txn_begin(b, &txn)) != 0)
@@ -727,14 +743,14 @@ rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
 		txn_abort(b, txn);
 		return rc;
 	}
-	k.mv_size = *alen;
-	k.mv_data = after;
-	rc = *alen == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) :
+	k.mv_size = b->rearm.alen;
+	k.mv_data = b->rearm.after;
+	rc = b->rearm.alen == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) :
 	    mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && *alen != 0 && k.mv_size == *alen &&
-	    memcmp(k.mv_data, after, *alen) == 0)
+	if (rc == 0 && b->rearm.alen != 0 && k.mv_size == b->rearm.alen &&
+	    memcmp(k.mv_data, b->rearm.after, b->rearm.alen) == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	for (; rc == 0 && n < REARM_BATCH; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (; rc == 0 && n < REARM_SLICE; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size == 0 || k.mv_size >= PW_ID_SIZE) {
 			rc = MDB_CORRUPTED;
 			break;
@@ -746,64 +762,101 @@ rearm_batch(struct broker *b, char *after, size_t *alen, int64_t now,
 	*done = rc == MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
-	for (unsigned i = 0; rc == 0 && i < n; i++) {
+	/* The budget: the slice ends early, and the rest waits a tick. */
+	for (i = 0; rc == 0 && i < n; i++) {
 		struct participant *pt;
 
+		if (i > 0 && rl_mono_us() - t0 >= REARM_BUDGET_US) {
+			*done = false;
+			break;
+		}
 		if ((rc = participants_load(b, txn, ids[i], strlen(ids[i]), false,
 		    &pt)) == 0)
 			rc = alerts_after_event(b, txn, pt, now);
+	}
+	if (rc == 0 && *done) {
+		MDB_val fk = { 8, "rules_fp" }, fv = { sizeof(b->rearm.fp), b->rearm.fp };
+
+		rc = store_put(&b->st, txn, b->st.meta, &fk, &fv, 0);
 	}
 	if (rc != 0) {
 		txn_abort(b, txn);
 		return rc;
 	}
-	if (n > 0) {
-		*alen = strlen(ids[n - 1]);
-		memcpy(after, ids[n - 1], *alen);
+	if ((rc = txn_commit(b, txn)) != 0)
+		return rc;
+	if (i > 0) {
+		b->rearm.alen = strlen(ids[i - 1]);
+		memcpy(b->rearm.after, ids[i - 1], b->rearm.alen);
 	}
-	*count += n;
-	return txn_commit(b, txn);
+	b->rearm.count += i;
+	b->rearm.slices++;
+	b->commits++;
+	return 0;
 }
 
 int
-alerts_rearm_all(struct broker *b, int64_t now)
+alerts_rearm_start(struct broker *b)
 {
 	unsigned char fp[16];
-	char after[PW_ID_SIZE];
-	size_t alen = 0;
-	uint64_t count = 0;
-	bool done = false;
 	MDB_txn *txn;
 	MDB_val k = { 8, "rules_fp" }, v;
+	bool same, empty;
 	int rc;
 
 	rules_fingerprint(b->cfg, fp);
 	if ((rc = txn_read_begin(b, &txn)) != 0)
 		return rc;
 	rc = mdb_get(txn, b->st.meta, &k, &v);
-	if (rc == 0 && v.mv_size == sizeof(fp) && memcmp(v.mv_data, fp, sizeof(fp)) == 0) {
-		txn_read_end(b, txn);
-		return 0;
-	}
+	same = rc == 0 && v.mv_size == sizeof(fp) && memcmp(v.mv_data, fp, sizeof(fp)) == 0;
 	/* A store with no fingerprint yet only needs one if it has pathways. */
-	bool empty = store_count(txn, b->st.participants) == 0;
+	empty = store_count(txn, b->st.participants) == 0;
 	txn_read_end(b, txn);
-	while (!empty && !done)
-		if ((rc = rearm_batch(b, after, &alen, now, &count, &done)) != 0) {
-			log_error("rules.rearm_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	/*
+	 * A pass under way for these rules goes on; one for other rules has
+	 * armed some people with those: start again.
+	 */
+	if (b->rearm.active ? memcmp(fp, b->rearm.fp, sizeof(fp)) == 0 : same)
+		return 0;
+	memset(&b->rearm, 0, sizeof(b->rearm));
+	memcpy(b->rearm.fp, fp, sizeof(fp));
+	if (empty) {
+		if ((rc = txn_begin(b, &txn)) != 0)
+			return rc;
+		v.mv_size = sizeof(fp);
+		v.mv_data = fp;
+		if ((rc = store_put(&b->st, txn, b->st.meta, &k, &v, 0)) != 0) {
+			txn_abort(b, txn);
 			return rc;
 		}
-	if ((rc = txn_begin(b, &txn)) != 0)
-		return rc;
-	v.mv_size = sizeof(fp);
-	v.mv_data = fp;
-	if ((rc = store_put(&b->st, txn, b->st.meta, &k, &v, 0)) != 0) {
-		txn_abort(b, txn);
+		return txn_commit(b, txn);
+	}
+	b->rearm.active = true;
+	log_info("rules.rearming", "hint", LOG_STR("the rules changed: every "
+	    "pathway is re-armed, a slice per tick"), NULL);
+	return 0;
+}
+
+int
+alerts_rearm_step(struct broker *b, int64_t now)
+{
+	bool done = false;
+	int rc;
+
+	if (!b->rearm.active)
+		return 0;
+	if ((rc = rearm_slice(b, now, &done)) != 0) {
+		log_error("rules.rearm_failed", "error", LOG_STR(mdb_strerror(rc)),
+		    "hint", LOG_STR("the re-arming is tried again at the next "
+		    "tick; if this lasts, run relaisd --verify on a backup"), NULL);
 		return rc;
 	}
-	if ((rc = txn_commit(b, txn)) != 0)
-		return rc;
-	if (!empty)
-		log_info("rules.rearmed", "participants", LOG_U64(count), NULL);
+	if (done) {
+		b->rearm.active = false;
+		log_info("rules.rearmed", "participants", LOG_U64(b->rearm.count),
+		    "slices", LOG_U64(b->rearm.slices), NULL);
+	}
 	return 0;
 }

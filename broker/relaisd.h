@@ -131,6 +131,14 @@ struct broker {
 		char participant[PW_ID_SIZE];
 		int64_t until;          /* monotonic ms */
 	} sweep_aside[SWEEP_ASIDE_MAX];
+	struct {                    /* re-arming after the rules changed (alerts.c) */
+		bool active;
+		unsigned char fp[16];   /* the rules being armed */
+		char after[PW_ID_SIZE]; /* the last participant re-armed */
+		size_t alen;
+		uint64_t count;         /* participants re-armed so far */
+		uint64_t slices;
+	} rearm;
 };
 
 /*
@@ -290,7 +298,15 @@ int alerts_sweep(struct broker *b, int64_t now, unsigned *fired);
 int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct rl_error *err);
 int alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt);
-int alerts_rearm_all(struct broker *b, int64_t now);
+/*
+ * After the rules changed, re-arm every pathway in slices (see alerts.c):
+ * alerts_rearm_start() at start-up and at each reload begins a pass if the
+ * rules differ from those the deadlines were armed with (or a pass is
+ * under way); alerts_rearm_step(), each tick, does one slice.  0 or an
+ * LMDB error (the step is then tried again at the next tick).
+ */
+int alerts_rearm_start(struct broker *b);
+int alerts_rearm_step(struct broker *b, int64_t now);
 int alerts_forget_participant(struct broker *b, MDB_txn *txn,
     const char *participant, const char *by, int64_t now);
 

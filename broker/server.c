@@ -778,6 +778,7 @@ on_tick(uv_timer_t *h)
 	upkeep_agents(b);
 	mailbox_redeliver(b, mono);
 	alerts_sweep(b, clock_now(&b->clock), &fired);
+	alerts_rearm_step(b, clock_now(&b->clock));
 	mailbox_flush(b);
 	log_flush();
 	router_rearm(b);
@@ -865,7 +866,10 @@ reload_config(struct broker *b)
 		    "hint", LOG_STR("these keys keep their running values "
 		    "until relaisd is restarted"), NULL);
 	log_set_level((enum log_level)new_level);
-	alerts_rearm_all(b, clock_now(&b->clock));
+	if (alerts_rearm_start(b) != 0)
+		log_error("rules.rearm_failed", "hint", LOG_STR("the store could "
+		    "not be read; the deadlines keep the rules they were armed "
+		    "with until the next reload"), NULL);
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -1049,10 +1053,11 @@ broker_run(struct broker *b)
 	unsigned fired = 0;
 
 	/*
-	 * Rules changed since the last run re-arm every pathway first; then
-	 * deadlines that passed while the broker was down fire now.
+	 * Rules changed since the last run start re-arming every pathway (a
+	 * slice per tick); deadlines that passed while the broker was down
+	 * fire now, with the rules of this config.
 	 */
-	if (alerts_rearm_all(b, clock_now(&b->clock)) != 0)
+	if (alerts_rearm_start(b) != 0)
 		return -1;
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	if (write_ready_file(b) == -1) {
