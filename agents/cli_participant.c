@@ -136,6 +136,36 @@ print_lists(const json_t *st)
 		    str(x, "contract"), when(x, "started_at", t1), str(x, "by"));
 }
 
+/*
+ * A referral's sealed contact details, which the broker gives only to the
+ * referral's target and librelais opened with this agent's key.
+ */
+static void
+print_contact(const json_t *ev)
+{
+	static const char *const keys[] = {
+		"name", "phone", "email", "address", "best_time", "note",
+	};
+	const json_t *c = json_object_get(ev, "contact");
+
+	if (json_object_get(ev, "contact_error") != NULL)
+		printf("      contact: %s\n", str(ev, "contact_error"));
+	if (!json_is_object(c))
+		return;
+	printf("      contact:");
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const char *v = json_string_value(json_object_get(c, keys[k]));
+
+		if (v == NULL)
+			continue;
+		/* The sender wrote it: no control character reaches the terminal. */
+		printf(" %s=", keys[k]);
+		for (; *v != '\0'; v++)
+			putchar((unsigned char)*v < 0x20 || *v == 0x7f ? '?' : *v);
+	}
+	printf("\n");
+}
+
 static void
 print_alerts_and_timeline(const json_t *st, const json_t *timeline)
 {
@@ -149,9 +179,11 @@ print_alerts_and_timeline(const json_t *st, const json_t *timeline)
 		printf("  %-8s %-22s %-13s opened %s\n", str(x, "id"),
 		    str(x, "rule"), str(x, "status"), when(x, "opened_at", t1));
 	printf("\nTimeline (%zu events)\n", json_array_size(timeline));
-	json_array_foreach(timeline, i, x)
+	json_array_foreach(timeline, i, x) {
 		printf("  %s  %-24s by %s\n", when(x, "occurred_at", t1),
 		    str(x, "type"), str(x, "sender"));
+		print_contact(x);
+	}
 }
 
 int

@@ -311,6 +311,22 @@ test_only_the_target_reads_the_contact(void **state)
 	a = ask(plie, "agent", "id", "nobody");
 	e2e_assert(a == NULL, "an unknown agent was described: %s", e2e_json_str(a));
 	e2e_assert_int(205, relais_last_code(plie), "unknown agent's code");
+	/* Its args: id, required, a string of 1 to 48 bytes, and no other. */
+	{
+		json_t *bad[] = { NULL, json_pack("{s:i}", "id", 7),
+		    json_pack("{s:s}", "id", ""), json_pack("{s:s, s:s}", "id",
+		    "ml", "ids", "ml") };
+		const int code[] = { 104, 105, 105, 106 };
+
+		for (int i = 0; i < 4; i++) {
+			a = relais_query(plie, "agent", bad[i], 20000);
+			e2e_assert(a == NULL, "bad agent query %d answered: %s", i,
+			    e2e_json_str(a));
+			e2e_assert_int(code[i], relais_last_code(plie),
+			    "bad agent query's code");
+			json_decref(bad[i]);
+		}
+	}
 
 	ev = sealed_referral("ev-1", "p-1", "r-1", "ml", PHONE);
 	r = submit_kept(med, ev);
@@ -733,7 +749,8 @@ browser_check(int port, const char *token, bool target)
 /*
  * `relais dashboard` runs with its agent's key: the person's file it
  * serves holds the opened contact on the target's dashboard only, not on
- * the sender's or a coordinator's (the broker gives them no box).
+ * the sender's or a coordinator's (the broker gives them no box); so
+ * does `relais participant`.
  */
 static void
 test_only_the_targets_dashboard_shows_the_contact(void **state)
@@ -742,7 +759,7 @@ test_only_the_targets_dashboard_shows_the_contact(void **state)
 	static const char *const readers[] = { "ml", "med", "coord" };
 	relais_client *med, *ml;
 	char token[128], path[256], resp[32768];
-	struct au_cli dash;
+	struct au_cli dash, cli;
 	int port, code;
 
 	e2e_agent_add(b, "med", "mediator", true);
@@ -776,6 +793,12 @@ test_only_the_targets_dashboard_shows_the_contact(void **state)
 			    "shows the contact: %s", readers[i], resp);
 		if (i < 2)
 			browser_check(port, token, target);
+		/* And `relais participant`, the same file on a terminal. */
+		au_cli_run(b, readers[i], &cli, "participant", "p-1", NULL);
+		e2e_assert(cli.status == 0, "relais participant: %s", cli.err);
+		e2e_assert(target == (strstr(cli.out, "phone=" PHONE) != NULL),
+		    "%s's relais participant: %s", readers[i], cli.out);
+		au_cli_free(&cli);
 		kill(dash.pid, SIGTERM);
 		au_cli_wait(&dash, AU_CLI_MS);
 		e2e_assert(dash.status == 0, "%s's dashboard exited %d after "

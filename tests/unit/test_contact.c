@@ -288,6 +288,36 @@ test_json_contact_is_base64_of_bin(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * PROTOCOL.md §6.1's test vector, as another language's client would use
+ * it: the Z85 secret key's public key is the Z85 public key, and its box
+ * opens to the documented plaintext {"phone":"0612345678"}.
+ */
+static void
+test_protocol_vector_opens(void **state)
+{
+	static const char pub_z85[] = "l*Hk$9(8Jg@pHZDcF&O>3Euz#MH3:fzYO{>]J6jx";
+	static const char sec_z85[] = "otvVuCj&%KW:ms]u+-gZ()Ui8g0s.vB7{x6[-KdP";
+	static const char box_b64[] = "O/v1zKvuronTE5yEuYQyATHX0+9v+LckdT3z6ha4"
+	    "MQRyIO/UtkvmcETPOsSUFUhdkNlV3vbx1zEeZgCID48eoKUz";
+	unsigned char pk[32], sk[1][32], derived[32];
+	char err[256];
+	json_t *opened;
+
+	assert_non_null(zmq_z85_decode(pk, pub_z85));
+	assert_non_null(zmq_z85_decode(sk[0], sec_z85));
+	assert_int_equal(crypto_scalarmult_base(derived, sk[0]), 0);
+	assert_memory_equal(derived, pk, 32);
+	opened = contact_open_base64(box_b64, (const unsigned char (*)[32])sk, 1,
+	    err, sizeof(err));
+	if (opened == NULL)
+		fail_msg("the vector does not open: %s", err);
+	assert_int_equal(json_object_size(opened), 1);
+	assert_string_equal(json_string_value(json_object_get(opened, "phone")),
+	    "0612345678");
+	json_decref(opened);
+}
+
 int
 main(void)
 {
@@ -301,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_plaintext_is_a_msgpack_map),
 		cmocka_unit_test(test_opens_any_map_of_text),
 		cmocka_unit_test(test_json_contact_is_base64_of_bin),
+		cmocka_unit_test(test_protocol_vector_opens),
 	};
 
 	assert_true(sodium_init() >= 0);
