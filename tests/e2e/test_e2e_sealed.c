@@ -6,7 +6,8 @@
  * listener goes on; the contact survives SIGKILL and redelivery; erasure
  * and retention take the sealed bytes away, queued and dead-lettered
  * deliveries included; the person's file on the target's dashboard, and
- * only there, shows the contact opened (in headless Chromium too).
+ * only there, shows the contact opened (in headless Chromium too); after
+ * the target's key is replaced, its old key still opens older contacts.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -737,6 +738,78 @@ test_erasure_and_retention_remove_the_contact(void **state)
 }
 
 /*
+ * Key rotation (PROTOCOL §6.1): a contact sealed to the Mission locale's
+ * old key (the sender pinned it with --contact-key) waits while the key
+ * is replaced; the broker refuses nothing; `relais listen` with the new
+ * key opens it with RELAIS_PREVIOUS_KEYS, and one sealed after the
+ * rotation with the new key the broker gives; without the old key, an
+ * old box is reported unopenable and acknowledged.
+ */
+static void
+test_rotated_key_opens_older_contacts(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new(NULL);
+	struct e2e_agent *ml, *fresh;
+	char env[2048], *out, *err, errpath[600];
+	relais_client *ops;
+	int st;
+
+	e2e_agent_add(b, "med", "mediator", true);
+	ml = e2e_agent_add(b, "ml", "mission_locale", true);
+	fresh = e2e_agent_add(b, "ml-next", "mission_locale", false);
+	e2e_agent_add(b, "ops", "operator", true);
+	e2e_start(b);
+	snprintf(env, sizeof(env), "RELAIS_ENDPOINT=%s RELAIS_SERVER_KEY=%s/broker.pub",
+	    b->endpoint, b->dir);
+
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-med %s/relais send referral.sent "
+	    "participant=p-1 referral=r-1 to=ml purpose=cej --contact name='%s' "
+	    "phone=0611111111 --contact-key %s/agent-ml.pub 2>&1", env, b->dir,
+	    bin(), NAME, b->dir);
+	e2e_assert(st == 0 && strstr(out, "\"ok\"") != NULL, "sealed to the "
+	    "pinned key: %s", out);
+	free(out);
+
+	memcpy(ml->pub, fresh->pub, sizeof(ml->pub));
+	memcpy(ml->sec, fresh->sec, sizeof(ml->sec));
+	e2e_reload(b);
+	for (int i = 2; i <= 3; i++) {
+		/* r-2 sealed to the key the broker now gives, r-3 to the old one. */
+		out = shell(&st, "%s RELAIS_KEY=%s/agent-med %s/relais send "
+		    "referral.sent participant=p-%d referral=r-%d to=ml purpose=cej "
+		    "--contact phone=06%08d %s%s%s 2>&1", env, b->dir, bin(), i, i,
+		    i * 11111111, i == 3 ? "--contact-key " : "", i == 3 ? b->dir : "",
+		    i == 3 ? "/agent-ml.pub" : "");
+		e2e_assert(st == 0 && strstr(out, "\"ok\"") != NULL, "r-%d: %s",
+		    i, out);
+		free(out);
+	}
+
+	snprintf(errpath, sizeof(errpath), "%s/listen.err", b->dir);
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-ml-next RELAIS_PREVIOUS_KEYS=%s/"
+	    "agent-ml.key %s/relais listen --count 2 --timeout-ms 20000 2> %s",
+	    env, b->dir, b->dir, bin(), errpath);
+	err = e2e_read_file(errpath);
+	e2e_assert(st == 0 && strstr(out, "\"phone\":\"0611111111\"") != NULL &&
+	    strstr(out, "\"phone\":\"0622222222\"") != NULL, "listen with the "
+	    "previous key: %s%s", out, err);
+	free(out);
+	free(err);
+	out = shell(&st, "%s RELAIS_KEY=%s/agent-ml-next %s/relais listen --count 1 "
+	    "--timeout-ms 20000 2> %s", env, b->dir, bin(), errpath);
+	err = e2e_read_file(errpath);
+	e2e_assert(st == 0 && strstr(out, "\"contact_error\"") != NULL &&
+	    strstr(out, "0633333333") == NULL && strstr(err, "delivery 3 "
+	    "(referral r-3): the sealed contact cannot be opened") != NULL,
+	    "listen without the previous key: %s%s", out, err);
+	free(out);
+	free(err);
+	ops = e2e_connect(b, "ops");
+	au_wait_backlog(ops, "ml", 0);
+	relais_close(&ops);
+}
+
+/*
  * The person's file p-1 as headless Chromium shows it on the dashboard at
  * port (tests/e2e/dashboard_contact.py): the opened contact of referral
  * r-1 on the target's dashboard, no contact table on another's.
@@ -850,6 +923,8 @@ main(void)
 		cmocka_unit_test_teardown(test_erasure_and_retention_remove_the_contact,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_only_the_targets_dashboard_shows_the_contact,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_rotated_key_opens_older_contacts,
 		    e2e_teardown),
 	};
 
