@@ -49,7 +49,7 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
     msgpack_packer *pk)
 {
 	begin_result(pk, req, "health");
-	msgpack_pack_map(pk, 14);
+	msgpack_pack_map(pk, 17);
 	codec_pack_kv_str(pk, "status", "ok");
 	codec_pack_kv_i64(pk, "time", clock_now(&b->clock));
 	codec_pack_kv_u64(pk, "events", store_count(txn, b->st.log));
@@ -59,6 +59,10 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	codec_pack_kv_u64(pk, "dead_letters", store_count(txn, b->st.dead));
 	codec_pack_kv_u64(pk, "accepted", b->accepted);
 	codec_pack_kv_u64(pk, "refused", b->refused);
+	/* What connections cost the broker's memory (flow.h). */
+	codec_pack_kv_u64(pk, "connections", flow_connections(&b->flow));
+	codec_pack_kv_u64(pk, "replies_waiting", b->flow.queued);
+	codec_pack_kv_u64(pk, "not_reading", b->flow.refused);
 	codec_pack_kv_i64(pk, "last_sweep_us", b->last_sweep_us);
 	codec_pack_kv_i64(pk, "max_sweep_us", b->max_sweep_us);
 	codec_pack_kv_i64(pk, "last_sweep_scan_us", b->last_sweep_scan_us);

@@ -312,12 +312,21 @@ test_a_client_that_never_reads_its_acks_is_refused(void **state)
 		send_with_ref(r, &sb, ref);
 	wait_within_bound(b, "\"msg\":\"connection.not_reading\"",
 	    "\"agent\":\"med\"", "submits never read");
+	/* Health shows what waits for it, from another connection. */
+	c = e2e_connect(b, "med");
+	e2e_assert_int(2, e2e_health(c, "connections"), "health's connections");
+	e2e_assert(e2e_health(c, "replies_waiting") > 0, "health shows no "
+	    "replies waiting");
+	relais_close(&c);
 
 	account_replies(r, n, "acks", RL_MAX_BATCH, &refused, &notices);
 	print_message("  %u submits: %lld acknowledged, %lld refused in %lld "
 	    "not_reading errors\n", n, n - refused, refused, notices);
 	e2e_assert(refused > 0, "no submit was refused: the test did not fill "
 	    "the connection's queue");
+	c = e2e_connect(b, "med");
+	e2e_assert_int(refused, e2e_health(c, "not_reading"), "health's not_reading");
+	relais_close(&c);
 
 	/* Sending a refused one again is safe: its events are duplicates. */
 	send_with_ref(r, &sb, n + 1);
