@@ -325,6 +325,7 @@ static const struct option options[] = {
 	{ "redeliver_max_ms", OPT_U32, FIELD(redeliver_max_ms), 10, 86400000, "60000", NULL, RELOADS },
 	{ "max_attempts", OPT_U32, FIELD(max_attempts), 1, 1000, "10", NULL, RELOADS },
 	{ "max_backlog", OPT_U32, FIELD(max_backlog), 0, 100000000, "200000", NULL, RELOADS },
+	{ "max_backlog_age_days", OPT_U32, FIELD(max_backlog_age_days), 0, 3650, "0", NULL, RELOADS },
 	{ "max_connections", OPT_U32, FIELD(max_connections), 1, 65536, "16", NULL, RELOADS },
 	{ "agent_silent_hours", OPT_U32, FIELD(agent_silent_hours), 1, 8760, "48", NULL, RELOADS },
 	{ "retention_days", OPT_U32, FIELD(retention_days), 1, 36500, "730", NULL, RELOADS },

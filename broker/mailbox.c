@@ -17,8 +17,10 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "alert.h"
 #include "bigendian.h"
 #include "log.h"
+#include "record.h"
 #include "relaisd.h"
 #include "rltime.h"
 
@@ -380,19 +382,17 @@ mailbox_flush(struct broker *b)
 	txn_read_end(b, txn);
 }
 
-/* Move an item that had its max_attempts to the dead-letter list. */
+/*
+ * Move the item under cur to the dead-letter list, its attempts counted.
+ * The key stays agent \0 seq: the queued index still finds it.
+ */
 static int
-dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
-    MDB_val *v, const char *id, size_t alen, uint32_t attempts)
+move_to_dead(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
+    MDB_val *v, uint32_t attempts)
 {
-	uint64_t seq = key_seq(k, alen);
 	MDB_val dv = { v->mv_size, malloc(v->mv_size) };
 	int rc;
 
-	/*
-	 * The key stays agent \0 seq: the queued index still finds it.  The
-	 * value is the item with its attempts counted.
-	 */
 	if (dv.mv_data == NULL)
 		return ENOMEM;
 	memcpy(dv.mv_data, v->mv_data, v->mv_size);
@@ -402,6 +402,19 @@ dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
 	if (rc != 0 || (rc = store_cursor_del(&b->st, cur)) != 0)
 		return rc;
 	b->dead_lettered++;
+	return 0;
+}
+
+/* Move an item that had its max_attempts to the dead-letter list. */
+static int
+dead_letter(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
+    MDB_val *v, const char *id, size_t alen, uint32_t attempts)
+{
+	uint64_t seq = key_seq(k, alen);
+	int rc;
+
+	if ((rc = move_to_dead(b, txn, cur, k, v, attempts)) != 0)
+		return rc;
 	log_error("delivery.dead_lettered", "agent", LOG_STR(id),
 	    "seq", LOG_U64(seq), "attempts", LOG_U64(attempts),
 	    "hint", LOG_STR("the agent never acknowledged this item; it is kept "
@@ -562,4 +575,124 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 			s->backoff_ms = b->cfg->redeliver_max_ms;
 		s->retry_at = 0;
 	}
+}
+
+/*
+ * The mailbox age limit (max_backlog_age_days; 0: none).  An item that has
+ * waited that long in an agent's mailbox without being sent goes to the
+ * dead-letter list, where the operator sees, requeues or drops it
+ * (relais deadletters): the backlog of a partner whose agent is down for
+ * weeks is bounded in time as well as in count (max_backlog), and what it
+ * missed is kept for it, not lost.  Items in flight are left to
+ * max_attempts.  An item's age counts from when it was queued: its
+ * event's recorded_at, or its alert's latest change.  A tick moves at most
+ * EXPIRE_MAX items, each agent's oldest first, in one transaction; each
+ * agent's are logged once (delivery.expired, at error, with the count)
+ * and counted in health's dead_letters.
+ */
+#define EXPIRE_MAX 1000
+
+/* When item was queued (broker clock), or 0 if that cannot be read. */
+static int64_t
+item_queued_at(struct broker *b, MDB_txn *txn, const MDB_val *item)
+{
+	static struct alert a;      /* 4 KB: not on the stack */
+	MDB_val payload;
+	int64_t at = 0;
+
+	if (item_payload(b, txn, item, &payload) == -1)
+		return 0;
+	if (((const unsigned char *)item->mv_data)[4] == MBOX_EVENT) {
+		msgpack_unpacked up;
+		struct rl_event ev;
+		struct record_meta meta;
+		struct rl_error err;
+
+		msgpack_unpacked_init(&up);
+		if (record_parse(payload.mv_data, payload.mv_size, &up, &ev, &meta,
+		    &err) == RL_OK)
+			at = meta.recorded_at;
+		msgpack_unpacked_destroy(&up);
+		return at;
+	}
+	if (alert_unpack(payload.mv_data, payload.mv_size, &a) != RL_OK)
+		return 0;
+	at = a.opened_at;
+	if (a.acknowledged_at > at)
+		at = a.acknowledged_at;
+	return a.resolved_at > at ? a.resolved_at : at;
+}
+
+/* Expire s's unsent items queued before "before"; *budget counts down. */
+static int
+expire_session(struct broker *b, MDB_txn *txn, struct session *s,
+    int64_t before, unsigned *budget, uint64_t *n)
+{
+	const char *id = s->agent->id;
+	size_t alen = strlen(id);
+	char key[RL_MAX_AGENT_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+		return rc;
+	k.mv_size = store_key_seq(key, id, alen, s->sent + 1);
+	k.mv_data = key;
+	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && *budget > 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		int64_t at;
+
+		if (!key_in_mailbox(&k, id, alen) || v.mv_size < MBOX_ITEM_HDR ||
+		    (at = item_queued_at(b, txn, &v)) == 0 || at >= before)
+			break;
+		if ((rc = move_to_dead(b, txn, cur, &k, &v, item_attempts(v.mv_data))) != 0)
+			break;
+		s->backlog_txn--;
+		(*budget)--;
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? 0 : rc;
+}
+
+void
+mailbox_expire(struct broker *b)
+{
+	int64_t limit = (int64_t)b->cfg->max_backlog_age_days * PW_DAY_MS;
+	int64_t before = clock_now(&b->clock) - limit;
+	unsigned budget = EXPIRE_MAX;
+	uint64_t total = 0;
+	MDB_txn *txn;
+	int rc = 0;
+
+	if (limit == 0 || txn_begin(b, &txn) != 0)
+		return;
+	for (size_t i = 0; i < b->nsessions && rc == 0 && budget > 0; i++) {
+		struct session *s = &b->sessions[i];
+		uint64_t n;
+
+		if ((rc = expire_session(b, txn, s, before, &budget, &n)) != 0 || n == 0)
+			continue;
+		total += n;
+		log_error("delivery.expired", "agent", LOG_STR(s->agent->id),
+		    "items", LOG_U64(n), "max_backlog_age_days",
+		    LOG_U64(b->cfg->max_backlog_age_days), "hint",
+		    LOG_STR("these items waited longer than max_backlog_age_days "
+		    "for an agent that does not collect; they are in the "
+		    "dead-letter list: relais deadletters requeues them once its "
+		    "agent is fixed, or drops them"), NULL);
+	}
+	if (rc != 0 || total == 0) {
+		txn_abort(b, txn);
+		if (rc != 0)
+			log_error("delivery.expire_failed", "error",
+			    LOG_STR(mdb_strerror(rc)), NULL);
+		return;
+	}
+	if ((rc = txn_commit(b, txn)) != 0)
+		log_error("delivery.expire_failed", "error", LOG_STR(mdb_strerror(rc)),
+		    NULL);
 }

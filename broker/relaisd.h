@@ -285,6 +285,8 @@ int mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 int mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s,
     uint64_t upto, uint64_t *acked);
 void mailbox_flush(struct broker *b);
+/* Dead-letter items older than max_backlog_age_days (mailbox.c); a tick. */
+void mailbox_expire(struct broker *b);
 void mailbox_redeliver(struct broker *b, int64_t mono);
 /* The items in s's mailbox, counted from txn the first time only. */
 uint64_t mailbox_backlog(struct broker *b, MDB_txn *txn, struct session *s);

@@ -777,6 +777,7 @@ on_tick(uv_timer_t *h)
 	upkeep_store(b);
 	upkeep_agents(b);
 	mailbox_redeliver(b, mono);
+	mailbox_expire(b);
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	alerts_rearm_step(b, clock_now(&b->clock));
 	mailbox_flush(b);
