@@ -55,7 +55,7 @@ passlog_clear(struct passlog *pl)
 static bool
 reserve(struct passlog *pl, size_t i, size_t len)
 {
-	if (len > PASSLOG_MAX_BYTES - pl->used)
+	if (len > PASSLOG_MAX_BYTES - pl->used || i >= PASSLOG_MAX_SEQS)
 		return false;
 	if (i >= pl->cap) {
 		size_t cap = pl->cap ? pl->cap : 64;

@@ -5,8 +5,10 @@
  *
  * A record is kept only while it is exactly what the log holds: the copy
  * is dropped when a transaction begins or fails to commit, and when an
- * erasure rewrites log records.  Bounded: past PASSLOG_MAX_BYTES a
- * transaction's further records are not kept (they are read from the log).
+ * erasure rewrites log records.  Bounded: past PASSLOG_MAX_BYTES of
+ * records, or PASSLOG_MAX_SEQS seqs from the first kept, a transaction's
+ * further records are not kept (they are read from the log): at most
+ * 1 MiB of records and 1 MiB of index.
  */
 #ifndef RELAIS_PASSLOG_H
 #define RELAIS_PASSLOG_H
@@ -17,6 +19,7 @@
 #include <lmdb.h>
 
 #define PASSLOG_MAX_BYTES (1u << 20)
+#define PASSLOG_MAX_SEQS  (1u << 16)
 
 struct passlog;
 

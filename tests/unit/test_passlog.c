@@ -59,6 +59,15 @@ test_records_are_found_by_seq(void **state)
 	assert_kept(pl, 3, "three");
 	free(big);
 
+	/* As far from the first as the index allows, and no further. */
+	for (uint64_t seq = 4000; seq < PASSLOG_MAX_SEQS - 1000; seq += 4000)
+		passlog_add(pl, seq, "step", 4);
+	passlog_add(pl, 3 + PASSLOG_MAX_SEQS - 1, "last", 4);
+	passlog_add(pl, 3 + PASSLOG_MAX_SEQS, "past", 4);
+	assert_kept(pl, 3 + PASSLOG_MAX_SEQS - 1, "last");
+	assert_false(passlog_get(pl, 3 + PASSLOG_MAX_SEQS, &v));
+	assert_kept(pl, 3, "three");
+
 	passlog_clear(pl);
 	assert_false(passlog_get(pl, 3, &v));
 	passlog_free(&pl);
