@@ -1352,10 +1352,10 @@ run_throughput(struct bench *b)
 	    "%d, topped up as acks arrive),\n"
 	    "             referral.sent to 1 receiving agent (credit %d, "
 	    "cumulative dack per deliver message),\n"
-	    "             %d referrals per participant; CURVE on; every commit "
-	    "synced; log_level = warn\n",
+	    "             %d referrals per participant; CURVE on; durability = %s "
+	    "(every ack synced); log_level = warn\n",
 	    b->nsenders, b->inflight, submit_size(b), RECEIVER_CREDIT,
-	    REFERRALS_PER_PERSON);
+	    REFERRALS_PER_PERSON, b->durability);
 	printf("limits       %" PRIu64 " events or %.1f s, whichever comes first\n",
 	    b->events, b->seconds);
 	if (secs > 0)
