@@ -175,14 +175,22 @@ test_registered_agents_are_served_while_idle_connections_pile_up(void **state)
 	json_decref(r);
 
 	flood_start(&f, b->endpoint);
-	/* The pile reaches the limit: the broker can accept no more. */
+	/*
+	 * The pile reaches the limit: an accept fails for want of a
+	 * descriptor, and the broker sheds idle handshakes to make room.
+	 */
 	deadline = rl_mono_ms() + E2E_WAIT_MS;
-	while ((files = broker_files(b->pid)) < FILES_HARD &&
+	while (e2e_log_count(b, "\"connections.shed\"", NULL) == 0 &&
 	    rl_mono_ms() < deadline) {
+		int now = broker_files(b->pid);
+
+		files = now > files ? now : files;
 		flood_refill(&f);
 		rl_sleep_ms(10);
 	}
-	e2e_assert_int(FILES_HARD, files, "descriptors the broker holds");
+	e2e_assert(e2e_log_count(b, "\"connections.shed\"", NULL) > 0,
+	    "no connections.shed in the log: the broker's descriptors never "
+	    "ran out (at most %d of %d seen open)", files, FILES_HARD);
 
 	/* An agent connected before is answered. */
 	t0 = rl_mono_ms();
@@ -210,8 +218,6 @@ test_registered_agents_are_served_while_idle_connections_pile_up(void **state)
 	    (long long)(rl_mono_ms() - t0), f.reopened);
 	fprintf(stderr, "the broker's CPU meanwhile: %ld ms\n", cpu_ms(b->pid) - c0);
 
-	/* Descriptors ran out and idle handshakes were shed for room. */
-	e2e_log_wait(b, "\"connections.shed\"");
 	/* Never a connection that has spoken: the first one still works. */
 	r = e2e_submit1(before, contact());
 	e2e_expect_ok(r);
