@@ -30,7 +30,8 @@
  *
  * Report mode (--report): M participants with K events each (a first
  * participant.identified, then contacts, barriers, confidence scores,
- * enrollments, employment), dated over last calendar year and its six
+ * enrollments, employment, referrals to the receiving agent, which does
+ * not collect them), dated over last calendar year and its six
  * QPVs, with the rupture rules off so that old dates open no alerts; then
  * the "report" query of that year is timed as a coordinator (totals, by
  * QPV, by month, the flows) and as an operator.
@@ -1454,7 +1455,7 @@ pack_identified(struct conn *c, const char *eid, const char *pid,
  */
 static void
 pack_activity(struct conn *c, const char *pid, uint64_t p, int j,
-    int64_t year0)
+    int64_t year0, const char *receiver)
 {
 	static const char *const barriers[] = { "mobility", "housing", "digital" };
 	static const char *const schemes[] = { "cej", "plie", "training" };
@@ -1463,11 +1464,11 @@ pack_activity(struct conn *c, const char *pid, uint64_t p, int j,
 	    (int64_t)(p % 12) * HOUR_MS;
 
 	snprintf(eid, sizeof(eid), "e-%s-%d", pid, j);
-	msgpack_pack_map(&c->pk, 5);
+	msgpack_pack_map(&c->pk, j % 6 == 5 ? 7 : 5);
 	codec_pack_kv_str(&c->pk, "event_id", eid);
 	codec_pack_kv_i64(&c->pk, "occurred_at", at);
 	codec_pack_kv_str(&c->pk, "participant", pid);
-	switch (j % 5) {
+	switch (j % 6) {
 	case 0:
 		codec_pack_kv_str(&c->pk, "type", "contact.made");
 		codec_pack_kv_str(&c->pk, "channel", "phone");
@@ -1484,9 +1485,16 @@ pack_activity(struct conn *c, const char *pid, uint64_t p, int j,
 		codec_pack_kv_str(&c->pk, "type", "enrollment.started");
 		codec_pack_kv_str(&c->pk, "scheme", schemes[p % 3]);
 		break;
-	default:
+	case 4:
 		codec_pack_kv_str(&c->pk, "type", "employment.started");
 		codec_pack_kv_str(&c->pk, "contract", "cdd");
+		break;
+	default:
+		/* The referral's id is the event's: unique across the bus too. */
+		codec_pack_kv_str(&c->pk, "type", "referral.sent");
+		codec_pack_kv_str(&c->pk, "referral", eid);
+		codec_pack_kv_str(&c->pk, "to", receiver);
+		codec_pack_kv_str(&c->pk, "purpose", "accompagnement");
 		break;
 	}
 }
@@ -1560,7 +1568,8 @@ loader_main(void *arg)
 					    l->occurred_at + (int64_t)(p % 365) * DAY_MS *
 					    b->report);
 				else
-					pack_activity(&c, pid, p, j, l->occurred_at);
+					pack_activity(&c, pid, p, j, l->occurred_at,
+					    b->receiver.id);
 			}
 			if (conn_send(&c) == -1)
 				goto broken;
@@ -2059,7 +2068,8 @@ run_report(struct bench *b)
 	snprintf(period, sizeof(period), "%04d", year % 10000);
 	printf("\nreport       %" PRIu64 " participants, %d events each "
 	    "(participant.identified, then contacts,\n"
-	    "             barriers, confidence scores, enrollments, employment), "
+	    "             barriers, confidence scores, enrollments, employment, "
+	    "referrals), "
 	    "dated over %s in %zu QPVs,\n"
 	    "             rupture rules off; then the report of %s, each asked "
 	    "%d times\n", b->participants, b->per_person, period, NQPVS,
