@@ -412,7 +412,7 @@ fire(struct broker *b, MDB_txn *txn, int64_t at, const char *p, size_t plen,
 	participants_touch(pt);
 	due_times(b, &pt->pw, now, due);
 	if (due[RETENTION_SLOT] != 0 && due[RETENTION_SLOT] <= now) {
-		rc = erase_participant(b, txn, pt, AUTO_RESOLVER, now);
+		rc = alerts_erase_participant(b, txn, pt, AUTO_RESOLVER, now);
 		participants_forget(pt);
 		return rc;
 	}
@@ -618,14 +618,6 @@ alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	return RL_OK;
 }
 
-/* Remove the participant's deadline (erasure). */
-int
-alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt)
-{
-	const char *p = pt->pw.participant;
-
-	return index_del(b, txn, &pt->armed, p, strlen(p));
-}
 
 /*
  * Erasure: every alert about the participant loses the participant and
@@ -633,8 +625,8 @@ alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt)
  * resolution is delivered without the id.  The alerts come from their
  * index by participant, whose entries go with the id.
  */
-int
-alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
+static int
+forget_participant(struct broker *b, MDB_txn *txn, const char *p,
     const char *by, int64_t now)
 {
 	char key[PW_ID_SIZE + 2];
@@ -674,6 +666,24 @@ alerts_forget_participant(struct broker *b, MDB_txn *txn, const char *p,
 	}
 	free(seqs);
 	return rc;
+}
+
+/*
+ * Erase a person: their deadline and the ids in their alerts here, then
+ * the rest (erase.c).  The one way in for erasure, from an event
+ * (ingest.c) or from retention (fire()), so the calls go one way only.
+ */
+int
+alerts_erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
+    const char *by, int64_t now)
+{
+	const char *p = pt->pw.participant;
+	int rc;
+
+	if ((rc = index_del(b, txn, &pt->armed, p, strlen(p))) != 0 ||
+	    (rc = forget_participant(b, txn, p, by, now)) != 0)
+		return rc;
+	return erase_participant(b, txn, pt, by, now);
 }
 
 /*

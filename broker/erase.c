@@ -11,6 +11,9 @@
  *     what the indicators kept to count the person once go (the counts
  *     themselves stay as they are);
  *   - their alerts are resolved if open, and lose the participant id.
+ *     That, and their deadline, is alerts.c's part: it removes them, then
+ *     calls erase_participant() (alerts_erase_participant()), so that this
+ *     file needs nothing from alerts.c.
  * Deduplication records stay, so a partner resending an old event gets
  * its original acknowledgement and cannot bring the data back.
  *   - queued deliveries and dead letters that carry their own copy of
@@ -132,8 +135,6 @@ erase_indexes(struct broker *b, MDB_txn *txn, struct participant *pt)
 	MDB_val k = { strlen(p), (void *)p };
 	int rc;
 
-	if ((rc = alerts_disarm(b, txn, pt)) != 0)
-		return rc;
 	for (int i = 0; i < pw->nreferrals; i++) {
 		MDB_val rk = { strlen(pw->referrals[i].id), (void *)pw->referrals[i].id };
 
@@ -157,7 +158,6 @@ erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
 	    &nevents)) != 0 ||
 	    (rc = erase_indexes(b, txn, pt)) != 0 ||
 	    (rc = indicators_forget(b, txn, pw->participant)) != 0 ||
-	    (rc = alerts_forget_participant(b, txn, pw->participant, by, now)) != 0 ||
 	    (rc = queued_scrub(b, txn, pw->participant, &nitems)) != 0)
 		return rc;
 	log_info("participant.erased", "by", LOG_STR(by),

@@ -256,7 +256,7 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			    "participant (already erased?)");
 		if (rc != 0)
 			return store_error(&b->st, err, rc);
-		rc = erase_participant(b, txn, pt, sender->id, now);
+		rc = alerts_erase_participant(b, txn, pt, sender->id, now);
 		participants_forget(pt);
 		pt = NULL;
 		if (rc != 0)

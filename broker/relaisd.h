@@ -299,7 +299,6 @@ int alerts_after_event(struct broker *b, MDB_txn *txn, struct participant *pt,
 int alerts_sweep(struct broker *b, int64_t now, unsigned *fired);
 int alerts_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct rl_error *err);
-int alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt);
 /*
  * After the rules changed, re-arm every pathway in slices (see alerts.c):
  * alerts_rearm_start() at start-up and at each reload begins a pass if the
@@ -309,8 +308,9 @@ int alerts_disarm(struct broker *b, MDB_txn *txn, struct participant *pt);
  */
 int alerts_rearm_start(struct broker *b);
 int alerts_rearm_step(struct broker *b, int64_t now);
-int alerts_forget_participant(struct broker *b, MDB_txn *txn,
-    const char *participant, const char *by, int64_t now);
+/* Erasure (participant.erased, retention): the deadline and alerts here, then erase.c. */
+int alerts_erase_participant(struct broker *b, MDB_txn *txn,
+    struct participant *pt, const char *by, int64_t now);
 
 /*
  * queued.c: the index of queued items (mailboxes and dead letters) that
@@ -325,7 +325,10 @@ int queued_remove(struct broker *b, MDB_txn *txn, const char *agent,
 int queued_scrub(struct broker *b, MDB_txn *txn, const char *p,
     uint64_t *nitems);
 
-/* erase.c: remove a participant's data, keep anonymous counts. */
+/*
+ * erase.c: remove a participant's data, keep anonymous counts; called by
+ * alerts_erase_participant(), which first removes the deadline and alerts.
+ */
 int erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
     const char *by, int64_t now);
 int erase_record(const char *buf, size_t len, msgpack_sbuffer *sb);
