@@ -93,37 +93,11 @@ client_fail_with_reply(relais_client *c, const json_t *err, const char *what)
 /* Packing outgoing messages                                           */
 
 int
-client_pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t len = strlen(s);
-
-	if (msgpack_pack_str(pk, len) != 0)
-		return -1;
-	return msgpack_pack_str_body(pk, s, len);
-}
-
-int
-client_pack_kv_str(msgpack_packer *pk, const char *key, const char *val)
-{
-	if (client_pack_str(pk, key) != 0 || client_pack_str(pk, val) != 0)
-		return -1;
-	return 0;
-}
-
-int
-client_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
-{
-	if (client_pack_str(pk, key) != 0 || msgpack_pack_uint64(pk, val) != 0)
-		return -1;
-	return 0;
-}
-
-int
 client_pack_head(msgpack_packer *pk, const char *cmd, size_t extra)
 {
 	if (msgpack_pack_map(pk, 2 + extra) != 0 ||
-	    client_pack_kv_u64(pk, "v", RL_PROTO_VERSION) != 0 ||
-	    client_pack_kv_str(pk, "cmd", cmd) != 0)
+	    codec_pack_kv_u64(pk, "v", RL_PROTO_VERSION) != 0 ||
+	    codec_pack_kv_str(pk, "cmd", cmd) != 0)
 		return -1;
 	return 0;
 }
@@ -167,8 +141,8 @@ send_simple(relais_client *c, const char *cmd, const char *ukey,
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (client_pack_head(&pk, cmd, (ukey != NULL) + with_ref) == 0 &&
-	    (ukey == NULL || client_pack_kv_u64(&pk, ukey, uval) == 0) &&
-	    (!with_ref || client_pack_kv_u64(&pk, "ref",
+	    (ukey == NULL || codec_pack_kv_u64(&pk, ukey, uval) == 0) &&
+	    (!with_ref || codec_pack_kv_u64(&pk, "ref",
 	    client_next_ref(c)) == 0))
 		rc = client_send_sbuf(c, &sb);
 	else
@@ -782,15 +756,15 @@ pack_query(relais_client *c, msgpack_sbuffer *sb, uint64_t ref,
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	if (client_pack_head(&pk, "query", 2 + (args != NULL)) != 0 ||
-	    client_pack_kv_u64(&pk, "ref", ref) != 0 ||
-	    client_pack_kv_str(&pk, "what", what) != 0)
+	    codec_pack_kv_u64(&pk, "ref", ref) != 0 ||
+	    codec_pack_kv_str(&pk, "what", what) != 0)
 		return client_fail(c, 0, "out of memory");
 	if (args == NULL)
 		return 0;
 	if (!json_is_object(args))
 		return client_fail(c, RL_E_BAD_FIELD, "query arguments must be "
 		    "a JSON object");
-	if (client_pack_str(&pk, "args") != 0 ||
+	if (codec_pack_str(&pk, "args") != 0 ||
 	    json_to_msgpack(args, &pk, why, sizeof(why)) != 0)
 		return client_fail(c, RL_E_BAD_FIELD, "query argument %s", why);
 	return 0;

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "codec.h"
 #include "contact.h"
 #include "relais.h"
 #include "relais_proto.h"
@@ -145,8 +146,5 @@ int client_fail_with_reply(relais_client *c, const json_t *err,
 
 /* Start a message map {"v":1, "cmd":cmd, ...} with extra entries to come. */
 int client_pack_head(msgpack_packer *pk, const char *cmd, size_t extra);
-int client_pack_str(msgpack_packer *pk, const char *s);
-int client_pack_kv_str(msgpack_packer *pk, const char *key, const char *val);
-int client_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "calendar.h"
+#include "codec.h"
 #include "relais_json.h"
 
 /* ------------------------------------------------------------------ */
@@ -162,14 +163,6 @@ enum member_kind {
 static int pack_value(struct encoder *e, const json_t *j, int depth,
     enum member_kind kind);
 
-static int
-pack_str(msgpack_packer *pk, const char *s, size_t len)
-{
-	if (msgpack_pack_str(pk, len) != 0)
-		return -1;
-	return msgpack_pack_str_body(pk, s, len);
-}
-
 /* Append ".key" or "[i]" to the path; returns the length to restore. */
 static size_t
 path_push(struct encoder *e, const char *key, size_t index)
@@ -241,7 +234,7 @@ pack_object(struct encoder *e, const json_t *j, int depth)
 	if (msgpack_pack_map(e->pk, json_object_size(j)) != 0)
 		return enc_fail(e, "out of memory");
 	json_object_keylen_foreach((json_t *)j, key, keylen, value) {
-		if (pack_str(e->pk, key, keylen) != 0)
+		if (codec_pack_strn(e->pk, key, keylen) != 0)
 			return enc_fail(e, "out of memory");
 		size_t old = path_push(e, key, 0);
 		if (pack_value(e, value, depth + 1, member_kind(key)) != 0)
@@ -300,7 +293,7 @@ pack_value(struct encoder *e, const json_t *j, int depth,
 			return pack_time(e, j);
 		if (kind == MEMBER_BINARY)
 			return pack_base64(e, j);
-		rc = pack_str(e->pk, json_string_value(j), json_string_length(j));
+		rc = codec_pack_strn(e->pk, json_string_value(j), json_string_length(j));
 		break;
 	case JSON_INTEGER:
 		rc = msgpack_pack_int64(e->pk, json_integer_value(j));

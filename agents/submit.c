@@ -292,8 +292,8 @@ send_batch(struct submission *s, struct batch *b)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (client_pack_head(&pk, "submit", 2) == 0 &&
-	    client_pack_kv_u64(&pk, "ref", b->ref) == 0 &&
-	    client_pack_str(&pk, "events") == 0 &&
+	    codec_pack_kv_u64(&pk, "ref", b->ref) == 0 &&
+	    codec_pack_str(&pk, "events") == 0 &&
 	    msgpack_pack_array(&pk, b->n) == 0) {
 		rc = 0;
 		for (size_t k = 0; k < b->n && rc == 0; k++) {

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "codec.h"
 #include "mpview.h"
 #include "pathway.h"
 #include "relais_proto.h"
@@ -84,14 +85,6 @@ pw_appointment_state_name(enum pw_appointment_state state)
 /* --- writing: each helper returns 0, or non-zero if the packer failed --- */
 
 static int
-put_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-
-	return msgpack_pack_str(pk, n) | msgpack_pack_str_body(pk, s, n);
-}
-
-static int
 put_i64(msgpack_packer *pk, int64_t v)
 {
 	return msgpack_pack_int64(pk, v);
@@ -106,7 +99,7 @@ enc_version(const struct pathway *pw, msgpack_packer *pk)
 static int
 enc_phase(const struct pathway *pw, msgpack_packer *pk)
 {
-	return put_str(pk, pw_phase_name(pw->phase));
+	return codec_pack_str(pk, pw_phase_name(pw->phase));
 }
 
 static uint32_t
@@ -135,9 +128,9 @@ enc_referrals(const struct pathway *pw, msgpack_packer *pk)
 		const struct pw_referral *r = &pw->referrals[i];
 
 		rc |= msgpack_pack_array(pk, 6);
-		rc |= put_str(pk, r->id) | put_str(pk, r->from) |
-		    put_str(pk, r->to) |
-		    put_str(pk, pw_referral_state_name(r->state)) |
+		rc |= codec_pack_str(pk, r->id) | codec_pack_str(pk, r->from) |
+		    codec_pack_str(pk, r->to) |
+		    codec_pack_str(pk, pw_referral_state_name(r->state)) |
 		    put_i64(pk, r->sent_at) | put_i64(pk, r->answered_at);
 	}
 	return rc;
@@ -150,7 +143,7 @@ enc_referents(const struct pathway *pw, msgpack_packer *pk)
 
 	for (int i = 0; i < pw->nreferents; i++) {
 		rc |= msgpack_pack_array(pk, 2);
-		rc |= put_str(pk, pw->referents[i].id) |
+		rc |= codec_pack_str(pk, pw->referents[i].id) |
 		    put_i64(pk, pw->referents[i].since);
 	}
 	return rc;
@@ -165,8 +158,8 @@ enc_barriers(const struct pathway *pw, msgpack_packer *pk)
 		const struct pw_barrier *b = &pw->barriers[i];
 
 		rc |= msgpack_pack_array(pk, 4);
-		rc |= put_str(pk, b->code) |
-		    put_str(pk, pw_barrier_state_name(b->state)) |
+		rc |= codec_pack_str(pk, b->code) |
+		    codec_pack_str(pk, pw_barrier_state_name(b->state)) |
 		    put_i64(pk, b->identified_at) | put_i64(pk, b->lifted_at);
 	}
 	return rc;
@@ -181,8 +174,8 @@ enc_appointments(const struct pathway *pw, msgpack_packer *pk)
 		const struct pw_appointment *a = &pw->appointments[i];
 
 		rc |= msgpack_pack_array(pk, 3);
-		rc |= put_str(pk, a->id) | put_i64(pk, a->at) |
-		    put_str(pk, pw_appointment_state_name(a->state));
+		rc |= codec_pack_str(pk, a->id) | put_i64(pk, a->at) |
+		    codec_pack_str(pk, pw_appointment_state_name(a->state));
 	}
 	return rc;
 }
@@ -196,7 +189,7 @@ enc_enrollments(const struct pathway *pw, msgpack_packer *pk)
 		const struct pw_enrollment *e = &pw->enrollments[i];
 
 		rc |= msgpack_pack_array(pk, 3);
-		rc |= put_str(pk, e->scheme) | put_i64(pk, e->first_at) |
+		rc |= codec_pack_str(pk, e->scheme) | put_i64(pk, e->first_at) |
 		    msgpack_pack_uint32(pk, e->count);
 	}
 	return rc;
@@ -207,8 +200,8 @@ enc_employment(const struct pathway *pw, msgpack_packer *pk)
 {
 	const struct pw_employment *e = &pw->employment;
 
-	return msgpack_pack_array(pk, 4) | put_str(pk, e->contract) |
-	    put_str(pk, e->by) | put_i64(pk, e->started_at) |
+	return msgpack_pack_array(pk, 4) | codec_pack_str(pk, e->contract) |
+	    codec_pack_str(pk, e->by) | put_i64(pk, e->started_at) |
 	    put_i64(pk, e->ends_on);
 }
 
@@ -233,7 +226,7 @@ enc_counts(const struct pathway *pw, msgpack_packer *pk)
 	rc = msgpack_pack_map(pk, n);
 	for (int t = 0; t < EV__COUNT; t++)
 		if (pw->counts[t] != 0)
-			rc |= put_str(pk, ev_type_name((enum ev_type)t)) |
+			rc |= codec_pack_str(pk, ev_type_name((enum ev_type)t)) |
 			    msgpack_pack_uint32(pk, pw->counts[t]);
 	return rc;
 }
@@ -604,7 +597,7 @@ enc_key(const struct pw_key *k, const struct pathway *pw, msgpack_packer *pk)
 		memcpy(&u32, m, sizeof(u32));
 		return msgpack_pack_uint32(pk, u32);
 	case K_STR:
-		return put_str(pk, m);
+		return codec_pack_str(pk, m);
 	case K_FN:
 		return k->enc(pw, pk);
 	}
@@ -617,7 +610,7 @@ pathway_encode(const struct pathway *pw, msgpack_packer *pk)
 	int rc = msgpack_pack_map(pk, NKEYS);
 
 	for (size_t i = 0; i < NKEYS; i++)
-		rc |= put_str(pk, keys[i].name) | enc_key(&keys[i], pw, pk);
+		rc |= codec_pack_str(pk, keys[i].name) | enc_key(&keys[i], pw, pk);
 	return rc == 0 ? RL_OK : RL_E_STORAGE;
 }
 

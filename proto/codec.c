@@ -453,40 +453,44 @@ codec_decode_request(const char *buf, size_t len, msgpack_unpacked *up,
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
 
-void
+int
 codec_pack_strn(msgpack_packer *pk, const char *s, size_t n)
 {
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
+	if (msgpack_pack_str(pk, n) != 0)
+		return -1;
+	return msgpack_pack_str_body(pk, s, n);
 }
 
-void
+int
 codec_pack_str(msgpack_packer *pk, const char *s)
 {
 	if (s == NULL)
 		s = "";
-	codec_pack_strn(pk, s, strlen(s));
+	return codec_pack_strn(pk, s, strlen(s));
 }
 
-void
+int
 codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
 {
-	codec_pack_str(pk, k);
-	codec_pack_str(pk, v);
+	if (codec_pack_str(pk, k) != 0)
+		return -1;
+	return codec_pack_str(pk, v);
 }
 
-void
+int
 codec_pack_kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
 {
-	codec_pack_str(pk, k);
-	msgpack_pack_uint64(pk, v);
+	if (codec_pack_str(pk, k) != 0)
+		return -1;
+	return msgpack_pack_uint64(pk, v);
 }
 
-void
+int
 codec_pack_kv_i64(msgpack_packer *pk, const char *k, int64_t v)
 {
-	codec_pack_str(pk, k);
-	msgpack_pack_int64(pk, v);
+	if (codec_pack_str(pk, k) != 0)
+		return -1;
+	return msgpack_pack_int64(pk, v);
 }
 
 void

@@ -66,11 +66,16 @@ const char *codec_cmd_name(enum rl_cmd cmd);
  * (codec_begin_reply), or writes a whole small reply.
  */
 void codec_begin_reply(msgpack_packer *pk, const char *cmd, uint32_t extra);
-void codec_pack_str(msgpack_packer *pk, const char *s);
-void codec_pack_strn(msgpack_packer *pk, const char *s, size_t n);
-void codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
-void codec_pack_kv_u64(msgpack_packer *pk, const char *k, uint64_t v);
-void codec_pack_kv_i64(msgpack_packer *pk, const char *k, int64_t v);
+/*
+ * A string (NULL packs as ""), or n bytes of one, and key-value pairs:
+ * the one set of pack helpers of the broker, the codec and the client.
+ * 0, or non-zero if the packer failed (its buffer could not grow).
+ */
+int codec_pack_str(msgpack_packer *pk, const char *s);
+int codec_pack_strn(msgpack_packer *pk, const char *s, size_t n);
+int codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
+int codec_pack_kv_u64(msgpack_packer *pk, const char *k, uint64_t v);
+int codec_pack_kv_i64(msgpack_packer *pk, const char *k, int64_t v);
 
 /* A whole "error" reply for a message-level failure. */
 void codec_pack_error(msgpack_packer *pk, const struct rl_error *err,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "calendar.h"
+#include "codec.h"
 #include "event.h"
 #include "utf8.h"
 
@@ -750,14 +751,6 @@ event_field_count(const struct rl_event *ev)
 }
 
 static int
-pack_string(msgpack_packer *pk, const char *p, size_t n)
-{
-	if (msgpack_pack_str(pk, n) != 0)
-		return -1;
-	return msgpack_pack_str_body(pk, p, n);
-}
-
-static int
 pack_field_value(msgpack_packer *pk, const struct rl_event *ev, enum ev_field f)
 {
 	const void *at = (const char *)ev + fields[f].offset;
@@ -765,12 +758,12 @@ pack_field_value(msgpack_packer *pk, const struct rl_event *ev, enum ev_field f)
 
 	if (f == EF_TYPE) {
 		type_name = ev_type_name(ev->type);
-		return pack_string(pk, type_name, strlen(type_name));
+		return codec_pack_strn(pk, type_name, strlen(type_name));
 	}
 	/* Every rule a field may take has the storage type of its default. */
 	switch (fields[f].rule->type) {
 	case VT_STR:
-		return pack_string(pk, ((const struct rl_str *)at)->p,
+		return codec_pack_strn(pk, ((const struct rl_str *)at)->p,
 		    ((const struct rl_str *)at)->len);
 	case VT_INT:
 		/* msgpack-c picks the shortest encoding of the value: canonical. */
@@ -801,7 +794,7 @@ event_pack_fields(const struct rl_event *ev, msgpack_packer *pk)
 	for (int f = 0; f < EF__COUNT; f++) {
 		if (!event_has(ev, (enum ev_field)f))
 			continue;
-		if (pack_string(pk, fields[f].name, strlen(fields[f].name)) != 0 ||
+		if (codec_pack_strn(pk, fields[f].name, strlen(fields[f].name)) != 0 ||
 		    pack_field_value(pk, ev, (enum ev_field)f) != 0)
 			return -1;
 	}
