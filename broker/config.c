@@ -47,12 +47,14 @@ static const char *const kind_names[AK__COUNT] = {
 	[AK_OPERATOR] = "operator",
 };
 
-const char *agent_kind_name(enum agent_kind kind)
+const char *
+agent_kind_name(enum agent_kind kind)
 {
 	return (unsigned)kind < AK__COUNT ? kind_names[kind] : "unknown";
 }
 
-int agent_kind_from_name(const char *name)
+int
+agent_kind_from_name(const char *name)
 {
 	for (int k = 0; k < AK__COUNT; k++)
 		if (strcmp(name, kind_names[k]) == 0)
@@ -75,18 +77,20 @@ static const struct rule_def {
 	[RULE_NO_REFERENT] = { "no_referent", 15, 1, 3650, "days" },
 	[RULE_NO_CONTACT] = { "no_contact", 45, 1, 3650, "days" },
 	[RULE_MISSED_APPOINTMENTS] = { "missed_appointments", 2, 1, 100,
-				       "consecutive missed appointments" },
+	    "consecutive missed appointments" },
 	[RULE_SUPPORT_DROPPED] = { "support_dropped", 7, 1, 3650, "days" },
 	[RULE_CONTRACT_ENDING] = { "contract_ending", 30, 1, 365,
-				   "days before the contract ends" },
+	    "days before the contract ends" },
 };
 
-const char *rule_name(enum rule_id rule)
+const char *
+rule_name(enum rule_id rule)
 {
 	return (unsigned)rule < RULE__COUNT ? rule_defs[rule].name : "unknown";
 }
 
-int rule_from_name(const char *name)
+int
+rule_from_name(const char *name)
 {
 	for (int r = 0; r < RULE__COUNT; r++)
 		if (strcmp(name, rule_defs[r].name) == 0)
@@ -141,7 +145,8 @@ struct parser {
 
 /* Record "file:line: message" (or "file: message" when line is 0). */
 __attribute__((format(printf, 3, 4)))
-static void fail(struct parser *p, int line, const char *fmt, ...)
+static void
+fail(struct parser *p, int line, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -162,7 +167,7 @@ static void fail(struct parser *p, int line, const char *fmt, ...)
 	}
 	char *text;
 	int n = line > 0 ? asprintf(&text, "%s:%d: %s", p->path, line, msg)
-			 : asprintf(&text, "%s: %s", p->path, msg);
+	    : asprintf(&text, "%s: %s", p->path, msg);
 	if (n < 0) {
 		p->out_of_memory = true;
 		return;
@@ -174,7 +179,8 @@ static void fail(struct parser *p, int line, const char *fmt, ...)
 /* ------------------------------------------------------ value parsers */
 
 /* A whole decimal number in [min, max]; no sign, no blanks, no suffix. */
-static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+static bool
+parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!isdigit((unsigned char)*s))
 		return false;
@@ -187,7 +193,8 @@ static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
-static bool parse_bool(const char *s, bool *out)
+static bool
+parse_bool(const char *s, bool *out)
 {
 	static const struct { const char *word; bool value; } words[] = {
 		{ "yes", true }, { "true", true }, { "no", false }, { "false", false },
@@ -202,7 +209,8 @@ static bool parse_bool(const char *s, bool *out)
 }
 
 /* Valid UTF-8 without control characters: safe to show anywhere. */
-static bool printable_utf8(const char *str)
+static bool
+printable_utf8(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strlen(str);
@@ -218,7 +226,8 @@ static bool printable_utf8(const char *str)
 }
 
 /* s matches [charset]{1,max}; charset given as a predicate. */
-static bool id_matches(const char *s, size_t len, size_t max, bool (*ok)(int c))
+static bool
+id_matches(const char *s, size_t len, size_t max, bool (*ok)(int c))
 {
 	if (len == 0 || len > max)
 		return false;
@@ -228,7 +237,8 @@ static bool id_matches(const char *s, size_t len, size_t max, bool (*ok)(int c))
 	return true;
 }
 
-static bool agent_id_char(int c)
+static bool
+agent_id_char(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
@@ -238,12 +248,14 @@ static bool agent_id_char(int c)
  * INI reader ends a key at the first ':' as at '=', so a code holding one
  * could never be listed in [qpv].
  */
-static bool qpv_id_char(int c)
+static bool
+qpv_id_char(int c)
 {
 	return c < 0x80 && (isalnum(c) || (c && strchr("._-", c)));
 }
 
-static char *trim(char *s)
+static char *
+trim(char *s)
 {
 	while (isspace((unsigned char)*s))
 		s++;
@@ -270,11 +282,12 @@ struct option {
 #define RELOADS  true
 #define RESTART  false
 
-static const char *check_listen(const char *v)
+static const char *
+check_listen(const char *v)
 {
 	if (strncmp(v, "tcp://", 6) != 0 && strncmp(v, "ipc://", 6) != 0)
 		return "expected an endpoint starting with tcp:// or ipc://, "
-		       "e.g. tcp://127.0.0.1:7450";
+		    "e.g. tcp://127.0.0.1:7450";
 	if (v[6] == '\0')
 		return "the endpoint has no address after the scheme";
 	return NULL;
@@ -282,15 +295,17 @@ static const char *check_listen(const char *v)
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
-static const char *check_durability(const char *v)
+static const char *
+check_durability(const char *v)
 {
 	if (strcmp(v, "commit") == 0 || strcmp(v, "wal") == 0)
 		return NULL;
 	return "expected commit (each pass is an LMDB commit with its syncs) or "
-	       "wal (each pass is one synced record of a write-ahead log)";
+	    "wal (each pass is one synced record of a write-ahead log)";
 }
 
-static const char *check_log_level(const char *v)
+static const char *
+check_log_level(const char *v)
 {
 	for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
 		if (strcmp(v, level_names[i]) == 0)
@@ -335,7 +350,8 @@ static const struct option options[] = {
 
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-static const struct option *option_find(const char *name)
+static const struct option *
+option_find(const char *name)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (strcmp(options[i].name, name) == 0)
@@ -349,7 +365,8 @@ static const struct option *option_find(const char *name)
  * applied to it as text: logs then show /srv/relais/var/data rather than
  * /srv/relais/config/../var/data.
  */
-static bool resolve_path(const struct parser *p, const char *v, char *out, size_t size)
+static bool
+resolve_path(const struct parser *p, const char *v, char *out, size_t size)
 {
 	char dir[PATH_MAX];
 	int n;
@@ -375,8 +392,9 @@ static bool resolve_path(const struct parser *p, const char *v, char *out, size_
 	return n >= 0 && (size_t)n < size;
 }
 
-static void option_set(struct parser *p, const struct option *o,
-		       const char *v, int line)
+static void
+option_set(struct parser *p, const struct option *o,
+    const char *v, int line)
 {
 	char *field = (char *)p->cfg + o->offset;
 	const char *why;
@@ -386,7 +404,7 @@ static void option_set(struct parser *p, const struct option *o,
 	case OPT_TEXT:
 		if (!*v || strlen(v) >= o->size) {
 			fail(p, line, "%s: expected a value of 1 to %zu bytes",
-			     o->name, o->size - 1);
+			    o->name, o->size - 1);
 		} else if (o->check && (why = o->check(v)) != NULL) {
 			fail(p, line, "%s = %s: %s", o->name, v, why);
 		} else {
@@ -398,13 +416,13 @@ static void option_set(struct parser *p, const struct option *o,
 			fail(p, line, "%s: expected a file or folder path", o->name);
 		else if (!resolve_path(p, v, field, o->size))
 			fail(p, line, "%s: the path is longer than %zu bytes once "
-			     "resolved against %s", o->name, o->size - 1, p->dir);
+			    "resolved against %s", o->name, o->size - 1, p->dir);
 		break;
 	case OPT_U32:
 	case OPT_U64:
 		if (!parse_uint(v, o->min, o->max, &n)) {
 			fail(p, line, "%s = %s: expected a whole number from %" PRIu64
-			     " to %" PRIu64, o->name, v, o->min, o->max);
+			    " to %" PRIu64, o->name, v, o->min, o->max);
 		} else if (o->type == OPT_U32) {
 			uint32_t n32 = (uint32_t)n;
 			memcpy(field, &n32, sizeof n32);
@@ -420,7 +438,8 @@ static void option_set(struct parser *p, const struct option *o,
 }
 
 /* "a, b, c" from a table of names, for "allowed keys" messages. */
-static void list_names(char *out, size_t size, const char *(*name)(size_t), size_t n)
+static void
+list_names(char *out, size_t size, const char *(*name)(size_t), size_t n)
 {
 	size_t used = 0;
 
@@ -433,11 +452,26 @@ static void list_names(char *out, size_t size, const char *(*name)(size_t), size
 	}
 }
 
-static const char *option_name_at(size_t i) { return options[i].name; }
-static const char *rule_name_at(size_t i) { return rule_defs[i].name; }
-static const char *kind_name_at(size_t i) { return kind_names[i]; }
+static const char *
+option_name_at(size_t i)
+{
+	return options[i].name;
+}
 
-static void broker_pair(struct parser *p, const char *key, const char *v, int line)
+static const char *
+rule_name_at(size_t i)
+{
+	return rule_defs[i].name;
+}
+
+static const char *
+kind_name_at(size_t i)
+{
+	return kind_names[i];
+}
+
+static void
+broker_pair(struct parser *p, const char *key, const char *v, int line)
 {
 	const struct option *o = option_find(key);
 
@@ -458,7 +492,8 @@ static void broker_pair(struct parser *p, const char *key, const char *v, int li
 
 /* ------------------------------------------------------------- [rules] */
 
-static void rules_pair(struct parser *p, const char *key, const char *v, int line)
+static void
+rules_pair(struct parser *p, const char *key, const char *v, int line)
 {
 	int r = rule_from_name(key);
 
@@ -466,12 +501,12 @@ static void rules_pair(struct parser *p, const char *key, const char *v, int lin
 		char names[512];
 		list_names(names, sizeof names, rule_name_at, RULE__COUNT);
 		fail(p, line, "unknown rule '%s' in [rules]; the rules are: %s "
-		     "(write 'RULE = off' to switch one off)", key, names);
+		    "(write 'RULE = off' to switch one off)", key, names);
 		return;
 	}
 	if (p->rule_set[r]) {
 		fail(p, line, "%s is set twice (first at line %d): keep one",
-		     key, p->rule_set[r]);
+		    key, p->rule_set[r]);
 		return;
 	}
 	p->rule_set[r] = line;
@@ -486,30 +521,32 @@ static void rules_pair(struct parser *p, const char *key, const char *v, int lin
 		rc->threshold = (uint32_t)n;
 	} else {
 		fail(p, line, "%s = %s: expected a number of %s from %" PRIu32
-		     " to %" PRIu32 ", or off", key, v, d->unit, d->min, d->max);
+		    " to %" PRIu32 ", or off", key, v, d->unit, d->min, d->max);
 	}
 }
 
 /* --------------------------------------------------------------- [qpv] */
 
-static int qpv_cmp(const void *x, const void *y)
+static int
+qpv_cmp(const void *x, const void *y)
 {
 	return strcmp(((const struct qpv *)x)->code, ((const struct qpv *)y)->code);
 }
 
 /* "code = Name": one of the territory's QPVs. */
-static void qpv_pair(struct parser *p, const char *key, const char *v, int line)
+static void
+qpv_pair(struct parser *p, const char *key, const char *v, int line)
 {
 	struct config *c = p->cfg;
 
 	if (!id_matches(key, strlen(key), 64, qpv_id_char)) {
 		fail(p, line, "[qpv] '%s' is not a QPV code (1 to 64 of "
-		     "A-Z a-z 0-9 . _ -); write 'code = Name'", key);
+		    "A-Z a-z 0-9 . _ -); write 'code = Name'", key);
 		return;
 	}
 	if (!*v || strlen(v) >= sizeof c->qpvs->name || !printable_utf8(v)) {
 		fail(p, line, "[qpv] %s needs a name: 1 to %zu bytes of printable "
-		     "UTF-8, e.g. '%s = Sanitas'", key, sizeof c->qpvs->name - 1, key);
+		    "UTF-8, e.g. '%s = Sanitas'", key, sizeof c->qpvs->name - 1, key);
 		return;
 	}
 	for (size_t i = 0; i < c->nqpvs; i++)
@@ -532,7 +569,8 @@ static void qpv_pair(struct parser *p, const char *key, const char *v, int line)
 	c->nqpvs++;
 }
 
-bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
+bool
+config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
 {
 	struct qpv key;
 
@@ -543,7 +581,8 @@ bool config_qpv_known(const struct config *cfg, const char *qpv, size_t len)
 	return bsearch(&key, cfg->qpvs, cfg->nqpvs, sizeof key, qpv_cmp) != NULL;
 }
 
-const char *config_qpv_name(const struct config *cfg, const char *code)
+const char *
+config_qpv_name(const struct config *cfg, const char *code)
 {
 	struct qpv key;
 	const struct qpv *q;
@@ -557,18 +596,20 @@ const char *config_qpv_name(const struct config *cfg, const char *code)
 
 /* ------------------------------------------------------- [agent ID] */
 
-static void agent_set_name(struct parser *p, struct draft *d, const char *v, int line)
+static void
+agent_set_name(struct parser *p, struct draft *d, const char *v, int line)
 {
 	if (!*v || strlen(v) >= sizeof d->a.name)
 		fail(p, line, "name: expected a display name of 1 to %zu bytes",
-		     sizeof d->a.name - 1);
+		    sizeof d->a.name - 1);
 	else if (!printable_utf8(v))
 		fail(p, line, "name: expected UTF-8 text without control characters");
 	else
 		memcpy(d->a.name, v, strlen(v) + 1);
 }
 
-static void agent_set_kind(struct parser *p, struct draft *d, const char *v, int line)
+static void
+agent_set_kind(struct parser *p, struct draft *d, const char *v, int line)
 {
 	int k = agent_kind_from_name(v);
 
@@ -581,18 +622,19 @@ static void agent_set_kind(struct parser *p, struct draft *d, const char *v, int
 	d->a.kind = (enum agent_kind)k;
 }
 
-static void agent_set_key(struct parser *p, struct draft *d, const char *v, int line)
+static void
+agent_set_key(struct parser *p, struct draft *d, const char *v, int line)
 {
 	size_t len = strlen(v);
 
 	if (len != 40) {
 		fail(p, line, "public_key: expected the 40-character Z85 key of the "
-		     "agent's .pub file, got %zu characters", len);
+		    "agent's .pub file, got %zu characters", len);
 		return;
 	}
 	if (!zmq_z85_decode(d->key, v)) {
 		fail(p, line, "public_key: not a valid Z85 key; copy the key line "
-		     "of the agent's .pub file");
+		    "of the agent's .pub file");
 		return;
 	}
 	/* Store the canonical encoding, so look-ups by the key a ZAP request
@@ -600,7 +642,8 @@ static void agent_set_key(struct parser *p, struct draft *d, const char *v, int 
 	zmq_z85_encode(d->a.public_key, d->key, sizeof d->key);
 }
 
-static bool agent_has_qpv(const struct agent *a, const char *qpv)
+static bool
+agent_has_qpv(const struct agent *a, const char *qpv)
 {
 	for (int i = 0; i < a->nqpv; i++)
 		if (strcmp(a->qpv[i], qpv) == 0)
@@ -610,28 +653,29 @@ static bool agent_has_qpv(const struct agent *a, const char *qpv)
 
 /* "qpv" may be repeated: each line adds to the list, so long lists fit in
  * inih's line length. */
-static void agent_add_qpv(struct parser *p, struct draft *d, const char *v, int line)
+static void
+agent_add_qpv(struct parser *p, struct draft *d, const char *v, int line)
 {
 	char list[256];
 	char *save = NULL;
 
 	if (!*v) {
 		fail(p, line, "qpv: expected a comma-separated list of QPV ids; "
-		     "remove the line to cover every QPV");
+		    "remove the line to cover every QPV");
 		return;
 	}
 	snprintf(list, sizeof list, "%s", v);  /* inih lines are shorter */
 	for (char *item = strtok_r(list, ",", &save); item;
-	     item = strtok_r(NULL, ",", &save)) {
+	    item = strtok_r(NULL, ",", &save)) {
 		item = trim(item);
 		if (!id_matches(item, strlen(item), 64, qpv_id_char)) {
 			fail(p, line, "qpv: '%s' is not a QPV id (1 to 64 of "
-			     "A-Z a-z 0-9 . _ -)", item);
+			    "A-Z a-z 0-9 . _ -)", item);
 		} else if (agent_has_qpv(&d->a, item)) {
 			fail(p, line, "qpv: %s is listed twice", item);
 		} else if (d->a.nqpv == CONFIG_MAX_QPV) {
 			fail(p, line, "qpv: more than %d QPVs; leave qpv out to "
-			     "cover every QPV", CONFIG_MAX_QPV);
+			    "cover every QPV", CONFIG_MAX_QPV);
 			return;
 		} else {
 			strcpy(d->a.qpv[d->a.nqpv++], item);
@@ -654,9 +698,14 @@ static const struct agent_key_def {
 	[AKEY_QPV] = { "qpv", false, true, agent_add_qpv },
 };
 
-static const char *agent_key_name_at(size_t i) { return agent_keys[i].name; }
+static const char *
+agent_key_name_at(size_t i)
+{
+	return agent_keys[i].name;
+}
 
-static void agent_pair(struct parser *p, const char *key, const char *v, int line)
+static void
+agent_pair(struct parser *p, const char *key, const char *v, int line)
 {
 	struct draft *d = &p->drafts[p->ndrafts - 1];
 
@@ -666,7 +715,7 @@ static void agent_pair(struct parser *p, const char *key, const char *v, int lin
 			continue;
 		if (d->set[k] && !def->repeatable) {
 			fail(p, line, "%s is set twice (first at line %d): keep one",
-			     key, d->set[k]);
+			    key, d->set[k]);
 			return;
 		}
 		if (!d->set[k])
@@ -677,12 +726,13 @@ static void agent_pair(struct parser *p, const char *key, const char *v, int lin
 	char names[128];
 	list_names(names, sizeof names, agent_key_name_at, AKEY__COUNT);
 	fail(p, line, "unknown key '%s' in [agent %s]; the keys are: %s",
-	     key, d->a.id, names);
+	    key, d->a.id, names);
 }
 
 /* ------------------------------------------------------------ sections */
 
-static void open_agent(struct parser *p, const char *id, int line)
+static void
+open_agent(struct parser *p, const char *id, int line)
 {
 	bool bad = !id_matches(id, strlen(id), sizeof p->drafts->a.id - 1, agent_id_char);
 
@@ -708,18 +758,20 @@ static void open_agent(struct parser *p, const char *id, int line)
 }
 
 /* A section may appear once; *first is the line of its header. */
-static void open_single(struct parser *p, int *first, const char *name,
-			enum section sec, int line)
+static void
+open_single(struct parser *p, int *first, const char *name,
+    enum section sec, int line)
 {
 	if (*first)
 		fail(p, line, "[%s] appears twice (first at line %d): merge them",
-		     name, *first);
+		    name, *first);
 	else
 		*first = line;
 	p->sec = sec;
 }
 
-static void open_section(struct parser *p, char *name, int line)
+static void
+open_section(struct parser *p, char *name, int line)
 {
 	if (strcmp(name, "broker") == 0) {
 		open_single(p, &p->broker_line, name, SEC_BROKER, line);
@@ -728,7 +780,7 @@ static void open_section(struct parser *p, char *name, int line)
 	} else if (strcmp(name, "qpv") == 0) {
 		open_single(p, &p->qpv_line, name, SEC_QPV, line);
 	} else if (strncmp(name, "agent", 5) == 0 &&
-		   (name[5] == '\0' || isspace((unsigned char)name[5]))) {
+	    (name[5] == '\0' || isspace((unsigned char)name[5]))) {
 		char *id = trim(name + 5);
 		if (*id) {
 			open_agent(p, id, line);
@@ -738,13 +790,14 @@ static void open_section(struct parser *p, char *name, int line)
 		}
 	} else {
 		fail(p, line, "unknown section [%s]; the sections are [broker], "
-		     "[rules], [qpv] and one [agent ID] per agent", name);
+		    "[rules], [qpv] and one [agent ID] per agent", name);
 		p->sec = SEC_IGNORED;   /* its keys cannot be checked */
 	}
 }
 
 /* s starts with '['. */
-static void header_line(struct parser *p, char *s, int line)
+static void
+header_line(struct parser *p, char *s, int line)
 {
 	char *end = strchr(s, ']');
 
@@ -766,7 +819,8 @@ static void header_line(struct parser *p, char *s, int line)
 
 /* True if inih will find '=' or ':' before an inline "; comment" (this is
  * inih's own rule, so both agree on which lines are key lines). */
-static bool has_separator(const char *s)
+static bool
+has_separator(const char *s)
 {
 	bool was_space = false;
 
@@ -781,7 +835,8 @@ static bool has_separator(const char *s)
 }
 
 /* Reads one physical line; false at end of file. */
-static bool next_line(struct parser *p, char **line, size_t *len)
+static bool
+next_line(struct parser *p, char **line, size_t *len)
 {
 	ssize_t n = getline(&p->buf, &p->bufcap, p->file);
 
@@ -808,7 +863,8 @@ static bool next_line(struct parser *p, char **line, size_t *len)
  * inih's fgets-style reader.  Only key lines reach inih; every other line
  * is handled here and handed over as an empty line, which inih skips.
  */
-static char *read_line(char *out, int size, void *stream)
+static char *
+read_line(char *out, int size, void *stream)
 {
 	struct parser *p = stream;
 	char *line;
@@ -838,14 +894,15 @@ static char *read_line(char *out, int size, void *stream)
 	}
 	if (len >= (size_t)size) {
 		fail(p, p->lineno, "line too long: %zu bytes, at most %d (a long qpv "
-		     "list can be split over several qpv lines)", len, size - 1);
+		    "list can be split over several qpv lines)", len, size - 1);
 		return out;
 	}
 	memcpy(out, line, len + 1);
 	return out;
 }
 
-static int on_pair(void *user, const char *section, const char *key, const char *value)
+static int
+on_pair(void *user, const char *section, const char *key, const char *value)
 {
 	struct parser *p = user;
 	int line = p->lineno;
@@ -859,7 +916,7 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 	switch (p->sec) {
 	case SEC_NONE:
 		fail(p, line, "%s is outside any section: put it under [broker], "
-		     "[rules], [qpv] or [agent ID]", key);
+		    "[rules], [qpv] or [agent ID]", key);
 		break;
 	case SEC_BROKER:
 		broker_pair(p, key, v, line);
@@ -881,7 +938,8 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 
 /* ------------------------------------------------------ final checks */
 
-static void check_broker(struct parser *p)
+static void
+check_broker(struct parser *p)
 {
 	const struct config *c = p->cfg;
 
@@ -892,7 +950,7 @@ static void check_broker(struct parser *p)
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (!options[i].def && !p->opt_set[i])
 			fail(p, p->broker_line, "[broker] is missing %s: add "
-			     "'%s = PATH'", options[i].name, options[i].name);
+			    "'%s = PATH'", options[i].name, options[i].name);
 
 	const struct option *m = option_find("map_size_max_mb");
 	if (c->map_size_max_mb == 0)
@@ -900,17 +958,18 @@ static void check_broker(struct parser *p)
 		    c->map_size_mb : MAP_SIZE_MAX_DEFAULT;
 	else if (c->map_size_max_mb < c->map_size_mb)
 		fail(p, p->opt_set[m - options] ? p->opt_set[m - options] : p->broker_line,
-		     "map_size_max_mb (%" PRIu64 ") is below map_size_mb (%" PRIu64 ")",
-		     c->map_size_max_mb, c->map_size_mb);
+		    "map_size_max_mb (%" PRIu64 ") is below map_size_mb (%" PRIu64 ")",
+		    c->map_size_max_mb, c->map_size_mb);
 
 	const struct option *o = option_find("redeliver_max_ms");
 	if (c->redeliver_max_ms < c->redeliver_ms)
 		fail(p, p->opt_set[o - options] ? p->opt_set[o - options] : p->broker_line,
-		     "redeliver_max_ms (%" PRIu32 ") is below redeliver_ms (%" PRIu32 ")",
-		     c->redeliver_max_ms, c->redeliver_ms);
+		    "redeliver_max_ms (%" PRIu32 ") is below redeliver_ms (%" PRIu32 ")",
+		    c->redeliver_max_ms, c->redeliver_ms);
 }
 
-static void check_rules(struct parser *p)
+static void
+check_rules(struct parser *p)
 {
 	const struct rule_config *u = &p->cfg->rules[RULE_REFERRAL_UNANSWERED];
 	const struct rule_config *x = &p->cfg->rules[RULE_REFERRAL_EXPIRED];
@@ -922,18 +981,20 @@ static void check_rules(struct parser *p)
 		if (!line)
 			line = p->rule_set[RULE_REFERRAL_UNANSWERED];
 		fail(p, line, "referral_expired (%" PRIu32 " days) must be more than "
-		     "referral_unanswered (%" PRIu32 " days)", x->threshold, u->threshold);
+		    "referral_unanswered (%" PRIu32 " days)", x->threshold, u->threshold);
 	}
 }
 
-static int draft_cmp_id(const void *x, const void *y)
+static int
+draft_cmp_id(const void *x, const void *y)
 {
 	const struct draft *a = x, *b = y;
 	int c = strcmp(a->a.id, b->a.id);
 	return c ? c : (a->line > b->line) - (a->line < b->line);
 }
 
-static int draft_cmp_key(const void *x, const void *y)
+static int
+draft_cmp_key(const void *x, const void *y)
 {
 	const struct draft *a = *(const struct draft *const *)x;
 	const struct draft *b = *(const struct draft *const *)y;
@@ -942,7 +1003,8 @@ static int draft_cmp_key(const void *x, const void *y)
 }
 
 /* One key is one identity: two agents sharing it could not be told apart. */
-static void check_unique_keys(struct parser *p)
+static void
+check_unique_keys(struct parser *p)
 {
 	const struct draft **by_key = calloc(p->ndrafts ? p->ndrafts : 1, sizeof *by_key);
 	size_t n = 0;
@@ -958,10 +1020,10 @@ static void check_unique_keys(struct parser *p)
 	for (size_t i = 1; i < n; i++)
 		if (memcmp(by_key[i]->key, by_key[i - 1]->key, 32) == 0)
 			fail(p, by_key[i]->set[AKEY_PUBLIC_KEY],
-			     "[agent %s] has the same public_key as [agent %s] "
-			     "(line %d): give each agent its own key pair",
-			     by_key[i]->a.id, by_key[i - 1]->a.id,
-			     by_key[i - 1]->set[AKEY_PUBLIC_KEY]);
+			    "[agent %s] has the same public_key as [agent %s] "
+			    "(line %d): give each agent its own key pair",
+			    by_key[i]->a.id, by_key[i - 1]->a.id,
+			    by_key[i - 1]->set[AKEY_PUBLIC_KEY]);
 	free(by_key);
 }
 
@@ -970,19 +1032,20 @@ static void check_unique_keys(struct parser *p)
  * would hide that person from their coordinator.  Every QPV an agent covers
  * is one of them.
  */
-static void check_qpvs(struct parser *p)
+static void
+check_qpvs(struct parser *p)
 {
 	struct config *c = p->cfg;
 
 	if (p->qpv_line == 0) {
 		fail(p, 0, "no [qpv] section: list the territory's QPVs, one "
-		     "'code = Name' line each (e.g. [qpv] then 'sanitas = "
-		     "Sanitas'); events and agents' qpv lines may use only those codes");
+		    "'code = Name' line each (e.g. [qpv] then 'sanitas = "
+		    "Sanitas'); events and agents' qpv lines may use only those codes");
 		return;
 	}
 	if (c->nqpvs == 0) {
 		fail(p, p->qpv_line, "[qpv] lists no QPV: add one 'code = Name' "
-		     "line per QPV of the territory, e.g. 'sanitas = Sanitas'");
+		    "line per QPV of the territory, e.g. 'sanitas = Sanitas'");
 		return;
 	}
 	if (c->nqpvs > 1)
@@ -992,19 +1055,20 @@ static void check_qpvs(struct parser *p)
 		for (int q = 0; q < a->nqpv; q++)
 			if (!config_qpv_known(c, a->qpv[q], strlen(a->qpv[q])))
 				fail(p, p->drafts[i].set[AKEY_QPV], "[agent %s] "
-				     "covers qpv %s, which is not in [qpv]: fix "
-				     "the code or add it to [qpv]", a->id, a->qpv[q]);
+				    "covers qpv %s, which is not in [qpv]: fix "
+				    "the code or add it to [qpv]", a->id, a->qpv[q]);
 	}
 }
 
-static void check_agents(struct parser *p)
+static void
+check_agents(struct parser *p)
 {
 	for (size_t i = 0; i < p->ndrafts; i++) {
 		const struct draft *d = &p->drafts[i];
 		for (int k = 0; k < AKEY__COUNT; k++)
 			if (agent_keys[k].required && !d->set[k])
 				fail(p, d->line, "[agent %s] is missing %s",
-				     d->a.id, agent_keys[k].name);
+				    d->a.id, agent_keys[k].name);
 	}
 	if (p->ndrafts > 1)
 		qsort(p->drafts, p->ndrafts, sizeof *p->drafts, draft_cmp_id);
@@ -1012,14 +1076,15 @@ static void check_agents(struct parser *p)
 		const struct draft *d = &p->drafts[i], *prev = &p->drafts[i - 1];
 		if (!d->bad_id && !prev->bad_id && strcmp(d->a.id, prev->a.id) == 0)
 			fail(p, d->line, "[agent %s] appears twice (first at line %d): "
-			     "agent ids must be unique", d->a.id, prev->line);
+			    "agent ids must be unique", d->a.id, prev->line);
 	}
 	check_unique_keys(p);
 }
 
 /* ------------------------------------------------------------ results */
 
-static int error_cmp(const void *x, const void *y)
+static int
+error_cmp(const void *x, const void *y)
 {
 	const struct error *a = x, *b = y;
 	if (a->line != b->line)
@@ -1028,7 +1093,8 @@ static int error_cmp(const void *x, const void *y)
 }
 
 /* Every error, one per line, in file order; as many as fit in errbuf. */
-static void report(struct parser *p, char *errbuf, size_t errlen)
+static void
+report(struct parser *p, char *errbuf, size_t errlen)
 {
 	size_t used = 0;
 
@@ -1048,7 +1114,7 @@ static void report(struct parser *p, char *errbuf, size_t errlen)
 				snprintf(errbuf, errlen, "%s", p->errors[0].text);
 			else
 				snprintf(errbuf + used, errlen - used, "... %zu more errors\n",
-					 p->nerrors - i);
+				    p->nerrors - i);
 			return;
 		}
 		memcpy(errbuf + used, p->errors[i].text, len);
@@ -1060,7 +1126,8 @@ static void report(struct parser *p, char *errbuf, size_t errlen)
 
 /* The folder of the file, absolute when possible, without a trailing '/'
  * ("" for the root folder, so joining gives "/name"). */
-static void folder_of(struct parser *p)
+static void
+folder_of(struct parser *p)
 {
 	const char *slash = strrchr(p->path, '/');
 	char rel[PATH_MAX];
@@ -1079,7 +1146,8 @@ static void folder_of(struct parser *p)
 		p->dir[n - 1] = '\0';
 }
 
-static void apply_defaults(struct parser *p)
+static void
+apply_defaults(struct parser *p)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (options[i].def)
@@ -1088,7 +1156,8 @@ static void apply_defaults(struct parser *p)
 		p->cfg->rules[r] = (struct rule_config){ true, rule_defs[r].def };
 }
 
-static bool build_registry(struct parser *p)
+static bool
+build_registry(struct parser *p)
 {
 	struct config *c = p->cfg;
 
@@ -1101,7 +1170,8 @@ static bool build_registry(struct parser *p)
 	return true;
 }
 
-static void parse(struct parser *p)
+static void
+parse(struct parser *p)
 {
 	apply_defaults(p);
 	int rc = ini_parse_stream(read_line, p, on_pair, p);
@@ -1115,7 +1185,8 @@ static void parse(struct parser *p)
 	check_qpvs(p);
 }
 
-struct config *config_load(const char *path, char *errbuf, size_t errlen)
+struct config *
+config_load(const char *path, char *errbuf, size_t errlen)
 {
 	int opt_set[NOPTIONS] = { 0 };
 	struct parser p = { .path = path, .opt_set = opt_set };
@@ -1155,8 +1226,9 @@ out:
 	return c;
 }
 
-static bool option_differs(const struct option *o, const struct config *a,
-			   const struct config *b)
+static bool
+option_differs(const struct option *o, const struct config *a,
+    const struct config *b)
 {
 	const char *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
 
@@ -1166,7 +1238,8 @@ static bool option_differs(const struct option *o, const struct config *a,
 }
 
 /* Append ", name" (or "name") to a list, cutting it short if it is full. */
-static void list_add(char *list, size_t size, const char *name)
+static void
+list_add(char *list, size_t size, const char *name)
 {
 	size_t used = strlen(list);
 
@@ -1174,8 +1247,9 @@ static void list_add(char *list, size_t size, const char *name)
 		snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
-void config_reload_changes(struct config *next, const struct config *running,
-			   char *applied, size_t alen, char *waiting, size_t wlen)
+void
+config_reload_changes(struct config *next, const struct config *running,
+    char *applied, size_t alen, char *waiting, size_t wlen)
 {
 	applied[0] = waiting[0] = '\0';
 	for (size_t i = 0; i < NOPTIONS; i++) {
@@ -1188,12 +1262,13 @@ void config_reload_changes(struct config *next, const struct config *running,
 		} else {
 			list_add(waiting, wlen, o->name);
 			memcpy((char *)next + o->offset,
-			       (const char *)running + o->offset, o->size);
+			    (const char *)running + o->offset, o->size);
 		}
 	}
 }
 
-void config_free(struct config **cfg)
+void
+config_free(struct config **cfg)
 {
 	if (!cfg || !*cfg)
 		return;
@@ -1206,12 +1281,14 @@ void config_free(struct config **cfg)
 
 /* --------------------------------------------------------- look-ups */
 
-static int agent_cmp_id(const void *key, const void *elem)
+static int
+agent_cmp_id(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct agent *)elem)->id);
 }
 
-const struct agent *config_agent_by_id(const struct config *cfg, const char *id)
+const struct agent *
+config_agent_by_id(const struct config *cfg, const char *id)
 {
 	if (!cfg || !id)
 		return NULL;
@@ -1219,7 +1296,8 @@ const struct agent *config_agent_by_id(const struct config *cfg, const char *id)
 }
 
 /* A linear scan: it runs once per connection (ZAP), not per message. */
-const struct agent *config_agent_by_key(const struct config *cfg, const char *z85)
+const struct agent *
+config_agent_by_key(const struct config *cfg, const char *z85)
 {
 	if (!cfg || !z85)
 		return NULL;
@@ -1229,7 +1307,8 @@ const struct agent *config_agent_by_key(const struct config *cfg, const char *z8
 	return NULL;
 }
 
-bool agent_covers_qpv(const struct agent *a, const char *qpv, size_t len)
+bool
+agent_covers_qpv(const struct agent *a, const char *qpv, size_t len)
 {
 	if (a->nqpv == 0)
 		return true;

@@ -69,7 +69,8 @@ static struct {
 	struct limit_slot slots[LOG_SLOTS];
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER, .min = LOG_INFO, .ts_sec = -1 };
 
-void log_init(FILE *out, enum log_level min)
+void
+log_init(FILE *out, enum log_level min)
 {
 	int saved = errno;
 
@@ -81,14 +82,16 @@ void log_init(FILE *out, enum log_level min)
 	errno = saved;
 }
 
-void log_set_level(enum log_level min)
+void
+log_set_level(enum log_level min)
 {
 	pthread_mutex_lock(&L.lock);
 	L.min = min;
 	pthread_mutex_unlock(&L.lock);
 }
 
-static int64_t monotonic_seconds(void)
+static int64_t
+monotonic_seconds(void)
 {
 	struct timespec now;
 
@@ -96,19 +99,22 @@ static int64_t monotonic_seconds(void)
 	return (int64_t)now.tv_sec;
 }
 
-void log_set_clock(int64_t (*seconds)(void))
+void
+log_set_clock(int64_t (*seconds)(void))
 {
 	pthread_mutex_lock(&L.lock);
 	L.seconds = seconds;
 	pthread_mutex_unlock(&L.lock);
 }
 
-static int64_t now_seconds(void)
+static int64_t
+now_seconds(void)
 {
 	return L.seconds != NULL ? L.seconds() : monotonic_seconds();
 }
 
-int log_level_from_name(const char *name)
+int
+log_level_from_name(const char *name)
 {
 	for (int l = LOG_DEBUG; l <= LOG_ERROR; l++)
 		if (strcmp(name, level_names[l]) == 0)
@@ -117,7 +123,8 @@ int log_level_from_name(const char *name)
 }
 
 /* Room for n more bytes; false if memory is short. */
-static bool reserve(size_t n)
+static bool
+reserve(size_t n)
 {
 	if (L.cap - L.len >= n)
 		return true;
@@ -136,14 +143,16 @@ static bool reserve(size_t n)
 }
 
 /* Callers reserve first. */
-static void put(const char *s, size_t n)
+static void
+put(const char *s, size_t n)
 {
 	memcpy(L.buf + L.len, s, n);
 	L.len += n;
 }
 
 /* A JSON string.  Each input byte gives at most 6 output bytes. */
-static bool put_string(const char *str, size_t n)
+static bool
+put_string(const char *str, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
@@ -194,7 +203,8 @@ static bool put_string(const char *str, size_t n)
 	return true;
 }
 
-static bool put_u64(uint64_t v, bool negative)
+static bool
+put_u64(uint64_t v, bool negative)
 {
 	char tmp[24];
 	char *p = tmp + sizeof tmp;
@@ -212,7 +222,8 @@ static bool put_u64(uint64_t v, bool negative)
 	return true;
 }
 
-static bool put_literal(const char *s)
+static bool
+put_literal(const char *s)
 {
 	size_t n = strlen(s);
 	if (!reserve(n))
@@ -221,7 +232,8 @@ static bool put_literal(const char *s)
 	return true;
 }
 
-static bool put_value(const struct log_value *v)
+static bool
+put_value(const struct log_value *v)
 {
 	switch (v->type) {
 	case LOG_T_STR:
@@ -242,7 +254,8 @@ static bool put_value(const struct log_value *v)
 
 /* {"ts":"2026-11-27T20:00:00.123Z" -- the date part is formatted once a
  * second, the milliseconds by hand: this runs for every line. */
-static bool put_ts(void)
+static bool
+put_ts(void)
 {
 	static const char open[] = "{\"ts\":\"";
 	struct timespec now;
@@ -256,7 +269,7 @@ static bool put_ts(void)
 	}
 	int ms = (int)(now.tv_nsec / 1000000);
 	const char tail[6] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
-			       (char)('0' + ms % 10), 'Z', '"' };
+	    (char)('0' + ms % 10), 'Z', '"' };
 
 	if (!reserve(sizeof open + sizeof L.ts_text + sizeof tail))
 		return false;
@@ -267,21 +280,24 @@ static bool put_ts(void)
 }
 
 /* The beginning of a line: {"ts":...,"level":...,"msg":... */
-static bool put_head(enum log_level level, const char *msg)
+static bool
+put_head(enum log_level level, const char *msg)
 {
 	return put_ts() && put_literal(",\"level\":\"") &&
-	       put_literal(level_names[level]) && put_literal("\",\"msg\":") &&
-	       put_string(msg, strlen(msg));
+	    put_literal(level_names[level]) && put_literal("\",\"msg\":") &&
+	    put_string(msg, strlen(msg));
 }
 
-static bool put_pair_u64(const char *key, uint64_t v)
+static bool
+put_pair_u64(const char *key, uint64_t v)
 {
 	return put_literal(",") && put_string(key, strlen(key)) &&
-	       put_literal(":") && put_u64(v, false);
+	    put_literal(":") && put_u64(v, false);
 }
 
 /* A whole line made by the logger itself; dropped if memory is short. */
-static void put_own_line(size_t start, bool ok)
+static void
+put_own_line(size_t start, bool ok)
 {
 	ok = ok && put_literal("}\n");
 	if (!ok)
@@ -289,7 +305,8 @@ static void put_own_line(size_t start, bool ok)
 }
 
 /* Write len bytes from buf; false (and the stream reset) if that failed. */
-static bool write_bytes(FILE *out, const char *buf, size_t len)
+static bool
+write_bytes(FILE *out, const char *buf, size_t len)
 {
 	if (fwrite(buf, 1, len, out) == len && fflush(out) == 0)
 		return true;
@@ -297,7 +314,8 @@ static bool write_bytes(FILE *out, const char *buf, size_t len)
 	return false;
 }
 
-static uint64_t count_lines(const char *buf, size_t len)
+static uint64_t
+count_lines(const char *buf, size_t len)
 {
 	uint64_t n = 0;
 
@@ -313,7 +331,8 @@ static uint64_t count_lines(const char *buf, size_t len)
  * log is never silent.  The broker ignores SIGPIPE, so a reader that went
  * away is just a failed write.
  */
-static void write_out(size_t n)
+static void
+write_out(size_t n)
 {
 	FILE *out = L.out ? L.out : stderr;
 	size_t end = L.len;
@@ -333,7 +352,8 @@ static void write_out(size_t n)
 }
 
 /* Write what is not held; held lines move to the front of the buffer. */
-static void flush_locked(void)
+static void
+flush_locked(void)
 {
 	size_t n = L.holding ? L.held_from : L.len;
 
@@ -351,7 +371,8 @@ static void flush_locked(void)
  * An error is never held (it is often the last line before an exit): the
  * line just written at start moves ahead of the held lines and goes out.
  */
-static void write_error_now(size_t start)
+static void
+write_error_now(size_t start)
 {
 	size_t n = L.len - start, held = start - L.held_from;
 	char *line = malloc(n);
@@ -367,7 +388,8 @@ static void write_error_now(size_t start)
 }
 
 /* The line saying how many lines of one kind were left out, and when. */
-static void report_suppressed(struct limit_slot *sl)
+static void
+report_suppressed(struct limit_slot *sl)
 {
 	size_t start = L.len;
 	bool ok = put_head(sl->level, "log.suppressed") &&
@@ -382,7 +404,8 @@ static void report_suppressed(struct limit_slot *sl)
 }
 
 /* Report every kind whose second is over and that left lines out. */
-static void report_all_suppressed(int64_t now)
+static void
+report_all_suppressed(int64_t now)
 {
 	if (now == L.reported_second)
 		return;
@@ -392,7 +415,8 @@ static void report_all_suppressed(int64_t now)
 			report_suppressed(&L.slots[i]);
 }
 
-void log_flush(void)
+void
+log_flush(void)
 {
 	int saved = errno;
 
@@ -403,7 +427,8 @@ void log_flush(void)
 	errno = saved;
 }
 
-static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
+static uint64_t
+hash_bytes(uint64_t h, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {     /* FNV-1a */
 		h ^= (unsigned char)s[i];
@@ -412,7 +437,8 @@ static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
 	return h;
 }
 
-static void copy_name(char *dst, const char *src, size_t n)
+static void
+copy_name(char *dst, const char *src, size_t n)
 {
 	if (n >= LOG_NAME_MAX)
 		n = LOG_NAME_MAX - 1;
@@ -424,7 +450,8 @@ static void copy_name(char *dst, const char *src, size_t n)
  * The slot of a line's kind: its msg, and its first value if that is a
  * string (so one agent's flood does not hide another agent's lines).
  */
-static struct limit_slot *limit_slot(enum log_level level, const char *msg,
+static struct limit_slot *
+limit_slot(enum log_level level, const char *msg,
     const char *key, const struct log_value *first)
 {
 	const char *v = NULL;
@@ -461,7 +488,8 @@ static struct limit_slot *limit_slot(enum log_level level, const char *msg,
 }
 
 /* True if this line may be written; counts it either way. */
-static bool limit_allows(struct limit_slot *sl, int64_t now)
+static bool
+limit_allows(struct limit_slot *sl, int64_t now)
 {
 	if (sl->second != now) {
 		if (sl->suppressed)
@@ -477,7 +505,8 @@ static bool limit_allows(struct limit_slot *sl, int64_t now)
 	return true;
 }
 
-void log_write(enum log_level level, const char *msg, ...)
+void
+log_write(enum log_level level, const char *msg, ...)
 {
 	int saved = errno;
 	va_list ap;
@@ -515,7 +544,7 @@ void log_write(enum log_level level, const char *msg, ...)
 	for (const char *key; ok && (key = va_arg(ap, const char *)) != NULL;) {
 		struct log_value v = va_arg(ap, struct log_value);
 		ok = put_literal(",") && put_string(key, strlen(key)) &&
-		     put_literal(":") && put_value(&v);
+		    put_literal(":") && put_value(&v);
 	}
 	va_end(ap);
 	put_own_line(start, ok);   /* out of memory: drop the line, never half of it */
@@ -528,7 +557,8 @@ void log_write(enum log_level level, const char *msg, ...)
 	errno = saved;
 }
 
-void log_hold(void)
+void
+log_hold(void)
 {
 	pthread_mutex_lock(&L.lock);
 	if (!L.holding) {
@@ -538,7 +568,8 @@ void log_hold(void)
 	pthread_mutex_unlock(&L.lock);
 }
 
-void log_release(bool keep)
+void
+log_release(bool keep)
 {
 	int saved = errno;
 

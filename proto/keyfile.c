@@ -103,7 +103,7 @@ keyfile_generate(const char *base, char *errbuf, size_t errlen)
 		return -1;
 	if (zmq_curve_keypair(pub, sec) != 0)
 		return errorf(errbuf, errlen, "cannot make a CURVE key pair: %s "
-			      "(is libzmq built with CURVE support?)", zmq_strerror(errno));
+		    "(is libzmq built with CURVE support?)", zmq_strerror(errno));
 
 	/* The secret first: a lone .pub without its .key is useless, the
 	 * reverse can be rebuilt. */
@@ -145,7 +145,7 @@ read_small(const char *path, char *buf, size_t size, size_t *len,
 		if (used == size) {
 			close(fd);
 			return errorf(errbuf, errlen, "%s: larger than %zu bytes; "
-				      "this is not a relais key file", path, size - 1);
+			    "this is not a relais key file", path, size - 1);
 		}
 	}
 	close(fd);
@@ -164,7 +164,7 @@ parse_keyfile(const char *path, char *text, size_t len, char out[41],
 
 	if (strlen(text) != len)
 		return errorf(errbuf, errlen, "%s: contains a NUL byte; this is not "
-			      "a relais key file", path);
+		    "a relais key file", path);
 	for (char *line = text, *next; line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -184,25 +184,25 @@ parse_keyfile(const char *path, char *text, size_t len, char out[41],
 			continue;
 		if (key)
 			return errorf(errbuf, errlen, "%s:%d: a second key line (the first "
-				      "is line %d); a key file holds exactly one key",
-				      path, lineno, keyline);
+			    "is line %d); a key file holds exactly one key",
+			    path, lineno, keyline);
 		key = line;
 		keyline = lineno;
 	}
 	if (!key)
 		return errorf(errbuf, errlen, "%s: no key found; expected a line with "
-			      "a 40-character Z85 key (make one with relais keygen)", path);
+		    "a 40-character Z85 key (make one with relais keygen)", path);
 	size_t n = strlen(key);
 	if (n != KEY_Z85_LEN)
 		return errorf(errbuf, errlen, "%s: expected a 40-character Z85 key, "
-			      "got %zu characters", path, n);
+		    "got %zu characters", path, n);
 
 	unsigned char bin[32];
 	bool valid = zmq_z85_decode(bin, key) != NULL;
 	sodium_memzero(bin, sizeof bin);
 	if (!valid)
 		return errorf(errbuf, errlen, "%s: not a valid Z85 key (a character "
-			      "outside the Z85 alphabet, or a value out of range)", path);
+		    "outside the Z85 alphabet, or a value out of range)", path);
 	memcpy(out, key, KEY_Z85_LEN + 1);
 	return 0;
 }
