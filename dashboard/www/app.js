@@ -99,8 +99,33 @@ function alertRow(a) {
     el("td", {}, note, " ", ack, " ", resolve));
 }
 
+/* What a live update may change in an alert's row; the note being typed stays. */
+function updateAlertRow(tr, a) {
+  tr.className = a.status;
+  tr.querySelector("td.status").textContent = a.status;
+  tr.cells[7].textContent = (a.agents || []).join(", ");
+  tr.querySelector("td.note-text").textContent = a.note || "";
+  tr.querySelector("button.ack").disabled = a.status !== "open";
+}
+
+/*
+ * Rows already shown are updated in place, not rebuilt: a coordinator
+ * typing a note keeps the text and the focus when another alert arrives.
+ */
 function renderAlerts(list) {
-  fill(document.querySelector("#alerts tbody"), list.map(alertRow));
+  const tbody = document.querySelector("#alerts tbody");
+  const shown = new Map([...tbody.rows].map((tr) => [tr.dataset.alert, tr]));
+  list.forEach((a, i) => {
+    let tr = shown.get(String(a.id));
+    if (tr) {
+      updateAlertRow(tr, a);
+      shown.delete(String(a.id));
+    } else {
+      tr = alertRow(a);
+    }
+    if (tbody.rows[i] !== tr) tbody.insertBefore(tr, tbody.rows[i] || null);
+  });
+  for (const gone of shown.values()) gone.remove();
   document.getElementById("alerts-empty").hidden = list.length > 0;
   document.getElementById("alert-count").textContent = "(" + list.length + ")";
 }

@@ -31,6 +31,7 @@ import tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -130,7 +131,10 @@ def drive(opts, url, shot, figures, period):
     drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
                            options=opts)
     try:
-        wait = WebDriverWait(drv, WAIT_S)
+        # The other pages are redrawn when asked: an element read as the
+        # redraw lands is looked up again.
+        wait = WebDriverWait(drv, WAIT_S,
+                             ignored_exceptions=[StaleElementReferenceException])
         drv.get(url)
         wait.until(lambda d: d.execute_script(
             "return document.body.dataset.ready === 'yes' && "
@@ -151,9 +155,13 @@ def drive(opts, url, shot, figures, period):
         print("alert " + alert, flush=True)
         row.find_element(By.CSS_SELECTOR, "input.note").send_keys(NOTE)
         row.find_element(By.CSS_SELECTOR, "button.ack").click()
-        wait.until(lambda d: d.find_element(
-            By.CSS_SELECTOR, "tr[data-alert='%s'] td.status" % alert
-        ).text == "acknowledged")
+        # The live update changes the row the coordinator typed in, in
+        # place: the same element, its note still typed.
+        wait.until(lambda d: row.find_element(
+            By.CSS_SELECTOR, "td.status").text == "acknowledged")
+        if row.find_element(By.CSS_SELECTOR,
+                            "input.note").get_attribute("value") != NOTE:
+            raise AssertionError("the live update lost the note being typed")
         drv.save_screenshot(shot)
 
         seen = {"participant": open_participant(drv, wait, alert)}
