@@ -18,9 +18,11 @@ const char cli_participant_details[] =
     "Dates are Paris time.\n"
     "  --json     the broker's document instead, indented:\n"
     "             {\"state\":{...},\"timeline\":[...]} (PROTOCOL.md §7)\n"
-    "Coordinators may read the participants of their QPVs; other partners\n"
-    "those they sent an event about; operators none.  Exit status: 1 if\n"
-    "the broker refuses, with its reason on stderr.\n";
+    "Coordinators may read the participants of their QPVs; partners the\n"
+    "people they support, those of their referrals (open, or closed less\n"
+    "than 90 days ago) and those they identified, until they exit; never\n"
+    "because they sent an event about them; operators none.  Exit status:\n"
+    "1 if the broker refuses, with its reason on stderr.\n";
 
 static const struct option options[] = {
 	CLI_VIEW_OPTIONS,

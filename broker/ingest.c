@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "access.h"
 #include "log.h"
 #include "pathway.h"
 #include "record.h"
@@ -226,6 +227,25 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	return 0;
 }
 
+/*
+ * A coordinator exits or erases only a person of its territory (SPEC 2.5;
+ * alerts_event checks acknowledgements and resolutions the same way).
+ * Checked here, not in pathway_apply: the territory is the registry's of
+ * today, and --verify must replay what was accepted whatever it is now.
+ */
+static int
+check_territory(const struct agent *sender, const struct rl_event *ev,
+    const struct pathway *pw, struct rl_error *err)
+{
+	if (sender->kind != AK_COORDINATOR ||
+	    (ev->type != EV_PARTICIPANT_EXITED && ev->type != EV_PARTICIPANT_ERASED) ||
+	    access_covers(sender, pw))
+		return RL_OK;
+	return rl_error_set(err, RL_E_FORBIDDEN, "participant",
+	    "this participant is outside your territory: their QPV is not "
+	    "among the QPVs your [agent] section covers");
+}
+
 /* The event's effects, once the bus-wide checks have passed. */
 static int
 change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
@@ -256,6 +276,8 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 			    "participant (already erased?)");
 		if (rc != 0)
 			return store_error(&b->st, err, rc);
+		if ((code = check_territory(sender, ev, &pt->pw, err)) != RL_OK)
+			return code;
 		rc = alerts_erase_participant(b, txn, pt, sender->id, now);
 		participants_forget(pt);
 		pt = NULL;
@@ -266,7 +288,8 @@ change_state(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		if ((rc = participants_load(b, txn, ev->participant.p,
 		    ev->participant.len, true, &pt)) != 0)
 			return store_error(&b->st, err, rc);
-		if ((code = participants_apply(b, pt, ev, &actor, at, &fx, err)) != RL_OK)
+		if ((code = check_territory(sender, ev, &pt->pw, err)) != RL_OK ||
+		    (code = participants_apply(b, pt, ev, &actor, at, &fx, err)) != RL_OK)
 			return code;
 		break;
 	}

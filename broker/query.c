@@ -5,8 +5,8 @@
  *   alerts       coordinators: alerts of their territory (query_views.c)
  *   participants coordinators: the people of their QPVs (query_views.c)
  *   inbox        partners: what awaits them (query_views.c)
- *   participant  coordinators, and agents that sent an event about the
- *                participant: the pathway and its timeline
+ *   participant  whoever access_read() lets read the person's file
+ *                (SPEC 2.5): the pathway and its timeline
  *   clock        operators, only with manual_clock: move the clock forward
  *   report       the indicators (report.c)
  *   deadletters  operators: list, requeue, drop dead letters (deadletters.c)
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "alert.h"
 #include "log.h"
 #include "participant_view.h"
@@ -168,48 +169,6 @@ arg_str(const struct rl_request *req, const char *key, struct rl_str *out)
 	return true;
 }
 
-/* Has this agent sent an event about the participant? */
-static bool
-has_written_about(struct broker *b, MDB_txn *txn, const struct agent *who,
-    const struct rl_str *p)
-{
-	char key[RL_MAX_ID_BYTES + 9];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	bool found = false;
-	size_t alen = strlen(who->id);
-
-	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0)
-		return false;
-	k.mv_size = store_key_seq(key, p->p, p->len, 0);
-	k.mv_data = key;
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		MDB_val lk, lv;
-		msgpack_unpacked up;
-		size_t off = 0;
-
-		if (k.mv_size != p->len + 9 || memcmp(k.mv_data, key, p->len + 1) != 0)
-			break;
-		lk.mv_size = 8;
-		lk.mv_data = (char *)k.mv_data + p->len + 1;
-		if (mdb_get(txn, b->st.log, &lk, &lv) != 0)
-			continue;
-		msgpack_unpacked_init(&up);
-		if (msgpack_unpack_next(&up, lv.mv_data, lv.mv_size, &off) ==
-		    MSGPACK_UNPACK_SUCCESS) {
-			const msgpack_object *s = codec_map_get(&up.data, "sender");
-
-			found = s != NULL && s->type == MSGPACK_OBJECT_STR &&
-			    s->via.str.size == alen &&
-			    memcmp(s->via.str.ptr, who->id, alen) == 0;
-		}
-		msgpack_unpacked_destroy(&up);
-	}
-	mdb_cursor_close(cur);
-	return found;
-}
-
 static void
 query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk)
@@ -221,6 +180,7 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	const char *pwb;
 	size_t pwlen;
 	uint32_t n = 0;
+	bool found;
 	static struct pathway pw;   /* large: not on the loop's stack */
 	struct rl_error err;
 
@@ -236,23 +196,31 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 		    "id: a string of 1 to 64 bytes");
 		return;
 	}
-	if (who->kind == AK_OPERATOR ||
-	    (who->kind != AK_COORDINATOR && !has_written_about(b, txn, who, &p))) {
-		refuse(pk, req, RL_E_FORBIDDEN, "id", "only coordinators and agents "
-		    "that sent an event about this participant may read it");
-		return;
-	}
 	k.mv_size = p.len;
 	k.mv_data = (void *)p.p;
-	if (mdb_get(txn, b->st.participants, &k, &v) != 0 ||
-	    participants_stored(&v, NULL, &pwb, &pwlen) == -1) {
-		refuse(pk, req, RL_E_UNKNOWN_PARTICIPANT, "id",
-		    "no pathway exists for this participant");
-		return;
-	}
-	if (pathway_decode(pwb, pwlen, &pw, &err) != RL_OK) {
+	found = mdb_get(txn, b->st.participants, &k, &v) == 0 &&
+	    participants_stored(&v, NULL, &pwb, &pwlen) == 0;
+	if (found && pathway_decode(pwb, pwlen, &pw, &err) != RL_OK) {
 		refuse(pk, req, RL_E_STORAGE, "id", "this participant's record "
 		    "cannot be read; ask the operator to run relaisd --verify");
+		return;
+	}
+	/*
+	 * Access before existence: to anyone who could not read the file,
+	 * a person unknown to the bus and one they have no link with look
+	 * the same, so guessing pseudonyms tells nothing.
+	 */
+	if (access_read(who, found ? &pw : NULL, b->cfg->rules,
+	    clock_now(&b->clock)) == ACCESS_NONE) {
+		refuse(pk, req, RL_E_FORBIDDEN, "id", "you have no link with this "
+		    "participant: their file is read by the coordinators of "
+		    "their QPV, their referents, the parties of their referrals "
+		    "and the agent that identified them (SPEC 2.5)");
+		return;
+	}
+	if (!found) {
+		refuse(pk, req, RL_E_UNKNOWN_PARTICIPANT, "id",
+		    "no pathway exists for this participant");
 		return;
 	}
 	begin_result(pk, req, "participant");
