@@ -45,6 +45,26 @@ key_seq(const MDB_val *k, size_t alen)
 	return store_be64((const char *)k->mv_data + alen + 1);
 }
 
+/*
+ * Opens *cur on agent id's mailbox at its first item from seq on and
+ * returns that first read (0, or MDB_NOTFOUND when none), or the error
+ * opening the cursor, with *cur NULL.  key holds k's bytes.
+ */
+static int
+mbox_seek(struct broker *b, MDB_txn *txn, const char *id, size_t alen,
+    uint64_t seq, char *key, MDB_cursor **cur, MDB_val *k, MDB_val *v)
+{
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, b->st.mbox, cur)) != 0) {
+		*cur = NULL;
+		return rc;
+	}
+	k->mv_size = store_key_seq(key, id, alen, seq);
+	k->mv_data = key;
+	return mdb_cursor_get(*cur, k, v, MDB_SET_RANGE);
+}
+
 /* The next seq is read once, then kept in memory (txn.c). */
 static int
 load_next_seq(struct broker *b, MDB_txn *txn, struct session *s)
@@ -192,13 +212,11 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 		upto = s->sent;
 	if (upto <= s->acked)
 		return 0;
-	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+	rc = mbox_seek(b, txn, id, alen, s->acked + 1, key, &cur, &k, &v);
+	if (cur == NULL)
 		return rc;
-	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
-	k.mv_data = key;
 	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (!key_in_mailbox(&k, id, alen) || key_seq(&k, alen) > upto)
 			break;
 		if ((rc = queued_remove(b, txn, id, key_seq(&k, alen), &v)) != 0 ||
@@ -271,12 +289,10 @@ flush_session(struct broker *b, MDB_txn *txn, struct session *s, int64_t mono)
 
 	if (room == 0)
 		return true;
-	if (mdb_cursor_open(txn, b->st.mbox, &cur) != 0)
+	rc = mbox_seek(b, txn, id, alen, s->sent + 1, key, &cur, &k, &v);
+	if (cur == NULL)
 		return true;
 	msgpack_sbuffer_init(&sb);
-	k.mv_size = store_key_seq(key, id, alen, s->sent + 1);
-	k.mv_data = key;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (room > 0 && more) {
 		/* Collect up to one message's worth of items. */
 		uint64_t seqs[DELIVER_MAX_ITEMS];
@@ -458,13 +474,11 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+	rc = mbox_seek(b, txn, id, alen, s->acked + 1, key, &cur, &k, &v);
+	if (cur == NULL)
 		return rc;
-	k.mv_size = store_key_seq(key, id, alen, s->acked + 1);
-	k.mv_data = key;
 	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint64_t seq;
 		uint32_t attempts;
 
@@ -636,12 +650,11 @@ expire_session(struct broker *b, MDB_txn *txn, struct session *s,
 	int rc;
 
 	*n = 0;
-	if ((rc = mdb_cursor_open(txn, b->st.mbox, &cur)) != 0)
+	rc = mbox_seek(b, txn, id, alen, s->sent + 1, key, &cur, &k, &v);
+	if (cur == NULL)
 		return rc;
-	k.mv_size = store_key_seq(key, id, alen, s->sent + 1);
-	k.mv_data = key;
 	/* After mdb_cursor_del, MDB_NEXT moves to the item that followed. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && *budget > 0;
+	for (; rc == 0 && *budget > 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		int64_t at;
 
