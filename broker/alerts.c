@@ -243,7 +243,7 @@ publish(struct broker *b, MDB_txn *txn, const struct alert *a, const char *chang
 		    !agent_covers_qpv(ag, a->qpv, strlen(a->qpv)))
 			continue;
 		/* Sessions are parallel to the registry's agents. */
-		rc = mailbox_append(b, txn, &b->sessions[i], MBOX_ALERT, sb.data,
+		rc = mailbox_append(b, txn, &b->peers.sessions[i], MBOX_ALERT, sb.data,
 		    sb.size);
 		if (nsent < 64)
 			sent[nsent++] = ag->id;
@@ -301,7 +301,7 @@ open_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
 	a.status = ALERT_OPEN;
 	if ((rc = publish(b, txn, &a, "opened")) != 0)
 		return rc;
-	b->alerts_opened++;
+	b->counters.alerts_opened++;
 	log_info("alert.opened", "alert", LOG_U64(a.seq),
 	    "rule", LOG_STR(rule_name(rule)), "qpv", LOG_STR(a.qpv),
 	    "severity", LOG_STR(a.severity >= 2 ? "alert" : "warning"), NULL);
@@ -330,7 +330,7 @@ resolve_alert(struct broker *b, MDB_txn *txn, struct participant *pt,
 	if ((rc = mark_open(b, txn, pt, a->participant, a->rule, false)) != 0 ||
 	    (rc = publish(b, txn, a, "resolved")) != 0)
 		return rc;
-	b->alerts_resolved++;
+	b->counters.alerts_resolved++;
 	log_info("alert.resolved", "alert", LOG_U64(a->seq),
 	    "rule", LOG_STR(rule_name(a->rule)), "by", LOG_STR(by),
 	    "automatic", LOG_BOOL(strcmp(by, AUTO_RESOLVER) == 0), NULL);
@@ -448,8 +448,8 @@ static bool
 set_aside(const struct broker *b, const char *p, int64_t mono)
 {
 	for (int i = 0; i < SWEEP_ASIDE_MAX; i++)
-		if (b->sweep_aside[i].until > mono &&
-		    strcmp(b->sweep_aside[i].participant, p) == 0)
+		if (b->sweep.aside[i].until > mono &&
+		    strcmp(b->sweep.aside[i].participant, p) == 0)
 			return true;
 	return false;
 }
@@ -460,11 +460,11 @@ put_aside(struct broker *b, const char *p, int64_t mono)
 	int slot = 0;
 
 	for (int i = 1; i < SWEEP_ASIDE_MAX; i++)
-		if (b->sweep_aside[i].until < b->sweep_aside[slot].until)
+		if (b->sweep.aside[i].until < b->sweep.aside[slot].until)
 			slot = i;
-	snprintf(b->sweep_aside[slot].participant,
-	    sizeof(b->sweep_aside[slot].participant), "%s", p);
-	b->sweep_aside[slot].until = mono + SWEEP_RETRY_MS;
+	snprintf(b->sweep.aside[slot].participant,
+	    sizeof(b->sweep.aside[slot].participant), "%s", p);
+	b->sweep.aside[slot].until = mono + SWEEP_RETRY_MS;
 }
 
 static int sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *n,
@@ -479,7 +479,7 @@ alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 	unsigned n = 0;
 	int rc;
 
-	b->sweep_started_us = t0;
+	b->sweep.started_us = t0;
 	for (int attempt = 0;; attempt++) {
 		failed[0] = '\0';
 		rc = sweep(b, now, fired, &n, failed);
@@ -492,14 +492,14 @@ alerts_sweep(struct broker *b, int64_t now, unsigned *fired)
 		    "is set aside; run relaisd --verify on a backup"), NULL);
 	}
 
-	b->last_sweep_us = rl_mono_us() - t0;
-	b->last_sweep_due = n;
-	if (b->last_sweep_us > b->max_sweep_us)
-		b->max_sweep_us = b->last_sweep_us;
+	b->sweep.last_us = rl_mono_us() - t0;
+	b->sweep.last_due = n;
+	if (b->sweep.last_us > b->sweep.max_us)
+		b->sweep.max_us = b->sweep.last_us;
 	if (n > 0)
 		log_debug("alerts.swept", "deadlines", LOG_U64(n),
-		    "fired", LOG_U64(*fired), "sweep_us", LOG_I64(b->last_sweep_us),
-		    "scan_us", LOG_I64(b->last_sweep_scan_us), NULL);
+		    "fired", LOG_U64(*fired), "sweep_us", LOG_I64(b->sweep.last_us),
+		    "scan_us", LOG_I64(b->sweep.last_scan_us), NULL);
 	return rc;
 }
 
@@ -524,7 +524,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
 	}
 	/* After mdb_cursor_del, MDB_NEXT moves to the following key. */
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < SWEEP_MAX &&
-	    (n == 0 || rl_mono_us() - b->sweep_started_us < SWEEP_BUDGET_US);
+	    (n == 0 || rl_mono_us() - b->sweep.started_us < SWEEP_BUDGET_US);
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char p[PW_ID_SIZE];
 		size_t plen;
@@ -558,7 +558,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
 	}
 	*np = n;
 	/* The index work alone, before the commit's fsync. */
-	b->last_sweep_scan_us = rl_mono_us() - b->sweep_started_us;
+	b->sweep.last_scan_us = rl_mono_us() - b->sweep.started_us;
 	if (n == 0) {
 		txn_abort(b, txn);
 		return 0;
@@ -567,7 +567,7 @@ sweep(struct broker *b, int64_t now, unsigned *fired, unsigned *np,
 		log_error("alerts.sweep_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
-	b->commits++;
+	b->counters.commits++;
 	return 0;
 }
 
@@ -801,7 +801,7 @@ rearm_slice(struct broker *b, int64_t now, bool *done)
 	}
 	b->rearm.count += i;
 	b->rearm.slices++;
-	b->commits++;
+	b->counters.commits++;
 	return 0;
 }
 

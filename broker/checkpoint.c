@@ -4,7 +4,7 @@
  * checkpoint.
  *
  * How it stays true:
- *   1. Passes share one LMDB write transaction (b->shared), begun after a
+ *   1. Passes share one LMDB write transaction (b->durable.shared), begun after a
  *      checkpoint and committed by the next.  A pass writes into it; what
  *      it changes is recorded as it changes (store_put...: redo.h).
  *   2. At the end of the pass its changes are one record of the log,
@@ -46,7 +46,7 @@
 static bool
 wal_on(const struct broker *b)
 {
-	return b->wal.open;
+	return b->durable.wal.open;
 }
 
 static int
@@ -58,27 +58,27 @@ apply_record(void *arg, const unsigned char *p, size_t len)
 int
 checkpoint_open(struct broker *b)
 {
-	uint64_t seq = b->wal.seq;
+	uint64_t seq = b->durable.wal.seq;
 	int rc;
 
-	if (!wal_on(b) || b->shared != NULL)
+	if (!wal_on(b) || b->durable.shared != NULL)
 		return 0;
-	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, &b->shared)) != 0) {
-		b->shared = NULL;
+	if ((rc = mdb_txn_begin(b->st.env, NULL, 0, &b->durable.shared)) != 0) {
+		b->durable.shared = NULL;
 		return rc;
 	}
 	if (seq == 0)
 		return 0;
-	rc = wal_scan(&b->wal, b->wal.gen, seq, apply_record, b->shared);
-	if (rc == 0 && b->wal.seq != seq)
+	rc = wal_scan(&b->durable.wal, b->durable.wal.gen, seq, apply_record, b->durable.shared);
+	if (rc == 0 && b->durable.wal.seq != seq)
 		rc = MDB_CORRUPTED;     /* the log lost records it had synced */
 	if (rc != 0) {
 		log_error("store.replay_failed", "records", LOG_U64(seq),
 		    "error", LOG_STR(rc > 0 ? strerror(rc) : mdb_strerror(rc)),
 		    NULL);
-		mdb_txn_abort(b->shared);
-		b->shared = NULL;
-		b->wal.seq = seq;
+		mdb_txn_abort(b->durable.shared);
+		b->durable.shared = NULL;
+		b->durable.wal.seq = seq;
 		return rc;
 	}
 	return 0;
@@ -87,32 +87,32 @@ checkpoint_open(struct broker *b)
 void
 checkpoint_rollback(struct broker *b)
 {
-	if (b->shared == NULL)
+	if (b->durable.shared == NULL)
 		return;
-	mdb_txn_abort(b->shared);
-	b->shared = NULL;
+	mdb_txn_abort(b->durable.shared);
+	b->durable.shared = NULL;
 }
 
 int
 checkpoint_now(struct broker *b)
 {
-	uint64_t gen = b->wal.gen + 1, records = b->wal.seq;
-	uint64_t bytes = b->wal.end - WAL_HEADER;
+	uint64_t gen = b->durable.wal.gen + 1, records = b->durable.wal.seq;
+	uint64_t bytes = b->durable.wal.end - WAL_HEADER;
 	int64_t t0 = rl_mono_us();
 	int rc;
 
-	if (!wal_on(b) || (b->shared == NULL && records == 0 && !b->wal_failed))
+	if (!wal_on(b) || (b->durable.shared == NULL && records == 0 && !b->durable.wal_failed))
 		return 0;
 	if ((rc = checkpoint_open(b)) != 0)
 		return rc;
 	/* b->st.redo is NULL between passes: this write is not logged. */
-	if ((rc = store_put_u64(&b->st, b->shared, b->st.meta, WAL_GEN_KEY,
+	if ((rc = store_put_u64(&b->st, b->durable.shared, b->st.meta, WAL_GEN_KEY,
 	    strlen(WAL_GEN_KEY), gen)) != 0) {
 		checkpoint_rollback(b);
 		return rc;
 	}
-	rc = mdb_txn_commit(b->shared);
-	b->shared = NULL;
+	rc = mdb_txn_commit(b->durable.shared);
+	b->durable.shared = NULL;
 	if (rc != 0) {
 		/* Back to the last checkpoint; the log still holds the rest. */
 		log_error("store.checkpoint_failed", "records", LOG_U64(records),
@@ -123,20 +123,20 @@ checkpoint_now(struct broker *b)
 	log_debug("store.checkpointed", "records", LOG_U64(records),
 	    "bytes", LOG_U64(bytes), "us", LOG_U64((uint64_t)(rl_mono_us() - t0)),
 	    NULL);
-	wal_restart(&b->wal, gen);
-	b->wal_failed = false;
-	b->checkpoint_mono = rl_mono_ms();
-	b->checkpoints++;
+	wal_restart(&b->durable.wal, gen);
+	b->durable.wal_failed = false;
+	b->durable.checkpoint_mono = rl_mono_ms();
+	b->durable.checkpoints++;
 	return 0;
 }
 
 void
 checkpoint_tick(struct broker *b)
 {
-	if (!wal_on(b) || (b->shared == NULL && b->wal.seq == 0))
+	if (!wal_on(b) || (b->durable.shared == NULL && b->durable.wal.seq == 0))
 		return;
-	if (rl_mono_ms() - b->checkpoint_mono >= b->cfg->checkpoint_ms ||
-	    b->wal.end - WAL_HEADER >= (b->wal.size - WAL_HEADER) / 2)
+	if (rl_mono_ms() - b->durable.checkpoint_mono >= b->cfg->checkpoint_ms ||
+	    b->durable.wal.end - WAL_HEADER >= (b->durable.wal.size - WAL_HEADER) / 2)
 		checkpoint_now(b);
 }
 
@@ -165,24 +165,24 @@ checkpoint_recover(struct broker *b)
 
 	if (!want && !wal_exists(cfg->data_dir))
 		return 0;
-	if (wal_open(&b->wal, cfg->data_dir, cfg->wal_size_mb, b->st.layout, err,
+	if (wal_open(&b->durable.wal, cfg->data_dir, cfg->wal_size_mb, b->st.layout, err,
 	    sizeof(err)) == -1) {
 		log_error("store.wal_open_failed", "error", LOG_STR(err), NULL);
 		return -1;
 	}
 	if ((rc = stored_gen(b, &gen)) != 0 ||
-	    (rc = wal_scan(&b->wal, gen, 0, NULL, NULL)) != 0) {
+	    (rc = wal_scan(&b->durable.wal, gen, 0, NULL, NULL)) != 0) {
 		log_error("store.wal_unreadable", "error", LOG_STR(rc ==
 		    WAL_E_LAYOUT ? "the write-ahead log was written by another "
 		    "version of relaisd" : rc > 0 ? strerror(rc) : mdb_strerror(rc)),
 		    "hint", LOG_STR(rc == WAL_E_LAYOUT ? "start the relaisd that "
 		    "wrote it once, and stop it: it applies the log" :
 		    "check the data_dir's disk"), NULL);
-		wal_close(&b->wal);
+		wal_close(&b->durable.wal);
 		return -1;
 	}
-	if (b->wal.seq > 0) {
-		uint64_t records = b->wal.seq;
+	if (b->durable.wal.seq > 0) {
+		uint64_t records = b->durable.wal.seq;
 
 		if ((rc = checkpoint_now(b)) != 0) {
 			log_error("store.recovery_failed", "records", LOG_U64(records),
@@ -190,18 +190,18 @@ checkpoint_recover(struct broker *b)
 			    "hint", LOG_STR("nothing was lost: the log is kept; "
 			    "check the data_dir's disk and free space, and start "
 			    "again"), NULL);
-			wal_close(&b->wal);
+			wal_close(&b->durable.wal);
 			return -1;
 		}
 		log_info("store.recovered", "records", LOG_U64(records),
 		    "generation", LOG_U64(gen), NULL);
 	}
-	b->checkpoint_mono = rl_mono_ms();
+	b->durable.checkpoint_mono = rl_mono_ms();
 	if (!want) {
 		/* Everything it held is checkpointed: the file is of no more use. */
 		char path[1100];
 
-		wal_close(&b->wal);
+		wal_close(&b->durable.wal);
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, WAL_FILE);
 		unlink(path);
 	}
@@ -218,6 +218,6 @@ checkpoint_close(struct broker *b)
 		    "keeps what was acknowledged: the next start applies it"),
 		    NULL);
 	checkpoint_rollback(b);
-	wal_close(&b->wal);
-	redo_free(&b->redo);
+	wal_close(&b->durable.wal);
+	redo_free(&b->durable.redo);
 }

@@ -119,7 +119,7 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 		if ((rc = store_put(&b->st, txn, b->st.log, &lk, &lv, 0)) != 0)
 			break;
 		/* A copy of the record as it was must not be delivered. */
-		passlog_clear(b->passlog);
+		passlog_clear(b->tx.passlog);
 		(*nevents)++;
 	}
 	msgpack_sbuffer_destroy(&sb);

@@ -252,14 +252,14 @@ indicators_init(struct broker *b)
 		return -1;
 	}
 	msgpack_sbuffer_init(&acc->sb);
-	b->ind = acc;
+	b->tx.ind = acc;
 	return 0;
 }
 
 void
 indicators_free(struct broker *b)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 
 	if (acc == NULL)
 		return;
@@ -267,13 +267,13 @@ indicators_free(struct broker *b)
 	free(acc->seen);
 	msgpack_sbuffer_destroy(&acc->sb);
 	free(acc);
-	b->ind = NULL;
+	b->tx.ind = NULL;
 }
 
 void
 indicators_clear(struct broker *b)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 
 	if (acc == NULL || acc->n == 0)
 		return;
@@ -296,7 +296,7 @@ key_hash(const char *k, size_t len)
 static int
 flush_entry(struct broker *b, MDB_txn *txn, const struct acc_entry *e)
 {
-	msgpack_sbuffer *sb = &b->ind->sb;
+	msgpack_sbuffer *sb = &b->tx.ind->sb;
 	msgpack_packer pk;
 	int64_t v[IND_MAXV];
 	MDB_val k = { e->klen, (void *)e->key }, val;
@@ -330,7 +330,7 @@ flush_entry(struct broker *b, MDB_txn *txn, const struct acc_entry *e)
 int
 indicators_flush(struct broker *b, MDB_txn *txn)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 	int rc = 0;
 
 	for (size_t i = 0; acc != NULL && acc->n > 0 && i < ACC_SLOTS && rc == 0; i++)
@@ -345,7 +345,7 @@ static int
 acc_add(struct broker *b, MDB_txn *txn, const char *key, size_t klen, int idx,
     int64_t delta)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 	size_t i = key_hash(key, klen) & (ACC_SLOTS - 1);
 	int rc;
 
@@ -413,7 +413,7 @@ static int
 seen_put(struct broker *b, MDB_txn *txn, const char *key, size_t klen)
 {
 	MDB_val k = { klen, (void *)key };
-	MDB_val v = { b->ind->sb.size, b->ind->sb.data };
+	MDB_val v = { b->tx.ind->sb.size, b->tx.ind->sb.data };
 
 	return store_put(&b->st, txn, b->st.ind_seen, &k, &v, 0);
 }
@@ -454,7 +454,7 @@ int_of(const msgpack_object *o)
 static int
 seen_load_year(struct broker *b, MDB_txn *txn, const char *key, size_t klen)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 	MDB_val k = { klen, (void *)key }, v;
 	msgpack_unpacked up;
 	size_t off = 0;
@@ -501,7 +501,7 @@ seen_load_year(struct broker *b, MDB_txn *txn, const char *key, size_t klen)
 static int
 seen_save_year(struct broker *b, MDB_txn *txn, const char *key, size_t klen)
 {
-	struct indacc *acc = b->ind;
+	struct indacc *acc = b->tx.ind;
 	msgpack_packer pk;
 
 	msgpack_sbuffer_clear(&acc->sb);
@@ -631,8 +631,8 @@ count_person_in(struct broker *b, MDB_txn *txn, enum ind_period kind,
 	int rc;
 
 	for (int l = 0; l < 4; l++)
-		before[l] = people_of(b->ind, code, lq[l], la[l]);
-	if ((s = seen_triple(b->ind, code, qpv, agent, &added)) == NULL)
+		before[l] = people_of(b->tx.ind, code, lq[l], la[l]);
+	if ((s = seen_triple(b->tx.ind, code, qpv, agent, &added)) == NULL)
 		return ENOMEM;
 	*changed |= added;
 	if (ev->type == EV_CONFIDENCE_ASSESSED) {
@@ -643,7 +643,7 @@ count_person_in(struct broker *b, MDB_txn *txn, enum ind_period kind,
 		char key[IND_KEY_MAX];
 		size_t klen;
 
-		after[l] = people_of(b->ind, code, lq[l], la[l]);
+		after[l] = people_of(b->tx.ind, code, lq[l], la[l]);
 		klen = ind_people_key(key, kind, period, lq[l] ? lq[l] : IND_ALL,
 		    la[l] ? la[l] : IND_ALL);
 		for (int m = 0; m < IP__COUNT; m++) {
@@ -721,8 +721,8 @@ count_referral_sent(struct broker *b, MDB_txn *txn, int32_t day,
 
 	if (rule->enabled)
 		expires = cal_paris_day(r->sent_at + (int64_t)rule->threshold * PW_DAY_MS);
-	msgpack_sbuffer_clear(&b->ind->sb);
-	msgpack_packer_init(&pk, &b->ind->sb, msgpack_sbuffer_write);
+	msgpack_sbuffer_clear(&b->tx.ind->sb);
+	msgpack_packer_init(&pk, &b->tx.ind->sb, msgpack_sbuffer_write);
 	msgpack_pack_array(&pk, 2);
 	codec_pack_str(&pk, qpv);
 	msgpack_pack_int32(&pk, expires);

@@ -161,7 +161,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     uint64_t *seq)
 {
 	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES + 9];
-	msgpack_sbuffer *sb = &b->record;
+	msgpack_sbuffer *sb = &b->pass.record;
 	MDB_val k, v;
 	int rc;
 
@@ -169,21 +169,21 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	 * The log's next seq comes from memory (loaded from the log's last
 	 * key at start-up and after an aborted transaction): no read here.
 	 */
-	*seq = ++b->log_seq;
-	b->counters_dirty = true;
+	*seq = ++b->tx.log_seq;
+	b->tx.counters_dirty = true;
 	msgpack_sbuffer_clear(sb);
-	/* b->canon still holds this event's canonical encoding (ingest_event). */
-	if (record_pack(sb, b->canon.data, b->canon.size, sender->id,
+	/* b->pass.canon still holds this event's canonical encoding (ingest_event). */
+	if (record_pack(sb, b->pass.canon.data, b->pass.canon.size, sender->id,
 	    agent_kind_name(sender->kind), now,
 	    *seq) != 0)
 		return ENOMEM;
 	if (ev->type == EV_PARTICIPANT_ERASED) {
 		/* The erasure itself must not keep the id it erases. */
-		msgpack_sbuffer_clear(&b->scratch);
-		if (erase_record(sb->data, sb->size, &b->scratch) == -1)
+		msgpack_sbuffer_clear(&b->pass.scratch);
+		if (erase_record(sb->data, sb->size, &b->pass.scratch) == -1)
 			return MDB_CORRUPTED;
 		msgpack_sbuffer_clear(sb);
-		msgpack_sbuffer_write(sb, b->scratch.data, b->scratch.size);
+		msgpack_sbuffer_write(sb, b->pass.scratch.data, b->pass.scratch.size);
 	}
 
 	store_put_be64(key, *seq);
@@ -196,7 +196,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rc;
 	/* What it delivers is sent from this copy after the commit. */
 	if (fx != NULL && fx->ndeliver > 0)
-		passlog_add(b->passlog, *seq, sb->data, sb->size);
+		passlog_add(b->tx.passlog, *seq, sb->data, sb->size);
 
 	if (event_has(ev, EF_PARTICIPANT) && ev->type != EV_PARTICIPANT_ERASED) {
 		k.mv_size = store_key_seq(key, ev->participant.p,
@@ -351,7 +351,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES];
 	unsigned char hash[16];
 	size_t dedup_len;
-	msgpack_sbuffer *canon = &b->canon;
+	msgpack_sbuffer *canon = &b->pass.canon;
 	msgpack_packer pk;
 	MDB_val k, v;
 	int code, rc = 0;
@@ -391,7 +391,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 	 * from here on gives the claim back, at the end of this function.
 	 */
 	memset(&dr, 0, sizeof(dr));
-	dr.seq = b->log_seq + 1;
+	dr.seq = b->tx.log_seq + 1;
 	dr.recorded_at = now;
 	memcpy(dr.hash, hash, sizeof(dr.hash));
 	k.mv_size = dedup_key(key, sender, &ev);

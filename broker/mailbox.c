@@ -151,7 +151,7 @@ mailbox_append(struct broker *b, MDB_txn *txn, struct session *s,
 	s->next_seq = next + 1;
 	s->next_dirty = true;
 	s->backlog_txn++;
-	b->counters_dirty = true;
+	b->tx.counters_dirty = true;
 	s->pending = true;
 	return 0;
 }
@@ -189,7 +189,7 @@ item_payload(struct broker *b, MDB_txn *txn, const MDB_val *item,
 		return -1;
 	k.mv_size = 8;
 	k.mv_data = (char *)item->mv_data + MBOX_ITEM_HDR;
-	if (passlog_get(b->passlog, store_be64(k.mv_data), payload))
+	if (passlog_get(b->tx.passlog, store_be64(k.mv_data), payload))
 		return 0;
 	return mdb_get(txn, b->st.log, &k, payload) == 0 ? 0 : -1;
 }
@@ -223,7 +223,7 @@ mailbox_ack(struct broker *b, MDB_txn *txn, struct session *s, uint64_t upto,
 		    (rc = store_cursor_del(&b->st, cur)) != 0)
 			break;
 		s->backlog_txn--;
-		b->delivered++;
+		b->counters.delivered++;
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -254,8 +254,8 @@ mailbox_backlog(struct broker *b, MDB_txn *txn, struct session *s)
 void
 mailbox_backlog_settle(struct broker *b, bool committed)
 {
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (committed && s->backlog_known)
 			s->backlog = (uint64_t)((int64_t)s->backlog + s->backlog_txn);
@@ -385,12 +385,12 @@ mailbox_flush(struct broker *b)
 
 	if (!count_rewound(b))
 		return;
-	for (size_t i = 0; i < b->nsessions && !any; i++)
-		any = b->sessions[i].to != NULL && b->sessions[i].pending;
+	for (size_t i = 0; i < b->peers.nsessions && !any; i++)
+		any = b->peers.sessions[i].to != NULL && b->peers.sessions[i].pending;
 	if (!any || txn_read_begin(b, &txn) != 0)
 		return;
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (s->to != NULL && s->pending)
 			flush_session(b, txn, s, mono);
@@ -417,7 +417,7 @@ move_to_dead(struct broker *b, MDB_txn *txn, MDB_cursor *cur, MDB_val *k,
 	free(dv.mv_data);
 	if (rc != 0 || (rc = store_cursor_del(&b->st, cur)) != 0)
 		return rc;
-	b->dead_lettered++;
+	b->counters.dead_lettered++;
 	return 0;
 }
 
@@ -495,7 +495,7 @@ redeliver_session(struct broker *b, MDB_txn *txn, struct session *s,
 		}
 		if ((rc = bump_attempts(b, cur, &k, &v, attempts)) != 0)
 			break;
-		b->redelivered++;
+		b->counters.redelivered++;
 		log_info("delivery.redelivered", "agent", LOG_STR(id),
 		    "seq", LOG_U64(seq),
 		    "attempt", LOG_U64((uint64_t)attempts + 1), NULL);
@@ -516,14 +516,14 @@ count_rewound(struct broker *b)
 	bool any = false;
 	int rc = 0;
 
-	for (size_t i = 0; i < b->nsessions && !any; i++)
-		any = b->sessions[i].uncounted != 0;
+	for (size_t i = 0; i < b->peers.nsessions && !any; i++)
+		any = b->peers.sessions[i].uncounted != 0;
 	if (!any)
 		return true;
 	if ((rc = txn_begin(b, &txn)) != 0)
 		goto fail;
-	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions && rc == 0; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (s->uncounted > s->acked)
 			rc = redeliver_session(b, txn, s, s->uncounted);
@@ -534,8 +534,8 @@ count_rewound(struct broker *b)
 		rc = txn_commit(b, txn);
 	if (rc != 0)
 		goto fail;
-	for (size_t i = 0; i < b->nsessions; i++)
-		b->sessions[i].uncounted = 0;
+	for (size_t i = 0; i < b->peers.nsessions; i++)
+		b->peers.sessions[i].uncounted = 0;
 	return true;
 fail:
 	log_error("delivery.redeliver_failed", "error", LOG_STR(mdb_strerror(rc)),
@@ -550,16 +550,16 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 	bool due = false;
 	int rc = 0;
 
-	for (size_t i = 0; i < b->nsessions && !due; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions && !due; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		due = s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at;
 	}
 	if (!due || txn_begin(b, &txn) != 0)
 		return;
-	for (size_t i = 0; i < b->nsessions && rc == 0; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions && rc == 0; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (!(s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at))
@@ -575,8 +575,8 @@ mailbox_redeliver(struct broker *b, int64_t mono)
 		    LOG_STR(mdb_strerror(rc)), NULL);
 		return;
 	}
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (!(s->inflight > 0 && s->retry_at != 0 &&
 		    mono >= s->retry_at))
@@ -683,8 +683,8 @@ mailbox_expire(struct broker *b)
 
 	if (limit == 0 || txn_begin(b, &txn) != 0)
 		return;
-	for (size_t i = 0; i < b->nsessions && rc == 0 && budget > 0; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions && rc == 0 && budget > 0; i++) {
+		struct session *s = &b->peers.sessions[i];
 		uint64_t n;
 
 		if ((rc = expire_session(b, txn, s, before, &budget, &n)) != 0 || n == 0)

@@ -144,16 +144,16 @@ main(int argc, char **argv)
 
 	log_init(stderr, (enum log_level)log_level_from_name(cfg->log_level));
 	raise_file_limit();
-	b.pw = NULL;
+	b.pass.pw = NULL;
 	if (broker_init(&b, cfg, ready) == -1 ||
-	    (b.pw = malloc(sizeof(*b.pw))) == NULL) {
+	    (b.pass.pw = malloc(sizeof(*b.pass.pw))) == NULL) {
 		log_flush();
 		broker_free(&b);
 		config_free(&b.cfg);
 		return 1;
 	}
 	rc = broker_run(&b);
-	free(b.pw);
+	free(b.pass.pw);
 	cfg = b.cfg;            /* a reload may have replaced it */
 	broker_free(&b);
 	config_free(&cfg);

@@ -47,15 +47,15 @@ slot_of(struct participant *pt)
 int
 participants_init(struct broker *b)
 {
-	b->ptc = calloc(1, sizeof(*b->ptc));
-	return b->ptc == NULL ? -1 : 0;
+	b->tx.ptc = calloc(1, sizeof(*b->tx.ptc));
+	return b->tx.ptc == NULL ? -1 : 0;
 }
 
 void
 participants_free(struct broker *b)
 {
-	free(b->ptc);
-	b->ptc = NULL;
+	free(b->tx.ptc);
+	b->tx.ptc = NULL;
 }
 
 /* --- the stored form --- */
@@ -100,7 +100,7 @@ write_back(struct broker *b, MDB_txn *txn, struct slot *s)
 {
 	const char *id = s->pt.pw.participant;
 	MDB_val k = { strlen(id), (void *)id }, v;
-	msgpack_sbuffer *sb = &b->scratch;
+	msgpack_sbuffer *sb = &b->pass.scratch;
 	msgpack_packer pk;
 	unsigned char hdr[HEADER_BYTES];
 	int rc;
@@ -127,7 +127,7 @@ write_back(struct broker *b, MDB_txn *txn, struct slot *s)
 static int
 take_slot(struct broker *b, MDB_txn *txn, struct slot **out)
 {
-	struct ptcache *c = b->ptc;
+	struct ptcache *c = b->tx.ptc;
 	struct slot *s;
 	int rc;
 
@@ -154,7 +154,7 @@ int
 participants_load(struct broker *b, MDB_txn *txn, const char *id, size_t len,
     bool create, struct participant **out)
 {
-	struct ptcache *c = b->ptc;
+	struct ptcache *c = b->tx.ptc;
 	struct rl_error err;
 	struct slot *s;
 	MDB_val k = { len, (void *)id }, v;
@@ -206,15 +206,15 @@ participants_apply(struct broker *b, struct participant *pt,
 	/*
 	 * A refusal may leave the pathway half-changed.  When the store still
 	 * has it all, the slot is just forgotten; when it holds changes not
-	 * yet written, they are saved in b->pw and put back (only the used
+	 * yet written, they are saved in b->pass.pw and put back (only the used
 	 * part of the pathway is copied: pathway_save.c).
 	 */
 	if (s->dirty)
-		pathway_save(b->pw, &pt->pw);
+		pathway_save(b->pass.pw, &pt->pw);
 	code = pathway_apply_in_place(&pt->pw, ev, actor, at, b->cfg->rules,
 	    fx, err);
 	if (code != RL_OK && s->dirty)
-		pathway_restore(&pt->pw, b->pw);
+		pathway_restore(&pt->pw, b->pass.pw);
 	else if (code != RL_OK)
 		s->used = false;
 	if (code == RL_OK && fx->changed)
@@ -240,7 +240,7 @@ participants_forget(struct participant *pt)
 int
 participants_flush(struct broker *b, MDB_txn *txn)
 {
-	struct ptcache *c = b->ptc;
+	struct ptcache *c = b->tx.ptc;
 	int rc;
 
 	for (unsigned i = 0; c != NULL && i < SLOTS; i++) {
@@ -256,7 +256,7 @@ participants_flush(struct broker *b, MDB_txn *txn)
 void
 participants_clear(struct broker *b)
 {
-	struct ptcache *c = b->ptc;
+	struct ptcache *c = b->tx.ptc;
 
 	for (unsigned i = 0; c != NULL && i < SLOTS; i++) {
 		c->slots[i].used = false;

@@ -58,20 +58,20 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	codec_pack_kv_u64(pk, "open_alerts", store_count(txn, b->st.alert_open));
 	codec_pack_kv_u64(pk, "deadlines", store_count(txn, b->st.deadlines));
 	codec_pack_kv_u64(pk, "dead_letters", store_count(txn, b->st.dead));
-	codec_pack_kv_u64(pk, "accepted", b->accepted);
-	codec_pack_kv_u64(pk, "refused", b->refused);
+	codec_pack_kv_u64(pk, "accepted", b->counters.accepted);
+	codec_pack_kv_u64(pk, "refused", b->counters.refused);
 	/* What connections cost the broker's memory (flow.h). */
-	codec_pack_kv_u64(pk, "connections", flow_connections(&b->flow));
-	codec_pack_kv_u64(pk, "replies_waiting", b->flow.queued);
-	codec_pack_kv_u64(pk, "not_reading", b->flow.refused);
-	codec_pack_kv_i64(pk, "last_sweep_us", b->last_sweep_us);
-	codec_pack_kv_i64(pk, "max_sweep_us", b->max_sweep_us);
-	codec_pack_kv_i64(pk, "last_sweep_scan_us", b->last_sweep_scan_us);
-	codec_pack_kv_u64(pk, "last_sweep_due", b->last_sweep_due);
+	codec_pack_kv_u64(pk, "connections", flow_connections(&b->peers.flow));
+	codec_pack_kv_u64(pk, "replies_waiting", b->peers.flow.queued);
+	codec_pack_kv_u64(pk, "not_reading", b->peers.flow.refused);
+	codec_pack_kv_i64(pk, "last_sweep_us", b->sweep.last_us);
+	codec_pack_kv_i64(pk, "max_sweep_us", b->sweep.max_us);
+	codec_pack_kv_i64(pk, "last_sweep_scan_us", b->sweep.last_scan_us);
+	codec_pack_kv_u64(pk, "last_sweep_due", b->sweep.last_due);
 	codec_pack_str(pk, "agents");
-	msgpack_pack_array(pk, b->nsessions);
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	msgpack_pack_array(pk, b->peers.nsessions);
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 		const char *id = s->agent->id;
 
 		msgpack_pack_map(pk, 6);

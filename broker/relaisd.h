@@ -52,86 +52,118 @@ struct rclock {
 };
 int64_t clock_now(const struct rclock *c);     /* rules, records */
 
+/*
+ * The broker, by concern.  The configuration, the store and the clock are
+ * read by nearly every module and stay at the top; everything else lives
+ * in the group of the one concern it serves.
+ */
 struct broker {
-	struct config *cfg;
-	struct store st;
-	struct rclock clock;
-	void *zctx;
-	void *router;
-	void *zap;
-	void *monitor;              /* the router's connections coming and going */
-	struct crowd crowd;         /* those still in their handshake */
-	char endpoint[256];         /* the bound endpoint, port resolved */
-	const char *ready_file;
+	struct config *cfg;         /* as loaded; a reload swaps it */
+	struct store st;            /* the LMDB environment and its tables */
+	struct rclock clock;        /* the time rules and records use */
 
-	uv_loop_t *loop;
-	uv_poll_t router_poll, zap_poll, monitor_poll;
-	uv_idle_t idle;             /* keeps passes going while input waits */
-	uv_timer_t tick;            /* redelivery, liveness, rupture sweep */
-	uv_signal_t sig_term, sig_int, sig_hup;
-	bool stopping;
-	bool reload_requested;
+	/* ZeroMQ (server.c, zap.c): the sockets and the broker's key. */
+	struct {
+		void *zctx;
+		void *router;
+		void *zap;
+		void *monitor;          /* connections coming and going */
+		struct crowd crowd;     /* those still in their handshake */
+		char endpoint[256];     /* the bound endpoint, port resolved */
+		unsigned char server_secret[32];
+		unsigned char server_public[32];
+		char server_public_z85[41];
+	} net;
 
-	struct session *sessions;   /* parallel to cfg->agents */
-	size_t nsessions;
-	uint64_t hellos;            /* orders the hellos: the latest wins */
-	/* flow.c: replies waiting, in bytes; a request a pass left for the next */
-	struct flow_totals flow;
-	zmq_msg_t carried_rid, carried_body;
-	bool carried;
+	/* The libuv loop (server.c): its handles, what a signal asked for. */
+	struct {
+		uv_loop_t *loop;
+		uv_poll_t router_poll, zap_poll, monitor_poll;
+		uv_idle_t idle;         /* passes go on while input waits */
+		uv_timer_t tick;        /* redelivery, liveness, the sweep */
+		uv_signal_t sig_term, sig_int, sig_hup;
+		bool stopping;
+		bool reload_requested;
+		const char *ready_file; /* written once the socket is bound */
+	} run;
 
-	unsigned char server_secret[32];
-	unsigned char server_public[32];
-	char server_public_z85[41];
-
-	/* Scratch reused across passes, so a pass allocates little. */
-	msgpack_sbuffer scratch;    /* replies */
-	msgpack_sbuffer canon;      /* an event's canonical encoding */
-	msgpack_sbuffer record;     /* an event's log record */
-	struct pathway *pw;         /* scratch: the sweep's pathway, the cache's undo copy */
-	struct ptcache *ptc;        /* participants the transaction is changing */
-	struct indacc *ind;         /* indicator counts the transaction adds */
-	struct passlog *passlog;    /* the records the transaction logged */
-	struct inbound *ins;        /* a pass's messages (server.c), kept: a
-	                               calloc per pass grew and trimmed the heap */
-	size_t ins_cap;
+	/* The agents' connections (sessions.c, flow.c). */
+	struct {
+		struct session *sessions;   /* parallel to cfg->agents */
+		size_t nsessions;
+		uint64_t hellos;        /* orders the hellos: the latest wins */
+		struct flow_totals flow;    /* replies waiting, in bytes */
+	} peers;
 
 	/*
-	 * Counters kept in memory during a write transaction and written (or
-	 * reloaded) when it ends: see txn_commit() and txn_abort().
+	 * One pass (server.c): scratch reused across passes, so a pass
+	 * allocates little, and a request a pass left for the next.
 	 */
-	uint64_t log_seq;           /* the log's last seq */
-	bool counters_dirty;
-	struct {                    /* health counters as the transaction began */
-		uint64_t alerts_opened, alerts_resolved;
-	} txn_start;
+	struct {
+		msgpack_sbuffer scratch;    /* replies */
+		msgpack_sbuffer canon;  /* an event's canonical encoding */
+		msgpack_sbuffer record; /* an event's log record */
+		struct pathway *pw;     /* the sweep's, the cache's undo copy */
+		struct inbound *ins;    /* a pass's messages, kept: a calloc per
+		                           pass grew and trimmed the heap */
+		size_t ins_cap;
+		zmq_msg_t carried_rid, carried_body;
+		bool carried;
+	} pass;
+
+	/*
+	 * The write transaction under way (txn.c): what it changes, kept in
+	 * memory and written (or dropped, or reloaded) when it ends; see
+	 * txn_commit() and txn_abort().
+	 */
+	struct {
+		struct ptcache *ptc;    /* participants it is changing */
+		struct indacc *ind;     /* indicator counts it adds */
+		struct passlog *passlog;    /* the records it logged */
+		uint64_t log_seq;       /* the log's last seq */
+		bool counters_dirty;
+		struct {                /* health counters as it began */
+			uint64_t alerts_opened, alerts_resolved;
+		} at_begin;
+	} tx;
 
 	/*
 	 * durability = wal (checkpoint.c): wal.open is false otherwise.  Passes
 	 * share one LMDB write transaction (shared) until the next checkpoint
 	 * commits it; each pass's changes (redo) are one record of the log.
 	 */
-	struct wal wal;
-	struct redo redo;
-	MDB_txn *shared;
-	bool wal_failed;            /* an append failed: checkpoint before the next */
-	bool wal_full_retried;      /* a full map checkpointed; no pass since */
-	int64_t checkpoint_mono;    /* the last checkpoint, monotonic ms */
-	uint64_t checkpoints;
+	struct {
+		struct wal wal;
+		struct redo redo;
+		MDB_txn *shared;
+		bool wal_failed;        /* an append failed: checkpoint first */
+		bool wal_full_retried;  /* a full map checkpointed */
+		int64_t checkpoint_mono;    /* the last one, monotonic ms */
+		uint64_t checkpoints;
+	} durable;
 
-	/* Counters for health queries. */
-	uint64_t accepted, duplicates, refused, delivered, redelivered;
-	uint64_t dead_lettered, alerts_opened, alerts_resolved, auth_failures;
-	uint64_t passes, commits;
-	int64_t last_sweep_us, max_sweep_us;   /* cost of the rupture sweep */
-	int64_t last_sweep_scan_us;            /* the same without its commit */
-	int64_t sweep_started_us;
-	unsigned last_sweep_due;
-	struct {                    /* participants the sweep passes over a while */
-		char participant[PW_ID_SIZE];
-		int64_t until;          /* monotonic ms */
-	} sweep_aside[SWEEP_ASIDE_MAX];
-	struct {                    /* re-arming after the rules changed (alerts.c) */
+	/* Counters for health queries, since the broker started. */
+	struct {
+		uint64_t accepted, duplicates, refused, delivered, redelivered;
+		uint64_t dead_lettered, alerts_opened, alerts_resolved;
+		uint64_t auth_failures;
+		uint64_t passes, commits;
+	} counters;
+
+	/* The rupture sweep (alerts.c): what it costs, whom it passes over. */
+	struct {
+		int64_t last_us, max_us;    /* its duration, with its commit */
+		int64_t last_scan_us;   /* the same without its commit */
+		int64_t started_us;
+		unsigned last_due;      /* deadlines the last sweep found due */
+		struct {                /* participants passed over a while */
+			char participant[PW_ID_SIZE];
+			int64_t until;      /* monotonic ms */
+		} aside[SWEEP_ASIDE_MAX];
+	} sweep;
+
+	/* Re-arming every pathway after the rules changed (alerts.c). */
+	struct {
 		bool active;
 		unsigned char fp[16];   /* the rules being armed */
 		char after[PW_ID_SIZE]; /* the last participant re-armed */

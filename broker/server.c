@@ -172,9 +172,9 @@ count_results(struct broker *b, const struct inbound *in,
 		const struct ingest_result *r = &in->results[i];
 
 		if (r->code == RL_OK && commit->code == RL_OK)
-			r->duplicate ? b->duplicates++ : b->accepted++;
+			r->duplicate ? b->counters.duplicates++ : b->counters.accepted++;
 		else
-			b->refused++;
+			b->counters.refused++;
 	}
 }
 
@@ -331,11 +331,11 @@ admit(struct broker *b, struct inbound *in, bool first)
 	case SESSIONS_NO_ROOM:
 		if (first || in->code != RL_OK)
 			break;
-		zmq_msg_init(&b->carried_rid);
-		zmq_msg_move(&b->carried_rid, &in->rid);
-		zmq_msg_init(&b->carried_body);
-		zmq_msg_move(&b->carried_body, &in->body);
-		b->carried = true;
+		zmq_msg_init(&b->pass.carried_rid);
+		zmq_msg_move(&b->pass.carried_rid, &in->rid);
+		zmq_msg_init(&b->pass.carried_body);
+		zmq_msg_move(&b->pass.carried_body, &in->body);
+		b->pass.carried = true;
 		inbound_free(in);
 		return 0;
 	case SESSIONS_REFUSED:
@@ -355,22 +355,22 @@ receive(struct broker *b, struct inbound *in, int *more)
 
 	zmq_msg_init(&in->rid);
 	zmq_msg_init(&in->body);
-	if (b->carried) {
-		zmq_msg_move(&in->rid, &b->carried_rid);
-		zmq_msg_move(&in->body, &b->carried_body);
-		zmq_msg_close(&b->carried_rid);
-		zmq_msg_close(&b->carried_body);
-		b->carried = false;
+	if (b->pass.carried) {
+		zmq_msg_move(&in->rid, &b->pass.carried_rid);
+		zmq_msg_move(&in->body, &b->pass.carried_body);
+		zmq_msg_close(&b->pass.carried_rid);
+		zmq_msg_close(&b->pass.carried_body);
+		b->pass.carried = false;
 		*more = 0;
 		return 0;
 	}
-	if (zmq_msg_recv(&in->rid, b->router, ZMQ_DONTWAIT) == -1 ||
-	    zmq_msg_recv(&in->body, b->router, 0) == -1) {
+	if (zmq_msg_recv(&in->rid, b->net.router, ZMQ_DONTWAIT) == -1 ||
+	    zmq_msg_recv(&in->body, b->net.router, 0) == -1) {
 		zmq_msg_close(&in->body);
 		zmq_msg_close(&in->rid);
 		return -1;
 	}
-	zmq_getsockopt(b->router, ZMQ_RCVMORE, more, &ml);
+	zmq_getsockopt(b->net.router, ZMQ_RCVMORE, more, &ml);
 	return 0;
 }
 
@@ -400,9 +400,9 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono,
 			zmq_msg_t extra;
 
 			zmq_msg_init(&extra);
-			zmq_msg_recv(&extra, b->router, 0);
+			zmq_msg_recv(&extra, b->net.router, 0);
 			zmq_msg_close(&extra);
-			zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
+			zmq_getsockopt(b->net.router, ZMQ_RCVMORE, &more, &ml);
 		}
 		in->code = rl_error_set(&in->err, RL_E_MULTIPART, "",
 		    "a relais message is exactly one frame");
@@ -431,7 +431,7 @@ read_one(struct broker *b, struct inbound *in, size_t *bytes, int64_t mono,
 		    "code", LOG_U64((uint64_t)in->code),
 		    "error", LOG_STR(rl_code_name(in->code)),
 		    "field", LOG_STR(in->err.field), NULL);
-		b->refused++;
+		b->counters.refused++;
 	}
 	/* A connection that does not read: only its dacks are still done. */
 	if (in->s != NULL && (in->code != RL_OK || in->req.cmd != RL_CMD_DACK))
@@ -530,7 +530,7 @@ write_pass(struct broker *b, struct inbound *ins, size_t n, int64_t now,
 		}
 		if (f.rc == 0) {
 			if ((rc = txn_commit(b, txn)) == 0) {
-				b->commits++;
+				b->counters.commits++;
 				return 0;
 			}
 			/* Nothing was written: with a bigger map, the pass again. */
@@ -564,12 +564,12 @@ handle_after_commit(struct broker *b, struct inbound *in,
 
 	if (in->refused)
 		return;
-	msgpack_sbuffer_clear(&b->scratch);
-	msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
+	msgpack_sbuffer_clear(&b->pass.scratch);
+	msgpack_packer_init(&pk, &b->pass.scratch, msgpack_sbuffer_write);
 
 	if (in->code != RL_OK) {
 		codec_pack_error(&pk, &in->err, in->req.has_ref, in->req.ref);
-		reply(b, in, &b->scratch);
+		reply(b, in, &b->pass.scratch);
 		return;
 	}
 	sessions_heard(b, in->s, &in->rid);
@@ -577,7 +577,7 @@ handle_after_commit(struct broker *b, struct inbound *in,
 	case RL_CMD_HELLO:
 		sessions_hello(b, in->s, &in->rid, hello_credit(b, in), mono);
 		pack_welcome(b, in, &pk);
-		reply(b, in, &b->scratch);
+		reply(b, in, &b->pass.scratch);
 		break;
 	case RL_CMD_SUBMIT:
 		if (in->results == NULL) {
@@ -587,7 +587,7 @@ handle_after_commit(struct broker *b, struct inbound *in,
 			count_results(b, in, commit);
 			log_refusals(in, commit);
 		}
-		reply(b, in, &b->scratch);
+		reply(b, in, &b->pass.scratch);
 		break;
 	case RL_CMD_DACK:
 		if (commit->code == RL_OK && in->upto > in->s->acked) {
@@ -612,11 +612,11 @@ handle_after_commit(struct broker *b, struct inbound *in,
 		if (in->req.has_ref)
 			codec_pack_kv_u64(&pk, "ref", in->req.ref);
 		codec_pack_kv_i64(&pk, "time", now);
-		reply(b, in, &b->scratch);
+		reply(b, in, &b->pass.scratch);
 		break;
 	case RL_CMD_QUERY:
 		query_handle(b, in->s->agent, &in->req, &pk);
-		reply(b, in, &b->scratch);
+		reply(b, in, &b->pass.scratch);
 		break;
 	}
 }
@@ -641,13 +641,13 @@ pass_inbound(struct broker *b)
 {
 	struct inbound *ins;
 
-	if (b->ins_cap < b->cfg->max_batch) {
-		if ((ins = realloc(b->ins, b->cfg->max_batch * sizeof(*ins))) == NULL)
+	if (b->pass.ins_cap < b->cfg->max_batch) {
+		if ((ins = realloc(b->pass.ins, b->cfg->max_batch * sizeof(*ins))) == NULL)
 			return NULL;
-		b->ins = ins;
-		b->ins_cap = b->cfg->max_batch;
+		b->pass.ins = ins;
+		b->pass.ins_cap = b->cfg->max_batch;
 	}
-	return b->ins;
+	return b->pass.ins;
 }
 
 /*
@@ -664,7 +664,7 @@ pass(struct broker *b)
 	int rc;
 	bool writes = false;
 
-	if (b->stopping || (ins = pass_inbound(b)) == NULL)
+	if (b->run.stopping || (ins = pass_inbound(b)) == NULL)
 		return;
 	/* Closed connections first: their routing ids may come back as others'. */
 	sessions_read_monitor(b);
@@ -678,7 +678,7 @@ pass(struct broker *b)
 			writes = true;
 		n++;
 	}
-	b->passes++;
+	b->counters.passes++;
 	if (n > 0 && (rc = write_pass(b, ins, n, now, writes)) != 0)
 		store_error(&b->st, &commit, rc);
 	for (size_t i = 0; i < n; i++) {
@@ -714,21 +714,21 @@ router_rearm(struct broker *b)
 	uint64_t sent;
 	int rounds = 0;
 
-	if (b->stopping)
+	if (b->run.stopping)
 		return;
 	do {
-		sent = b->flow.sent;
-		zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len);
+		sent = b->peers.flow.sent;
+		zmq_getsockopt(b->net.router, ZMQ_EVENTS, &events, &len);
 		sessions_flush(b);
 		mailbox_flush(b);
-	} while (b->flow.sent != sent && ++rounds < REARM_ROUNDS_MAX);
+	} while (b->peers.flow.sent != sent && ++rounds < REARM_ROUNDS_MAX);
 	len = sizeof(events);
-	if (zmq_getsockopt(b->router, ZMQ_EVENTS, &events, &len) != 0)
+	if (zmq_getsockopt(b->net.router, ZMQ_EVENTS, &events, &len) != 0)
 		events = 0;
-	if (b->carried || (events & ZMQ_POLLIN) || rounds == REARM_ROUNDS_MAX)
-		uv_idle_start(&b->idle, on_idle);
+	if (b->pass.carried || (events & ZMQ_POLLIN) || rounds == REARM_ROUNDS_MAX)
+		uv_idle_start(&b->run.idle, on_idle);
 	else
-		uv_idle_stop(&b->idle);
+		uv_idle_stop(&b->run.idle);
 }
 
 static void
@@ -767,9 +767,9 @@ on_tick(uv_timer_t *h)
 	int64_t mono = rl_mono_ms();
 	unsigned fired = 0;
 
-	if (b->stopping)
+	if (b->run.stopping)
 		return;
-	if (b->reload_requested)
+	if (b->run.reload_requested)
 		reload_config(b);
 	sessions_read_monitor(b);
 	sessions_check_liveness(b, mono);
@@ -789,22 +789,22 @@ on_tick(uv_timer_t *h)
 static void
 close_all(struct broker *b)
 {
-	uv_poll_stop(&b->router_poll);
-	uv_poll_stop(&b->zap_poll);
-	uv_poll_stop(&b->monitor_poll);
-	uv_idle_stop(&b->idle);
-	uv_timer_stop(&b->tick);
-	uv_signal_stop(&b->sig_term);
-	uv_signal_stop(&b->sig_int);
-	uv_signal_stop(&b->sig_hup);
-	uv_close((uv_handle_t *)&b->router_poll, NULL);
-	uv_close((uv_handle_t *)&b->zap_poll, NULL);
-	uv_close((uv_handle_t *)&b->monitor_poll, NULL);
-	uv_close((uv_handle_t *)&b->idle, NULL);
-	uv_close((uv_handle_t *)&b->tick, NULL);
-	uv_close((uv_handle_t *)&b->sig_term, NULL);
-	uv_close((uv_handle_t *)&b->sig_int, NULL);
-	uv_close((uv_handle_t *)&b->sig_hup, NULL);
+	uv_poll_stop(&b->run.router_poll);
+	uv_poll_stop(&b->run.zap_poll);
+	uv_poll_stop(&b->run.monitor_poll);
+	uv_idle_stop(&b->run.idle);
+	uv_timer_stop(&b->run.tick);
+	uv_signal_stop(&b->run.sig_term);
+	uv_signal_stop(&b->run.sig_int);
+	uv_signal_stop(&b->run.sig_hup);
+	uv_close((uv_handle_t *)&b->run.router_poll, NULL);
+	uv_close((uv_handle_t *)&b->run.zap_poll, NULL);
+	uv_close((uv_handle_t *)&b->run.monitor_poll, NULL);
+	uv_close((uv_handle_t *)&b->run.idle, NULL);
+	uv_close((uv_handle_t *)&b->run.tick, NULL);
+	uv_close((uv_handle_t *)&b->run.sig_term, NULL);
+	uv_close((uv_handle_t *)&b->run.sig_int, NULL);
+	uv_close((uv_handle_t *)&b->run.sig_hup, NULL);
 }
 
 /*
@@ -817,7 +817,7 @@ on_stop_signal(uv_signal_t *h, int signum)
 	struct broker *b = h->data;
 
 	log_info("broker.stopping", "signal", LOG_STR(strsignal(signum)), NULL);
-	b->stopping = true;
+	b->run.stopping = true;
 	close_all(b);
 }
 
@@ -826,7 +826,7 @@ on_hup(uv_signal_t *h, int signum)
 {
 	struct broker *b = h->data;
 
-	b->reload_requested = true;
+	b->run.reload_requested = true;
 }
 
 /* ---- sessions and config ----------------------------------------------- */
@@ -839,7 +839,7 @@ reload_config(struct broker *b)
 	struct session *ss;
 	int old_level, new_level;
 
-	b->reload_requested = false;
+	b->run.reload_requested = false;
 	cfg = config_load(b->cfg->path, errs, sizeof(errs));
 	if (cfg == NULL) {
 		log_error("config.reload_refused", "file", LOG_STR(b->cfg->path),
@@ -883,9 +883,9 @@ load_server_keys(struct broker *b, char *err, size_t errlen)
 	if (keyfile_read(b->cfg->secret_key_file, secret, err, errlen) == -1 ||
 	    keyfile_read(b->cfg->public_key_file, public, err, errlen) == -1)
 		return -1;
-	zmq_z85_decode(b->server_secret, secret);
-	zmq_z85_decode(b->server_public, public);
-	memcpy(b->server_public_z85, public, sizeof(public));
+	zmq_z85_decode(b->net.server_secret, secret);
+	zmq_z85_decode(b->net.server_public, public);
+	memcpy(b->net.server_public_z85, public, sizeof(public));
 	sodium_memzero(secret, sizeof(secret));
 	return 0;
 }
@@ -894,25 +894,25 @@ static int
 open_router(struct broker *b)
 {
 	int one = 1, zero = 0, sndhwm = FLOW_SNDHWM, rcvhwm = FLOW_RCVHWM;
-	size_t len = sizeof(b->endpoint);
+	size_t len = sizeof(b->net.endpoint);
 
-	b->router = zmq_socket(b->zctx, ZMQ_ROUTER);
-	if (b->router == NULL)
+	b->net.router = zmq_socket(b->net.zctx, ZMQ_ROUTER);
+	if (b->net.router == NULL)
 		return -1;
-	zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(b->net.router, ZMQ_LINGER, &zero, sizeof(zero));
 	/* Nothing is dropped silently: sending to a gone peer is an error. */
-	zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+	zmq_setsockopt(b->net.router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
 	/*
 	 * Queues counted in messages, kept short: with the largest message
 	 * each way they bound what libzmq holds per connection in bytes
 	 * (flow.h).  Replies beyond wait in the broker's own queue, counted
 	 * in bytes; requests beyond wait in TCP.
 	 */
-	zmq_setsockopt(b->router, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
-	zmq_setsockopt(b->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
-	zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one));
-	zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->server_secret, 32);
-	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, RL_ZAP_DOMAIN,
+	zmq_setsockopt(b->net.router, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+	zmq_setsockopt(b->net.router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
+	zmq_setsockopt(b->net.router, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(b->net.router, ZMQ_CURVE_SECRETKEY, b->net.server_secret, 32);
+	zmq_setsockopt(b->net.router, ZMQ_ZAP_DOMAIN, RL_ZAP_DOMAIN,
 	    strlen(RL_ZAP_DOMAIN));
 	/*
 	 * No ZMTP heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) on the router: in
@@ -927,18 +927,18 @@ open_router(struct broker *b)
 	 * too_large; beyond that libzmq drops the connection before buffering.
 	 */
 	int64_t maxmsg = FLOW_FRAME_IN_MAX;
-	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(b->net.router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	/*
 	 * A peer that does not finish its handshake in time is dropped
 	 * (libzmq's default waits 30 s), so idle unauthenticated connections
 	 * cannot hold the broker's descriptors for long.
 	 */
 	int handshake_ms = HANDSHAKE_MS;
-	zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &handshake_ms,
+	zmq_setsockopt(b->net.router, ZMQ_HANDSHAKE_IVL, &handshake_ms,
 	    sizeof(handshake_ms));
-	if (zmq_bind(b->router, b->cfg->listen) == -1)
+	if (zmq_bind(b->net.router, b->cfg->listen) == -1)
 		return -1;
-	if (zmq_getsockopt(b->router, ZMQ_LAST_ENDPOINT, b->endpoint, &len) == -1)
+	if (zmq_getsockopt(b->net.router, ZMQ_LAST_ENDPOINT, b->net.endpoint, &len) == -1)
 		return -1;
 	return 0;
 }
@@ -949,16 +949,16 @@ write_ready_file(struct broker *b)
 	char tmp[1024];
 	FILE *f;
 
-	if (b->ready_file == NULL)
+	if (b->run.ready_file == NULL)
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", b->ready_file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", b->run.ready_file);
 	if ((f = fopen(tmp, "w")) == NULL)
 		return -1;
-	fprintf(f, "%s\n", b->endpoint);
+	fprintf(f, "%s\n", b->net.endpoint);
 	if (fclose(f) != 0)
 		return -1;
 	/* rename: a reader never sees a half-written file. */
-	return rename(tmp, b->ready_file);
+	return rename(tmp, b->run.ready_file);
 }
 
 int
@@ -970,13 +970,13 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
-	b->ready_file = ready_file;
+	b->run.ready_file = ready_file;
 	b->clock.manual = cfg->manual_clock;
-	msgpack_sbuffer_init(&b->scratch);
-	msgpack_sbuffer_init(&b->canon);
-	msgpack_sbuffer_init(&b->record);
+	msgpack_sbuffer_init(&b->pass.scratch);
+	msgpack_sbuffer_init(&b->pass.canon);
+	msgpack_sbuffer_init(&b->pass.record);
 	/* Without it (out of memory), deliveries are read from the log. */
-	b->passlog = passlog_new();
+	b->tx.passlog = passlog_new();
 	if (participants_init(b) == -1 || indicators_init(b) == -1) {
 		log_error("broker.out_of_memory", "hint",
 		    LOG_STR("the host is out of memory; free some and restart"), NULL);
@@ -993,13 +993,13 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		log_error("store.open_failed", "error", LOG_STR(err), NULL);
 		return -1;
 	}
-	if ((b->sessions = sessions_for(b, cfg)) == NULL)
+	if ((b->peers.sessions = sessions_for(b, cfg)) == NULL)
 		return -1;
-	b->nsessions = cfg->nagents;
+	b->peers.nsessions = cfg->nagents;
 	if (checkpoint_recover(b) != 0 || broker_load_counters(b) != 0)
 		return -1;
 
-	b->zctx = zmq_ctx_new();
+	b->net.zctx = zmq_ctx_new();
 	/* The ZAP handler must be bound before the router accepts anyone. */
 	if (zap_start(b) == -1) {
 		log_error("zap.start_failed", "error", LOG_STR(zmq_strerror(errno)), NULL);
@@ -1018,33 +1018,33 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		return -1;
 	}
 
-	b->loop = uv_default_loop();
-	zmq_getsockopt(b->router, ZMQ_FD, &fd, &fdlen);
-	uv_poll_init(b->loop, &b->router_poll, fd);
-	b->router_poll.data = b;
-	uv_poll_start(&b->router_poll, UV_READABLE, on_router);
+	b->run.loop = uv_default_loop();
+	zmq_getsockopt(b->net.router, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->run.loop, &b->run.router_poll, fd);
+	b->run.router_poll.data = b;
+	uv_poll_start(&b->run.router_poll, UV_READABLE, on_router);
 	fdlen = sizeof(fd);
-	zmq_getsockopt(b->zap, ZMQ_FD, &fd, &fdlen);
-	uv_poll_init(b->loop, &b->zap_poll, fd);
-	b->zap_poll.data = b;
-	uv_poll_start(&b->zap_poll, UV_READABLE, on_zap);
+	zmq_getsockopt(b->net.zap, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->run.loop, &b->run.zap_poll, fd);
+	b->run.zap_poll.data = b;
+	uv_poll_start(&b->run.zap_poll, UV_READABLE, on_zap);
 	fdlen = sizeof(fd);
-	zmq_getsockopt(b->monitor, ZMQ_FD, &fd, &fdlen);
-	uv_poll_init(b->loop, &b->monitor_poll, fd);
-	b->monitor_poll.data = b;
-	uv_poll_start(&b->monitor_poll, UV_READABLE, on_monitor);
-	uv_idle_init(b->loop, &b->idle);
-	b->idle.data = b;
-	uv_timer_init(b->loop, &b->tick);
-	b->tick.data = b;
-	uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
-	uv_signal_init(b->loop, &b->sig_term);
-	uv_signal_init(b->loop, &b->sig_int);
-	uv_signal_init(b->loop, &b->sig_hup);
-	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
-	uv_signal_start(&b->sig_term, on_stop_signal, SIGTERM);
-	uv_signal_start(&b->sig_int, on_stop_signal, SIGINT);
-	uv_signal_start(&b->sig_hup, on_hup, SIGHUP);
+	zmq_getsockopt(b->net.monitor, ZMQ_FD, &fd, &fdlen);
+	uv_poll_init(b->run.loop, &b->run.monitor_poll, fd);
+	b->run.monitor_poll.data = b;
+	uv_poll_start(&b->run.monitor_poll, UV_READABLE, on_monitor);
+	uv_idle_init(b->run.loop, &b->run.idle);
+	b->run.idle.data = b;
+	uv_timer_init(b->run.loop, &b->run.tick);
+	b->run.tick.data = b;
+	uv_timer_start(&b->run.tick, on_tick, TICK_MS, TICK_MS);
+	uv_signal_init(b->run.loop, &b->run.sig_term);
+	uv_signal_init(b->run.loop, &b->run.sig_int);
+	uv_signal_init(b->run.loop, &b->run.sig_hup);
+	b->run.sig_term.data = b->run.sig_int.data = b->run.sig_hup.data = b;
+	uv_signal_start(&b->run.sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&b->run.sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&b->run.sig_hup, on_hup, SIGHUP);
 	return 0;
 }
 
@@ -1062,19 +1062,19 @@ broker_run(struct broker *b)
 		return -1;
 	alerts_sweep(b, clock_now(&b->clock), &fired);
 	if (write_ready_file(b) == -1) {
-		log_error("broker.ready_file", "file", LOG_STR(b->ready_file),
+		log_error("broker.ready_file", "file", LOG_STR(b->run.ready_file),
 		    "error", LOG_STR(strerror(errno)), NULL);
 		return -1;
 	}
-	log_info("broker.ready", "endpoint", LOG_STR(b->endpoint),
+	log_info("broker.ready", "endpoint", LOG_STR(b->net.endpoint),
 	    "agents", LOG_U64(b->cfg->nagents),
-	    "public_key", LOG_STR(b->server_public_z85),
+	    "public_key", LOG_STR(b->net.server_public_z85),
 	    "manual_clock", LOG_BOOL(b->clock.manual), NULL);
 	log_flush();
 	router_rearm(b);
-	uv_run(b->loop, UV_RUN_DEFAULT);
-	log_info("broker.stopped", "accepted", LOG_U64(b->accepted),
-	    "commits", LOG_U64(b->commits), NULL);
+	uv_run(b->run.loop, UV_RUN_DEFAULT);
+	log_info("broker.stopped", "accepted", LOG_U64(b->counters.accepted),
+	    "commits", LOG_U64(b->counters.commits), NULL);
 	log_flush();
 	return 0;
 }
@@ -1082,35 +1082,35 @@ broker_run(struct broker *b)
 void
 broker_free(struct broker *b)
 {
-	if (b->loop != NULL && !b->stopping) {
+	if (b->run.loop != NULL && !b->run.stopping) {
 		close_all(b);
-		uv_run(b->loop, UV_RUN_DEFAULT);
-	} else if (b->loop != NULL) {
-		uv_run(b->loop, UV_RUN_NOWAIT);
+		uv_run(b->run.loop, UV_RUN_DEFAULT);
+	} else if (b->run.loop != NULL) {
+		uv_run(b->run.loop, UV_RUN_NOWAIT);
 	}
-	if (b->loop != NULL)
-		uv_loop_close(b->loop);
+	if (b->run.loop != NULL)
+		uv_loop_close(b->run.loop);
 	sessions_monitor_stop(b);
-	if (b->carried) {
-		zmq_msg_close(&b->carried_rid);
-		zmq_msg_close(&b->carried_body);
+	if (b->pass.carried) {
+		zmq_msg_close(&b->pass.carried_rid);
+		zmq_msg_close(&b->pass.carried_body);
 	}
-	if (b->router != NULL)
-		zmq_close(b->router);
-	if (b->zap != NULL)
-		zmq_close(b->zap);
-	if (b->zctx != NULL)
-		zmq_ctx_term(b->zctx);
+	if (b->net.router != NULL)
+		zmq_close(b->net.router);
+	if (b->net.zap != NULL)
+		zmq_close(b->net.zap);
+	if (b->net.zctx != NULL)
+		zmq_ctx_term(b->net.zctx);
 	checkpoint_close(b);
 	store_close(&b->st);
 	sessions_free(b);
-	msgpack_sbuffer_destroy(&b->scratch);
-	msgpack_sbuffer_destroy(&b->canon);
-	msgpack_sbuffer_destroy(&b->record);
-	free(b->ins);
-	passlog_free(&b->passlog);
+	msgpack_sbuffer_destroy(&b->pass.scratch);
+	msgpack_sbuffer_destroy(&b->pass.canon);
+	msgpack_sbuffer_destroy(&b->pass.record);
+	free(b->pass.ins);
+	passlog_free(&b->tx.passlog);
 	participants_free(b);
 	indicators_free(b);
 	/* A plain memset before the end of the object's life may be optimised away. */
-	sodium_memzero(b->server_secret, sizeof(b->server_secret));
+	sodium_memzero(b->net.server_secret, sizeof(b->net.server_secret));
 }

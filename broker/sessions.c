@@ -24,7 +24,7 @@ sessions_find(struct broker *b, const char *agent_id)
 
 	if (a == NULL)
 		return NULL;
-	return &b->sessions[a - b->cfg->agents];
+	return &b->peers.sessions[a - b->cfg->agents];
 }
 
 static bool
@@ -46,7 +46,7 @@ conn_find(struct session *s, const void *rid, size_t len)
 static void
 conn_free(struct broker *b, struct conn *c)
 {
-	flow_clear(&b->flow, &c->flow);
+	flow_clear(&b->peers.flow, &c->flow);
 	free(c);
 }
 
@@ -139,19 +139,19 @@ conn_forget(struct broker *b, struct session *s, struct conn *c,
 static void
 forget_rid(struct broker *b, const void *rid, size_t len, const char *why)
 {
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct conn *c = conn_find(&b->sessions[i], rid, len);
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct conn *c = conn_find(&b->peers.sessions[i], rid, len);
 
 		if (c != NULL)
-			conn_forget(b, &b->sessions[i], c, why);
+			conn_forget(b, &b->peers.sessions[i], c, why);
 	}
 }
 
 static void
 forget_fd(struct broker *b, int fd)
 {
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 		struct conn *c = s->conns;
 
 		while (c != NULL) {
@@ -172,7 +172,7 @@ sessions_for(struct broker *b, const struct config *cfg)
 	if (ss == NULL)
 		return NULL;
 	for (size_t i = 0; i < cfg->nagents; i++) {
-		struct session *prev = b->cfg != NULL && b->sessions != NULL ?
+		struct session *prev = b->cfg != NULL && b->peers.sessions != NULL ?
 		    sessions_find(b, cfg->agents[i].id) : NULL;
 
 		if (prev == NULL) {
@@ -207,8 +207,8 @@ sessions_for(struct broker *b, const struct config *cfg)
 void
 sessions_install(struct broker *b, struct session *ss, size_t n)
 {
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (s->conns != NULL)
 			log_warn("connection.key_revoked", "agent",
@@ -218,19 +218,19 @@ sessions_install(struct broker *b, struct session *ss, size_t n)
 			    "this agent's; their next message is refused"), NULL);
 		conns_free(b, s->conns);
 	}
-	free(b->sessions);
-	b->sessions = ss;
-	b->nsessions = n;
+	free(b->peers.sessions);
+	b->peers.sessions = ss;
+	b->peers.nsessions = n;
 }
 
 void
 sessions_free(struct broker *b)
 {
-	for (size_t i = 0; i < b->nsessions; i++)
-		conns_free(b, b->sessions[i].conns);
-	free(b->sessions);
-	b->sessions = NULL;
-	b->nsessions = 0;
+	for (size_t i = 0; i < b->peers.nsessions; i++)
+		conns_free(b, b->peers.sessions[i].conns);
+	free(b->peers.sessions);
+	b->peers.sessions = NULL;
+	b->peers.nsessions = 0;
 }
 
 /* ---- connections come and go -------------------------------------------- */
@@ -240,37 +240,37 @@ sessions_monitor_start(struct broker *b)
 {
 	int zero = 0;
 
-	if (crowd_init(&b->crowd) == -1)
+	if (crowd_init(&b->net.crowd) == -1)
 		return -1;
-	if (zmq_socket_monitor(b->router, MONITOR_ENDPOINT,
+	if (zmq_socket_monitor(b->net.router, MONITOR_ENDPOINT,
 	    ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED |
 	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1)
 		return -1;
-	if ((b->monitor = zmq_socket(b->zctx, ZMQ_PAIR)) == NULL)
+	if ((b->net.monitor = zmq_socket(b->net.zctx, ZMQ_PAIR)) == NULL)
 		return -1;
-	zmq_setsockopt(b->monitor, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(b->net.monitor, ZMQ_LINGER, &zero, sizeof(zero));
 	/* Unbounded: a full pipe would block libzmq's I/O thread. */
-	zmq_setsockopt(b->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
-	return zmq_connect(b->monitor, MONITOR_ENDPOINT);
+	zmq_setsockopt(b->net.monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
+	return zmq_connect(b->net.monitor, MONITOR_ENDPOINT);
 }
 
 void
 sessions_monitor_stop(struct broker *b)
 {
-	if (b->router != NULL)
-		zmq_socket_monitor(b->router, NULL, 0);
-	if (b->monitor != NULL)
-		zmq_close(b->monitor);
-	b->monitor = NULL;
-	crowd_free(&b->crowd);
+	if (b->net.router != NULL)
+		zmq_socket_monitor(b->net.router, NULL, 0);
+	if (b->net.monitor != NULL)
+		zmq_close(b->net.monitor);
+	b->net.monitor = NULL;
+	crowd_free(&b->net.crowd);
 }
 
 void
 sessions_read_monitor(struct broker *b)
 {
-	if (b->monitor == NULL)
+	if (b->net.monitor == NULL)
 		return;
 	for (;;) {
 		zmq_msg_t ev, addr;
@@ -278,7 +278,7 @@ sessions_read_monitor(struct broker *b)
 		uint32_t value = 0;
 
 		zmq_msg_init(&ev);
-		if (zmq_msg_recv(&ev, b->monitor, ZMQ_DONTWAIT) == -1) {
+		if (zmq_msg_recv(&ev, b->net.monitor, ZMQ_DONTWAIT) == -1) {
 			zmq_msg_close(&ev);
 			return;
 		}
@@ -288,19 +288,19 @@ sessions_read_monitor(struct broker *b)
 		}
 		zmq_msg_init(&addr);
 		if (zmq_msg_more(&ev))
-			zmq_msg_recv(&addr, b->monitor, 0);
+			zmq_msg_recv(&addr, b->net.monitor, 0);
 		zmq_msg_close(&addr);
 		zmq_msg_close(&ev);
 		if (event == ZMQ_EVENT_ACCEPTED) {
-			crowd_accepted(&b->crowd, (int)value, rl_mono_ms());
+			crowd_accepted(&b->net.crowd, (int)value, rl_mono_ms());
 		} else if (event == ZMQ_EVENT_ACCEPT_FAILED) {
-			crowd_accept_failed(&b->crowd, (int)value, rl_mono_ms());
+			crowd_accept_failed(&b->net.crowd, (int)value, rl_mono_ms());
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
-			b->flow.closed++;
-			crowd_closed(&b->crowd, (int)value);
+			b->peers.flow.closed++;
+			crowd_closed(&b->net.crowd, (int)value);
 			forget_fd(b, (int)value);
 		} else if (event != 0) {
-			b->flow.failed++;
+			b->peers.flow.failed++;
 			zap_log_handshake_failure(b, event, value);
 		}
 	}
@@ -332,13 +332,13 @@ sessions_identify(struct broker *b, zmq_msg_t *rid, zmq_msg_t *body,
 	struct conn *c;
 
 	/* A message came: its handshake is over, it is no idle newcomer. */
-	crowd_heard(&b->crowd, zmq_msg_get(body, ZMQ_SRCFD));
+	crowd_heard(&b->net.crowd, zmq_msg_get(body, ZMQ_SRCFD));
 	if (a == NULL) {
 		forget_rid(b, r, len, "key revoked");
 		log_forbidden(key);
 		return NULL;
 	}
-	s = &b->sessions[a - b->cfg->agents];
+	s = &b->peers.sessions[a - b->cfg->agents];
 	if (len > ROUTING_ID_MAX)
 		return s;               /* libzmq caps them at 255 bytes */
 	c = conn_find(s, r, len);
@@ -401,7 +401,7 @@ sessions_hello(struct broker *b, struct session *s, zmq_msg_t *rid,
 	c->live = true;
 	c->last_heard = mono;
 	c->credit = credit;
-	c->hello_order = ++b->hellos;
+	c->hello_order = ++b->peers.hellos;
 	if (s->to == c) {
 		/* hello again: start over from the oldest unacknowledged item */
 		s->credit = credit;
@@ -420,8 +420,8 @@ sessions_check_liveness(struct broker *b, int64_t mono)
 {
 	int64_t limit = 3 * (int64_t)b->cfg->heartbeat_ms;
 
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 		struct conn *c = s->conns;
 
 		while (c != NULL) {
@@ -459,9 +459,9 @@ static int
 send_to(struct broker *b, const void *rid, size_t rid_len, const void *buf,
     size_t len)
 {
-	if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+	if (zmq_send(b->net.router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
 		return -1;
-	if (zmq_send(b->router, buf, len, ZMQ_DONTWAIT) == -1)
+	if (zmq_send(b->net.router, buf, len, ZMQ_DONTWAIT) == -1)
 		return -1;
 	return 0;
 }
@@ -483,7 +483,7 @@ refuse_on(struct broker *b, struct session *s, struct conn *c, bool has_ref,
 		    "queued_bytes", LOG_U64(c->flow.queued),
 		    "hint", LOG_STR("its requests are refused (not_reading) "
 		    "until it reads the replies waiting for it"), NULL);
-	flow_refuse(&b->flow, &c->flow, has_ref, ref);
+	flow_refuse(&b->peers.flow, &c->flow, has_ref, ref);
 }
 
 enum sessions_room
@@ -496,7 +496,7 @@ sessions_reserve(struct broker *b, struct session *s, zmq_msg_t *rid,
 	 * replies go only if libzmq takes them at once. */
 	if (c == NULL)
 		return SESSIONS_ROOM;
-	if (flow_reserve(&b->flow, &c->flow, len))
+	if (flow_reserve(&b->peers.flow, &c->flow, len))
 		return SESSIONS_ROOM;
 	/* Nothing waits for it: what is short is this pass's own reservations
 	 * or the other connections' queues, not its reading. */
@@ -524,10 +524,10 @@ sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
 	struct conn *c = conn_of(s, rid);
 
 	if (c != NULL) {
-		flow_release(&b->flow, &c->flow, reserved);
+		flow_release(&b->peers.flow, &c->flow, reserved);
 		/* Behind the replies already waiting, in order. */
 		if (flow_peek(&c->flow) != NULL) {
-			if (flow_enqueue(&b->flow, &c->flow, buf, len) == -1)
+			if (flow_enqueue(&b->peers.flow, &c->flow, buf, len) == -1)
 				log_error("reply.dropped", "agent",
 				    LOG_STR(s->agent->id), "hint",
 				    LOG_STR("the broker is out of memory"), NULL);
@@ -535,7 +535,7 @@ sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
 		}
 	}
 	if (send_to(b, r, rlen, buf, len) == 0) {
-		b->flow.sent++;
+		b->peers.flow.sent++;
 		return;
 	}
 	/* Agents resend what was not answered; only this connection is gone. */
@@ -544,7 +544,7 @@ sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
 		return;
 	}
 	/* Its room was reserved when the request was read. */
-	if (c != NULL && flow_enqueue(&b->flow, &c->flow, buf, len) == -1)
+	if (c != NULL && flow_enqueue(&b->peers.flow, &c->flow, buf, len) == -1)
 		log_error("reply.dropped", "agent", LOG_STR(s->agent->id),
 		    "hint", LOG_STR("the broker is out of memory"), NULL);
 }
@@ -563,16 +563,16 @@ flush_conn(struct broker *b, struct session *s, struct conn *c,
 	while ((m = flow_peek(&c->flow)) != NULL) {
 		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1)
 			goto failed;
-		flow_dequeue(&b->flow, &c->flow);
-		b->flow.sent++;
+		flow_dequeue(&b->peers.flow, &c->flow);
+		b->peers.flow.sent++;
 	}
 	if (!flow_refusing(&c->flow))
 		return 0;
 	flow_pack_notice(&c->flow, notice);
 	if (send_to(b, c->rid, c->rid_len, notice->data, notice->size) == -1)
 		goto failed;
-	b->flow.sent++;
-	flow_noticed(&b->flow, &c->flow);
+	b->peers.flow.sent++;
+	flow_noticed(&b->peers.flow, &c->flow);
 	log_info("connection.reading", "agent", LOG_STR(s->agent->id),
 	    "refused", LOG_U64(refused), NULL);
 	return 0;
@@ -588,11 +588,11 @@ sessions_flush(struct broker *b)
 {
 	msgpack_sbuffer notice;
 
-	if (b->flow.queued == 0 && b->flow.refusing == 0)
+	if (b->peers.flow.queued == 0 && b->peers.flow.refusing == 0)
 		return;
 	msgpack_sbuffer_init(&notice);
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 		struct conn *c = s->conns;
 
 		while (c != NULL) {
@@ -618,7 +618,7 @@ sessions_deliver(struct broker *b, struct session *s, const void *buf,
 	if (flow_peek(&c->flow) != NULL || flow_refusing(&c->flow))
 		return -1;
 	if (send_to(b, c->rid, c->rid_len, buf, len) == 0) {
-		b->flow.sent++;
+		b->peers.flow.sent++;
 		return 0;
 	}
 	if (zmq_errno() == EHOSTUNREACH) {

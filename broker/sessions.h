@@ -158,7 +158,7 @@ void sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
 /*
  * Hand waiting replies to libzmq, in order, and to each connection whose
  * queue is empty again after refusals the not_reading error that lists
- * them.  b->flow.sent counts what libzmq took.
+ * them.  b->peers.flow.sent counts what libzmq took.
  */
 void sessions_flush(struct broker *b);
 

@@ -28,15 +28,15 @@ begin_pass(struct broker *b, MDB_txn **txn)
 {
 	int rc;
 
-	if (b->wal_failed && (rc = checkpoint_now(b)) != 0)
+	if (b->durable.wal_failed && (rc = checkpoint_now(b)) != 0)
 		return rc;
 	if ((rc = checkpoint_open(b)) != 0)
 		return rc;
-	redo_clear(&b->redo);
+	redo_clear(&b->durable.redo);
 	/* What does not fit in the log's room is saved by a checkpoint. */
-	b->redo.max = b->wal.size - b->wal.end;
-	b->st.redo = &b->redo;
-	*txn = b->shared;
+	b->durable.redo.max = b->durable.wal.size - b->durable.wal.end;
+	b->st.redo = &b->durable.redo;
+	*txn = b->durable.shared;
 	return 0;
 }
 
@@ -45,15 +45,15 @@ txn_begin(struct broker *b, MDB_txn **txn)
 {
 	int rc;
 
-	if (b->wal.open)
+	if (b->durable.wal.open)
 		rc = begin_pass(b, txn);
 	else
 		rc = mdb_txn_begin(b->st.env, NULL, 0, txn);
 	if (rc != 0)
 		return rc;
-	b->txn_start.alerts_opened = b->alerts_opened;
-	b->txn_start.alerts_resolved = b->alerts_resolved;
-	passlog_clear(b->passlog);
+	b->tx.at_begin.alerts_opened = b->counters.alerts_opened;
+	b->tx.at_begin.alerts_resolved = b->counters.alerts_resolved;
+	passlog_clear(b->tx.passlog);
 	log_hold();
 	return 0;
 }
@@ -63,9 +63,9 @@ static void
 undo_reports(struct broker *b)
 {
 	log_release(false);
-	passlog_clear(b->passlog);
-	b->alerts_opened = b->txn_start.alerts_opened;
-	b->alerts_resolved = b->txn_start.alerts_resolved;
+	passlog_clear(b->tx.passlog);
+	b->counters.alerts_opened = b->tx.at_begin.alerts_opened;
+	b->counters.alerts_resolved = b->tx.at_begin.alerts_resolved;
 	mailbox_backlog_settle(b, false);
 }
 
@@ -75,8 +75,8 @@ write_counters(struct broker *b, MDB_txn *txn)
 {
 	int rc;
 
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 		const char *id = s->agent->id;
 
 		if (!s->next_dirty)
@@ -100,19 +100,19 @@ commit_pass(struct broker *b)
 	int rc;
 
 	b->st.redo = NULL;
-	if (redo_empty(&b->redo))
+	if (redo_empty(&b->durable.redo))
 		return 0;
-	if (b->redo.overflow || !wal_fits(&b->wal, redo_payload_len(&b->redo)))
+	if (b->durable.redo.overflow || !wal_fits(&b->durable.wal, redo_payload_len(&b->durable.redo)))
 		return checkpoint_now(b);
-	if ((rc = wal_append(&b->wal, b->redo.buf,
-	    redo_payload_len(&b->redo))) != 0) {
+	if ((rc = wal_append(&b->durable.wal, b->durable.redo.buf,
+	    redo_payload_len(&b->durable.redo))) != 0) {
 		log_error("store.wal_append_failed", "error", LOG_STR(strerror(rc)),
 		    "hint", LOG_STR("check the data_dir's disk"), NULL);
-		b->wal_failed = true;
+		b->durable.wal_failed = true;
 		checkpoint_rollback(b);
 		return rc;
 	}
-	b->wal_full_retried = false;
+	b->durable.wal_full_retried = false;
 	return 0;
 }
 
@@ -123,12 +123,12 @@ txn_commit(struct broker *b, MDB_txn *txn)
 
 	if ((rc = participants_flush(b, txn)) != 0 ||
 	    (rc = indicators_flush(b, txn)) != 0 ||
-	    (b->counters_dirty && (rc = write_counters(b, txn)) != 0)) {
+	    (b->tx.counters_dirty && (rc = write_counters(b, txn)) != 0)) {
 		txn_abort(b, txn);
 		return rc;
 	}
 	/* mdb_txn_commit frees the transaction even when it fails. */
-	rc = b->wal.open ? commit_pass(b) : mdb_txn_commit(txn);
+	rc = b->durable.wal.open ? commit_pass(b) : mdb_txn_commit(txn);
 	if (rc != 0) {
 		participants_clear(b);
 		indicators_clear(b);
@@ -136,7 +136,7 @@ txn_commit(struct broker *b, MDB_txn *txn)
 		undo_reports(b);
 		return rc;
 	}
-	b->counters_dirty = false;
+	b->tx.counters_dirty = false;
 	log_release(true);
 	mailbox_backlog_settle(b, true);
 	return 0;
@@ -145,18 +145,18 @@ txn_commit(struct broker *b, MDB_txn *txn)
 void
 txn_abort(struct broker *b, MDB_txn *txn)
 {
-	if (!b->wal.open)
+	if (!b->durable.wal.open)
 		mdb_txn_abort(txn);
 	else {
 		b->st.redo = NULL;
 		/* Changes in the shared transaction go only with all of it. */
-		if (!redo_empty(&b->redo))
+		if (!redo_empty(&b->durable.redo))
 			checkpoint_rollback(b);
 	}
 	undo_reports(b);
 	participants_clear(b);
 	indicators_clear(b);
-	if (b->counters_dirty)
+	if (b->tx.counters_dirty)
 		broker_load_counters(b);
 }
 
@@ -169,18 +169,18 @@ broker_load_counters(struct broker *b)
 	MDB_val k, v;
 	int rc;
 
-	for (size_t i = 0; i < b->nsessions; i++) {
-		b->sessions[i].next_seq = 0;
-		b->sessions[i].next_dirty = false;
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		b->peers.sessions[i].next_seq = 0;
+		b->peers.sessions[i].next_dirty = false;
 	}
-	b->counters_dirty = false;
-	b->log_seq = 0;
+	b->tx.counters_dirty = false;
+	b->tx.log_seq = 0;
 	if ((rc = txn_read_begin(b, &txn)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, b->st.log, &cur)) == 0) {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
 		if (rc == 0 && k.mv_size == 8)
-			b->log_seq = store_be64(k.mv_data);
+			b->tx.log_seq = store_be64(k.mv_data);
 		mdb_cursor_close(cur);
 	}
 	txn_read_end(b, txn);
@@ -196,17 +196,17 @@ txn_read_begin(struct broker *b, MDB_txn **txn)
 {
 	int rc;
 
-	if (!b->wal.open)
+	if (!b->durable.wal.open)
 		return mdb_txn_begin(b->st.env, NULL, MDB_RDONLY, txn);
 	if ((rc = checkpoint_open(b)) != 0)
 		return rc;
-	*txn = b->shared;
+	*txn = b->durable.shared;
 	return 0;
 }
 
 void
 txn_read_end(struct broker *b, MDB_txn *txn)
 {
-	if (txn != b->shared)
+	if (txn != b->durable.shared)
 		mdb_txn_abort(txn);
 }

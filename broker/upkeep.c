@@ -42,12 +42,12 @@ upkeep_grow(struct broker *b, bool full)
 	 * again, a full map gets a checkpoint of what is pending, then one of
 	 * nothing, and the pass is tried again.
 	 */
-	if (b->wal.open && full && !b->wal_full_retried) {
-		b->wal_full_retried = true;
+	if (b->durable.wal.open && full && !b->durable.wal_full_retried) {
+		b->durable.wal_full_retried = true;
 		freed = checkpoint_now(b) == 0 && checkpoint_open(b) == 0 &&
 		    checkpoint_now(b) == 0;
 		checkpoint_rollback(b);
-	} else if (b->shared != NULL || b->wal.seq > 0) {
+	} else if (b->durable.shared != NULL || b->durable.wal.seq > 0) {
 		if (!full && !store_grow_due(&b->st, b->cfg->map_size_max_mb, false))
 			return 0;
 		/* Afterwards no transaction is open, even if it failed. */
@@ -117,8 +117,8 @@ upkeep_agents(struct broker *b)
 	int64_t now = clock_now(&b->clock);
 	int64_t limit = (int64_t)b->cfg->agent_silent_hours * 3600000;
 
-	for (size_t i = 0; i < b->nsessions; i++) {
-		struct session *s = &b->sessions[i];
+	for (size_t i = 0; i < b->peers.nsessions; i++) {
+		struct session *s = &b->peers.sessions[i];
 
 		if (s->last_collected == 0)
 			s->last_collected = now;

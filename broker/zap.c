@@ -25,24 +25,24 @@ zap_start(struct broker *b)
 {
 	int zero = 0;
 
-	b->zap = zmq_socket(b->zctx, ZMQ_REP);
-	if (b->zap == NULL)
+	b->net.zap = zmq_socket(b->net.zctx, ZMQ_REP);
+	if (b->net.zap == NULL)
 		return -1;
-	zmq_setsockopt(b->zap, ZMQ_LINGER, &zero, sizeof(zero));
-	return zmq_bind(b->zap, "inproc://zeromq.zap.01");
+	zmq_setsockopt(b->net.zap, ZMQ_LINGER, &zero, sizeof(zero));
+	return zmq_bind(b->net.zap, "inproc://zeromq.zap.01");
 }
 
 static void
 zap_reply(struct broker *b, const zmq_msg_t *reqid, const char *status,
     const char *text, const char *user)
 {
-	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
-	zmq_send(b->zap, zmq_msg_data((zmq_msg_t *)reqid),
+	zmq_send(b->net.zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(b->net.zap, zmq_msg_data((zmq_msg_t *)reqid),
 	    zmq_msg_size((zmq_msg_t *)reqid), ZMQ_SNDMORE);
-	zmq_send(b->zap, status, strlen(status), ZMQ_SNDMORE);
-	zmq_send(b->zap, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(b->zap, user, strlen(user), ZMQ_SNDMORE);
-	zmq_send(b->zap, "", 0, 0);
+	zmq_send(b->net.zap, status, strlen(status), ZMQ_SNDMORE);
+	zmq_send(b->net.zap, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(b->net.zap, user, strlen(user), ZMQ_SNDMORE);
+	zmq_send(b->net.zap, "", 0, 0);
 }
 
 static bool
@@ -62,7 +62,7 @@ static bool
 connections_full(struct broker *b)
 {
 	sessions_read_monitor(b);
-	return flow_connections(&b->flow) >= b->cfg->max_connections;
+	return flow_connections(&b->peers.flow) >= b->cfg->max_connections;
 }
 
 /* Handle one request; returns 0 if none was waiting. */
@@ -77,25 +77,25 @@ zap_one(struct broker *b)
 	const char *why = NULL;
 
 	zmq_msg_init(&f[0]);
-	if (zmq_msg_recv(&f[0], b->zap, ZMQ_DONTWAIT) == -1) {
+	if (zmq_msg_recv(&f[0], b->net.zap, ZMQ_DONTWAIT) == -1) {
 		zmq_msg_close(&f[0]);
 		return 0;
 	}
 	n = 1;
-	zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+	zmq_getsockopt(b->net.zap, ZMQ_RCVMORE, &more, &ml);
 	while (more && n < (int)(sizeof(f) / sizeof(f[0]))) {
 		zmq_msg_init(&f[n]);
-		zmq_msg_recv(&f[n], b->zap, 0);
+		zmq_msg_recv(&f[n], b->net.zap, 0);
 		n++;
-		zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+		zmq_getsockopt(b->net.zap, ZMQ_RCVMORE, &more, &ml);
 	}
 	while (more) {                  /* never from libzmq; be safe anyway */
 		zmq_msg_t extra;
 
 		zmq_msg_init(&extra);
-		zmq_msg_recv(&extra, b->zap, 0);
+		zmq_msg_recv(&extra, b->net.zap, 0);
 		zmq_msg_close(&extra);
-		zmq_getsockopt(b->zap, ZMQ_RCVMORE, &more, &ml);
+		zmq_getsockopt(b->net.zap, ZMQ_RCVMORE, &more, &ml);
 	}
 
 	if (n < ZAP_FRAMES || !frame_is(&f[0], "1.0"))
@@ -118,18 +118,18 @@ zap_one(struct broker *b)
 			/* 300: a temporary refusal; the agent's socket retries. */
 			zap_reply(b, &f[1], "300", "too many connections", "");
 			log_warn("connection.refused", "agent", LOG_STR(a->id),
-			    "connections", LOG_U64(flow_connections(&b->flow)),
+			    "connections", LOG_U64(flow_connections(&b->peers.flow)),
 			    "hint", LOG_STR("the broker holds max_connections "
 			    "connections; close idle ones, or raise max_connections "
 			    "(each may hold up to 9.4 MiB: README, Memory)"), NULL);
 		} else if (a != NULL) {
-			b->flow.admitted++;
+			b->peers.flow.admitted++;
 			zap_reply(b, &f[1], "200", "OK", z85);
 			log_info("auth.accepted", "agent", LOG_STR(a->id),
 			    "key", LOG_STR(fp), "address", LOG_STR(addr), NULL);
 		} else {
 			zap_reply(b, &f[1], "400", why, "");
-			b->auth_failures++;
+			b->counters.auth_failures++;
 			log_warn("auth.refused", "reason", LOG_STR(why),
 			    "key", LOG_STR(fp), "address", LOG_STR(addr),
 			    "hint", LOG_STR("register the agent's public key in "
@@ -151,7 +151,7 @@ zap_handle(struct broker *b)
 		while (zap_one(b))
 			;
 		/* Edge-triggered: re-read the state after our own sends. */
-		if (zmq_getsockopt(b->zap, ZMQ_EVENTS, &events, &len) == -1)
+		if (zmq_getsockopt(b->net.zap, ZMQ_EVENTS, &events, &len) == -1)
 			return;
 	} while (events & ZMQ_POLLIN);
 }
@@ -181,7 +181,7 @@ zap_log_handshake_failure(struct broker *b, unsigned event, uint32_t value)
 	 * key was read: the reason is all there is to log.  log.c limits
 	 * these lines per reason, so a flood costs little.
 	 */
-	b->auth_failures++;
+	b->counters.auth_failures++;
 	log_warn("auth.failed", "reason", LOG_STR(why),
 	    "detail", LOG_U64(value),
 	    "hint", LOG_STR("check the agent's keys and that it connects "

@@ -90,17 +90,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_ingest: %s\n", err);
 		abort();
 	}
-	b.sessions = calloc(b.cfg->nagents, sizeof(*b.sessions));
+	b.peers.sessions = calloc(b.cfg->nagents, sizeof(*b.peers.sessions));
 	for (size_t i = 0; i < b.cfg->nagents; i++)
-		b.sessions[i].agent = &b.cfg->agents[i];
-	b.nsessions = b.cfg->nagents;
-	b.pw = malloc(sizeof(*b.pw));
-	if (b.sessions == NULL || b.pw == NULL || broker_load_counters(&b) != 0 ||
+		b.peers.sessions[i].agent = &b.cfg->agents[i];
+	b.peers.nsessions = b.cfg->nagents;
+	b.pass.pw = malloc(sizeof(*b.pass.pw));
+	if (b.peers.sessions == NULL || b.pass.pw == NULL || broker_load_counters(&b) != 0 ||
 	    participants_init(&b) != 0 || indicators_init(&b) != 0)
 		abort();
-	msgpack_sbuffer_init(&b.scratch);
-	msgpack_sbuffer_init(&b.canon);
-	msgpack_sbuffer_init(&b.record);
+	msgpack_sbuffer_init(&b.pass.scratch);
+	msgpack_sbuffer_init(&b.pass.canon);
+	msgpack_sbuffer_init(&b.pass.record);
 	return 0;
 }
 
@@ -156,8 +156,8 @@ empty_store(void)
 			abort();
 	if (mdb_txn_commit(txn) != 0)
 		abort();
-	for (size_t i = 0; i < b.nsessions; i++) {
-		struct session *s = &b.sessions[i];
+	for (size_t i = 0; i < b.peers.nsessions; i++) {
+		struct session *s = &b.peers.sessions[i];
 		const struct agent *a = s->agent;
 
 		memset(s, 0, sizeof(*s));

@@ -61,18 +61,18 @@ fixture_new(uint64_t map_size_mb)
 	/* The map size is the test's, below what a config may set. */
 	assert_int_equal(store_open(&fx->b.st, cfg->data_dir, map_size_mb,
 	    false, err, sizeof(err)), 0);
-	fx->b.sessions = calloc(cfg->nagents, sizeof(*fx->b.sessions));
+	fx->b.peers.sessions = calloc(cfg->nagents, sizeof(*fx->b.peers.sessions));
 	for (size_t i = 0; i < cfg->nagents; i++)
-		fx->b.sessions[i].agent = &cfg->agents[i];
-	fx->b.nsessions = cfg->nagents;
+		fx->b.peers.sessions[i].agent = &cfg->agents[i];
+	fx->b.peers.nsessions = cfg->nagents;
 	assert_int_equal(broker_load_counters(&fx->b), 0);
-	fx->b.pw = malloc(sizeof(*fx->b.pw));
+	fx->b.pass.pw = malloc(sizeof(*fx->b.pass.pw));
 	assert_int_equal(participants_init(&fx->b), 0);
 	assert_int_equal(indicators_init(&fx->b), 0);
-	msgpack_sbuffer_init(&fx->b.scratch);
-	msgpack_sbuffer_init(&fx->b.canon);
-	msgpack_sbuffer_init(&fx->b.record);
-	assert_non_null(fx->b.passlog = passlog_new());
+	msgpack_sbuffer_init(&fx->b.pass.scratch);
+	msgpack_sbuffer_init(&fx->b.pass.canon);
+	msgpack_sbuffer_init(&fx->b.pass.record);
+	assert_non_null(fx->b.tx.passlog = passlog_new());
 	return fx;
 }
 
@@ -82,14 +82,14 @@ fixture_free(struct fixture *fx)
 	char cmd[128];
 
 	store_close(&fx->b.st);
-	msgpack_sbuffer_destroy(&fx->b.scratch);
-	msgpack_sbuffer_destroy(&fx->b.canon);
-	msgpack_sbuffer_destroy(&fx->b.record);
-	free(fx->b.pw);
-	passlog_free(&fx->b.passlog);
+	msgpack_sbuffer_destroy(&fx->b.pass.scratch);
+	msgpack_sbuffer_destroy(&fx->b.pass.canon);
+	msgpack_sbuffer_destroy(&fx->b.pass.record);
+	free(fx->b.pass.pw);
+	passlog_free(&fx->b.tx.passlog);
 	participants_free(&fx->b);
 	indicators_free(&fx->b);
-	free(fx->b.sessions);
+	free(fx->b.peers.sessions);
 	config_free(&fx->b.cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
 	assert_int_equal(system(cmd), 0);

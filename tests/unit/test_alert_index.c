@@ -49,7 +49,7 @@ many_alerts(struct fixture *fx, int n)
 	do {
 		assert_int_equal(alerts_sweep(&fx->b, T0 + 16 * DAY, &fired), 0);
 		total += fired;
-	} while (fx->b.last_sweep_due > 0);
+	} while (fx->b.sweep.last_due > 0);
 	assert_int_equal(total, (uint64_t)n);     /* no_referent each */
 }
 

@@ -564,9 +564,9 @@ test_sweep_reads_only_due_deadlines(void **state)
 	 */
 	assert_int_equal(count(fx, fx->b.st.deadlines), 500);
 	sweep(fx, 1790000000000 + 15 * DAY);
-	assert_int_equal(fx->b.last_sweep_due, 3);
+	assert_int_equal(fx->b.sweep.last_due, 3);
 	sweep(fx, 1790000000000 + 15 * DAY);
-	assert_int_equal(fx->b.last_sweep_due, 0);
+	assert_int_equal(fx->b.sweep.last_due, 0);
 }
 
 int

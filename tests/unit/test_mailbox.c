@@ -68,7 +68,7 @@ test_every_item_is_dead_lettered_after_max_attempts_timeouts(void **state)
 	mailbox_redeliver(&fx->b, 2);
 	assert_int_equal(count(fx, fx->b.st.dead), ITEMS);
 	assert_int_equal(mailbox_count(fx, "ml"), 0);
-	assert_int_equal(fx->b.dead_lettered, ITEMS);
+	assert_int_equal(fx->b.counters.dead_lettered, ITEMS);
 }
 
 /*

@@ -65,7 +65,7 @@ static void
 test_items_older_than_the_limit_are_dead_lettered(void **state)
 {
 	struct fixture *fx = *state;
-	uint64_t dead = fx->b.dead_lettered;
+	uint64_t dead = fx->b.counters.dead_lettered;
 
 	fx->b.cfg->max_backlog_age_days = 30;
 	queue_referrals(fx, 0, 5);
@@ -85,7 +85,7 @@ test_items_older_than_the_limit_are_dead_lettered(void **state)
 	mailbox_expire(&fx->b);
 	assert_int_equal(mailbox_count(fx, "ml"), 3);
 	assert_int_equal(count(fx, fx->b.st.dead), 5);
-	assert_int_equal(fx->b.dead_lettered, dead + 5);
+	assert_int_equal(fx->b.counters.dead_lettered, dead + 5);
 	/* The others' mailboxes are untouched: med got nothing. */
 	assert_int_equal(mailbox_count(fx, "med"), 0);
 }

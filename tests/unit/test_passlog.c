@@ -90,7 +90,7 @@ assert_same_as_log(struct fixture *fx, uint64_t seq, bool must_be_kept)
 	k.mv_data = key;
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
 	assert_int_equal(mdb_get(txn, fx->b.st.log, &k, &v), 0);
-	if (passlog_get(fx->b.passlog, seq, &kept)) {
+	if (passlog_get(fx->b.tx.passlog, seq, &kept)) {
 		assert_int_equal(kept.mv_size, v.mv_size);
 		assert_memory_equal(kept.mv_data, v.mv_data, v.mv_size);
 	} else {
@@ -114,7 +114,7 @@ begin_with_referral(struct fixture *fx, MDB_txn **txn)
 	msgpack_sbuffer_destroy(&sb);
 	assert_int_equal(ingest_referral_in(fx, *txn, "med", "referral.sent", "e2",
 	    P, "r-1", "ml"), RL_OK);
-	return fx->b.log_seq;
+	return fx->b.tx.log_seq;
 }
 
 /* A referral's record is kept through the commit; an abort drops it. */
@@ -128,16 +128,16 @@ test_a_committed_referral_is_kept_as_logged(void **state)
 
 	seq = begin_with_referral(fx, &txn);
 	/* participant.identified delivers nothing: not kept. */
-	assert_false(passlog_get(fx->b.passlog, seq - 1, &v));
+	assert_false(passlog_get(fx->b.tx.passlog, seq - 1, &v));
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_same_as_log(fx, seq, true);
 
 	assert_int_equal(txn_begin(&fx->b, &txn), 0);
 	assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent", "e3",
 	    P, "r-2", "ml"), RL_OK);
-	assert_true(passlog_get(fx->b.passlog, seq + 1, &v));
+	assert_true(passlog_get(fx->b.tx.passlog, seq + 1, &v));
 	txn_abort(&fx->b, txn);
-	assert_false(passlog_get(fx->b.passlog, seq + 1, &v));
+	assert_false(passlog_get(fx->b.tx.passlog, seq + 1, &v));
 }
 
 /*
@@ -154,7 +154,7 @@ test_an_erasure_drops_what_it_rewrote(void **state)
 	uint64_t seq;
 
 	seq = begin_with_referral(fx, &txn);
-	assert_true(passlog_get(fx->b.passlog, seq, &v));
+	assert_true(passlog_get(fx->b.tx.passlog, seq, &v));
 	assert_non_null(memmem(v.mv_data, v.mv_size, P, strlen(P)));
 	msgpack_sbuffer_init(&sb);
 	pack_event(&sb, 4, "event_id", "x1", "type", "participant.erased",
@@ -162,7 +162,7 @@ test_an_erasure_drops_what_it_rewrote(void **state)
 	assert_int_equal(ingest_in(fx, txn, "coord", &sb), RL_OK);
 	msgpack_sbuffer_destroy(&sb);
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
-	if (passlog_get(fx->b.passlog, seq, &v))
+	if (passlog_get(fx->b.tx.passlog, seq, &v))
 		assert_null(memmem(v.mv_data, v.mv_size, P, strlen(P)));
 	assert_same_as_log(fx, seq, false);
 }

@@ -53,7 +53,7 @@ sweep_all(struct fixture *fx, int64_t at)
 	do {
 		assert_int_equal(alerts_sweep(&fx->b, at, &fired), 0);
 		total += fired;
-	} while (fx->b.last_sweep_due > 0);
+	} while (fx->b.sweep.last_due > 0);
 	return total;
 }
 

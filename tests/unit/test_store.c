@@ -279,7 +279,7 @@ test_dedup_records_of_earlier_versions_keep_their_meaning(void **state)
 
 		memcpy(today, dr.hash, sizeof(today));
 		crypto_generichash(dr.hash, sizeof(dr.hash),
-		    (const unsigned char *)fx->b.canon.data, fx->b.canon.size,
+		    (const unsigned char *)fx->b.pass.canon.data, fx->b.pass.canon.size,
 		    NULL, 0);
 		assert_memory_not_equal(today, dr.hash, sizeof(today));
 	}

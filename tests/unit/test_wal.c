@@ -373,7 +373,7 @@ test_passes_replayed_after_a_crash(void **state)
 	b->cfg->wal_size_mb = 1;
 	b->cfg->checkpoint_ms = 600000;
 	assert_int_equal(checkpoint_recover(b), 0);
-	assert_true(b->wal.open);
+	assert_true(b->durable.wal.open);
 	msgpack_sbuffer_init(&sb);
 	for (int i = 0; i < 5; i++) {
 		snprintf(id, sizeof(id), "e%d", i);
@@ -385,27 +385,27 @@ test_passes_replayed_after_a_crash(void **state)
 		ingest(fx, "med", &sb, &r, &err);
 	}
 	msgpack_sbuffer_destroy(&sb);
-	assert_int_equal(b->wal.seq, 5);
-	assert_non_null(b->shared);
+	assert_int_equal(b->durable.wal.seq, 5);
+	assert_non_null(b->durable.shared);
 	upkeep_store(b);
 	checkpoint_tick(b);
-	assert_non_null(b->shared);
-	assert_int_equal(b->wal.seq, 5);
+	assert_non_null(b->durable.shared);
+	assert_int_equal(b->durable.wal.seq, 5);
 	before = dump_broker(b);
 	assert_non_null(strstr(before, "p-1"));
 
 	/* The crash: nothing of the shared transaction reaches the file. */
 	checkpoint_rollback(b);
-	wal_close(&b->wal);
+	wal_close(&b->durable.wal);
 	participants_clear(b);
 	indicators_clear(b);
 	disk = dump_tables(&b->st);
 	assert_null(strstr(disk, "p-1"));
 	free(disk);
 	assert_int_equal(checkpoint_recover(b), 0);
-	assert_int_equal(b->wal.seq, 0);
-	assert_int_equal(b->wal.gen, 1);
-	assert_int_equal(b->checkpoints, 1);
+	assert_int_equal(b->durable.wal.seq, 0);
+	assert_int_equal(b->durable.wal.gen, 1);
+	assert_int_equal(b->durable.checkpoints, 1);
 	after = dump_broker(b);
 	assert_string_equal(before, after);
 	free(before);
