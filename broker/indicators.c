@@ -572,20 +572,28 @@ people_of(const struct indacc *acc, uint8_t period, const char *qpv,
 	return p;
 }
 
-/* The triple for (period, qpv, agent), added if new. */
+/* The triple for (period, qpv, agent), or NULL if the person has none. */
 static struct seen *
-seen_triple(struct indacc *acc, uint8_t period, const char *qpv,
-    const char *agent, bool *added)
+seen_find(struct indacc *acc, uint8_t period, const char *qpv,
+    const char *agent)
 {
-	struct seen *s;
-
-	*added = false;
 	for (size_t i = 0; i < acc->nseen; i++) {
-		s = &acc->seen[i];
+		struct seen *s = &acc->seen[i];
+
 		if (s->period == period && strcmp(s->qpv, qpv) == 0 &&
 		    strcmp(s->agent, agent) == 0)
 			return s;
 	}
+	return NULL;
+}
+
+/* A new triple for (period, qpv, agent); NULL if out of memory. */
+static struct seen *
+seen_add(struct indacc *acc, uint8_t period, const char *qpv,
+    const char *agent)
+{
+	struct seen *s;
+
 	if (acc->nseen == acc->seencap && seen_grow(acc) != 0)
 		return NULL;
 	s = &acc->seen[acc->nseen++];
@@ -593,7 +601,6 @@ seen_triple(struct indacc *acc, uint8_t period, const char *qpv,
 	s->period = period;
 	snprintf(s->qpv, sizeof(s->qpv), "%s", qpv);
 	snprintf(s->agent, sizeof(s->agent), "%s", agent);
-	*added = true;
 	return s;
 }
 
@@ -626,15 +633,23 @@ count_person_in(struct broker *b, MDB_txn *txn, enum ind_period kind,
 	const char *lq[4] = { NULL, qpv, NULL, qpv };
 	const char *la[4] = { NULL, NULL, agent, agent };
 	struct people before[4], after[4];
-	struct seen *s;
-	bool added;
+	struct seen *s = seen_find(b->tx.ind, code, qpv, agent);
 	int rc;
 
+	/*
+	 * The counts depend only on the person's triples: a known triple and
+	 * no score leave them as they are, which is most events (the same
+	 * agent again in the same month), so they are not recomputed.
+	 */
+	if (s != NULL && ev->type != EV_CONFIDENCE_ASSESSED)
+		return 0;
 	for (int l = 0; l < 4; l++)
 		before[l] = people_of(b->tx.ind, code, lq[l], la[l]);
-	if ((s = seen_triple(b->tx.ind, code, qpv, agent, &added)) == NULL)
-		return ENOMEM;
-	*changed |= added;
+	if (s == NULL) {
+		if ((s = seen_add(b->tx.ind, code, qpv, agent)) == NULL)
+			return ENOMEM;
+		*changed = true;
+	}
 	if (ev->type == EV_CONFIDENCE_ASSESSED) {
 		add_score(s, (int)ev->score, at, seq);
 		*changed = true;
