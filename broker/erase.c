@@ -7,7 +7,7 @@
  *   - every log record of theirs is rewritten without the participant id,
  *     ids, free text and dates: what remains (type, times, sender, codes
  *     such as barrier or scheme, QPV) still counts for the indicators;
- *   - the pathway, the timeline, the deadlines, the referral index and
+ *   - the pathway (with their referrals), the timeline, the deadlines and
  *     what the indicators kept to count the person once go (the counts
  *     themselves stay as they are);
  *   - their alerts are resolved if open, and lose the participant id.
@@ -128,20 +128,12 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 }
 
 static int
-erase_indexes(struct broker *b, MDB_txn *txn, struct participant *pt)
+erase_pathway(struct broker *b, MDB_txn *txn, struct participant *pt)
 {
-	const struct pathway *pw = &pt->pw;
-	const char *p = pw->participant;
+	const char *p = pt->pw.participant;
 	MDB_val k = { strlen(p), (void *)p };
 	int rc;
 
-	for (int i = 0; i < pw->nreferrals; i++) {
-		MDB_val rk = { strlen(pw->referrals[i].id), (void *)pw->referrals[i].id };
-
-		rc = store_del(&b->st, txn, b->st.referrals, &rk);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-	}
 	rc = store_del(&b->st, txn, b->st.participants, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -156,7 +148,7 @@ erase_participant(struct broker *b, MDB_txn *txn, struct participant *pt,
 
 	if ((rc = erase_log(b, txn, pw->participant, strlen(pw->participant),
 	    &nevents)) != 0 ||
-	    (rc = erase_indexes(b, txn, pt)) != 0 ||
+	    (rc = erase_pathway(b, txn, pt)) != 0 ||
 	    (rc = indicators_forget(b, txn, pw->participant)) != 0 ||
 	    (rc = queued_scrub(b, txn, pw->participant, &nitems)) != 0)
 		return rc;

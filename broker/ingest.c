@@ -4,11 +4,11 @@
  * pathway, record it in the log and put the deliveries it causes in the
  * recipients' mailboxes.  All of it commits together or not at all.
  *
- * The order matters: the event_id and a new referral id are claimed first,
- * each in the lookup that checks it (one B-tree descent instead of a read
- * and a write), and given back if the event is refused; every other check
- * comes before the first write.  So a refused event changes nothing even
- * though it shares its transaction with accepted ones.
+ * The order matters: the event_id is claimed first, in the lookup that
+ * checks it (one B-tree descent instead of a read and a write), and given
+ * back if the event is refused; every other check comes before the first
+ * write.  So a refused event changes nothing even though it shares its
+ * transaction with accepted ones.
  */
 #include <string.h>
 #include <sodium.h>
@@ -34,14 +34,19 @@ refuse_sender(const struct agent *sender, const struct rl_event *ev,
 	return RL_OK;
 }
 
+/*
+ * event_id \0 sender: ids that grow with time put a pass's records on the
+ * table's last pages (store.h).  An event_id has no \0, so the same id
+ * from two agents makes two keys.
+ */
 static size_t
 dedup_key(char *buf, const struct agent *sender, const struct rl_event *ev)
 {
 	size_t alen = strlen(sender->id);
 
-	memcpy(buf, sender->id, alen);
-	buf[alen] = '\0';
-	memcpy(buf + alen + 1, ev->event_id.p, ev->event_id.len);
+	memcpy(buf, ev->event_id.p, ev->event_id.len);
+	buf[ev->event_id.len] = '\0';
+	memcpy(buf + ev->event_id.len + 1, sender->id, alen);
 	return alen + 1 + ev->event_id.len;
 }
 
@@ -110,46 +115,38 @@ check_target(struct broker *b, const struct agent *sender,
 }
 
 /*
- * Registry and bus-wide checks a pathway cannot make on its own: the
- * target of a referral must be a registered partner, a referral id is used once on
- * the whole bus, and an answer must name the referral's participant.
- * referral.sent claims its id here, in the same lookup that checks it is
- * new; *claimed says so, for the caller to give it back on a refusal.
+ * The referral, checked before the participant (PROTOCOL.md's order): a
+ * referral id is used once among its participant's referrals, and an
+ * answer must name a referral of the participant it names.  The referrals
+ * are in the participant's pathway, which the event loads anyway (and
+ * keeps, for change_state, in the pass's cache); the target of a new
+ * referral must be a registered partner, which a pathway cannot check.
  */
 static int
 check_referral(struct broker *b, MDB_txn *txn, const struct agent *sender,
-    const struct rl_event *ev, bool *claimed, struct rl_error *err)
+    const struct rl_event *ev, struct rl_error *err)
 {
-	MDB_val k = { ev->referral.len, (void *)ev->referral.p }, v;
+	struct participant *pt = NULL;
+	bool known;
 	int rc;
 
-	*claimed = false;
 	if (!event_has(ev, EF_REFERRAL))
 		return RL_OK;
-	if (ev->type == EV_REFERRAL_SENT) {
-		v.mv_size = ev->participant.len;
-		v.mv_data = (void *)ev->participant.p;
-		rc = store_put(&b->st, txn, b->st.referrals, &k, &v, MDB_NOOVERWRITE);
-		if (rc == MDB_KEYEXIST)
-			return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
-			    "referral %.*s already exists; choose a new id",
-			    (int)ev->referral.len, ev->referral.p);
-		if (rc != 0)
-			return store_error(&b->st, err, rc);
-		*claimed = true;
-		return check_target(b, sender, ev, err);
-	}
-	rc = mdb_get(txn, b->st.referrals, &k, &v);
+	rc = participants_load(b, txn, ev->participant.p, ev->participant.len,
+	    false, &pt);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_error(&b->st, err, rc);
-	if (rc == MDB_NOTFOUND)
+	known = pt != NULL &&
+	    pathway_find_referral(&pt->pw, ev->referral) != NULL;
+	if (ev->type == EV_REFERRAL_SENT && known)
+		return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
+		    "referral %.*s already exists for this participant; choose "
+		    "a new id", (int)ev->referral.len, ev->referral.p);
+	if (ev->type == EV_REFERRAL_SENT)
+		return check_target(b, sender, ev, err);
+	if (!known)
 		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
-		    "no referral %.*s exists", (int)ev->referral.len,
-		    ev->referral.p);
-	if (v.mv_size != ev->participant.len ||
-	    memcmp(v.mv_data, ev->participant.p, v.mv_size) != 0)
-		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
-		    "referral %.*s is not about this participant",
+		    "no referral %.*s exists for this participant",
 		    (int)ev->referral.len, ev->referral.p);
 	return RL_OK;
 }
@@ -322,9 +319,7 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
     const struct rl_event *ev, int64_t now, struct ingest_result *res,
     struct rl_error *err)
 {
-	MDB_val k = { ev->referral.len, (void *)ev->referral.p };
-	bool claimed;
-	int code, rc;
+	int code;
 
 	/* A typo in a QPV would hide the person from their coordinator. */
 	if (event_has(ev, EF_QPV) &&
@@ -332,13 +327,9 @@ apply_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		return rl_error_set(err, RL_E_BAD_FIELD, "qpv",
 		    "%.*s is not one of the territory's QPVs (the [qpv] list "
 		    "of the broker's config)", (int)ev->qpv.len, ev->qpv.p);
-	code = check_referral(b, txn, sender, ev, &claimed, err);
-	if (code == RL_OK)
-		code = change_state(b, txn, sender, ev, now, res, err);
-	if (claimed && is_refusal(code) &&
-	    (rc = store_del(&b->st, txn, b->st.referrals, &k)) != 0)
-		return store_error(&b->st, err, rc);
-	return code;
+	if ((code = check_referral(b, txn, sender, ev, err)) != RL_OK)
+		return code;
+	return change_state(b, txn, sender, ev, now, res, err);
 }
 
 int
@@ -348,7 +339,7 @@ ingest_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 {
 	struct rl_event ev;
 	struct dedup_rec dr;
-	char key[RL_MAX_AGENT_ID_BYTES + 1 + RL_MAX_ID_BYTES];
+	char key[RL_MAX_ID_BYTES + 1 + RL_MAX_AGENT_ID_BYTES];
 	unsigned char hash[16];
 	size_t dedup_len;
 	msgpack_sbuffer *canon = &b->pass.canon;

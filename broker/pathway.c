@@ -86,8 +86,8 @@ too_many(struct rl_error *err, enum ev_field f, const char *what, int limit)
 	    limit, what);
 }
 
-static struct pw_referral *
-find_referral(struct pathway *pw, struct rl_str id)
+struct pw_referral *
+pathway_find_referral(struct pathway *pw, struct rl_str id)
 {
 	for (int i = 0; i < pw->nreferrals; i++)
 		if (str_is(pw->referrals[i].id, id))
@@ -164,7 +164,7 @@ check_referral_party(struct pathway *pw, const struct rl_event *ev,
 
 	if ((rc = need(ev, EF_REFERRAL, err)) != RL_OK)
 		return rc;
-	if ((r = find_referral(pw, ev->referral)) == NULL)
+	if ((r = pathway_find_referral(pw, ev->referral)) == NULL)
 		return rl_error_set(err, RL_E_UNKNOWN_REFERRAL, "referral",
 		    "no referral %.*s for this participant",
 		    (int)ev->referral.len, ev->referral.p);
@@ -330,7 +330,7 @@ on_referral_sent(struct pathway *pw, const struct apply_ctx *c,
 	if ((rc = need(ev, EF_REFERRAL, err)) != RL_OK ||
 	    (rc = need(ev, EF_TO, err)) != RL_OK)
 		return rc;
-	if (find_referral(pw, ev->referral) != NULL)
+	if (pathway_find_referral(pw, ev->referral) != NULL)
 		return rl_error_set(err, RL_E_REFERRAL_EXISTS, "referral",
 		    "referral %.*s was already sent",
 		    (int)ev->referral.len, ev->referral.p);
@@ -355,7 +355,7 @@ static int
 answer_referral(struct pathway *pw, const struct apply_ctx *c,
     enum pw_referral_state to, struct rl_error *err)
 {
-	struct pw_referral *r = find_referral(pw, c->ev->referral);
+	struct pw_referral *r = pathway_find_referral(pw, c->ev->referral);
 	enum pw_referral_state now = pathway_referral_state(r, c->rules, c->at);
 
 	if (now != PW_REF_REQUESTED)
@@ -703,12 +703,12 @@ fill_effects(struct pathway *pw, const struct rl_event *ev,
 	switch (ev->type) {
 	case EV_REFERRAL_SENT:
 	case EV_REFERRAL_CANCELLED:
-		r = find_referral(pw, ev->referral);
+		r = pathway_find_referral(pw, ev->referral);
 		fx->deliver_to[fx->ndeliver++] = r->to;
 		break;
 	case EV_REFERRAL_ACCEPTED:
 	case EV_REFERRAL_DECLINED:
-		r = find_referral(pw, ev->referral);
+		r = pathway_find_referral(pw, ev->referral);
 		fx->deliver_to[fx->ndeliver++] = r->from;
 		break;
 	default:

@@ -112,6 +112,10 @@ bool pathway_rule_holds(const struct pathway *pw, enum rule_id rule,
     const struct rule_config rules[RULE__COUNT], int64_t now,
     struct pw_alert_info *info);
 
+/* The participant's referral with this id, or NULL (ids are unique per
+ * participant: PROTOCOL.md). */
+struct pw_referral *pathway_find_referral(struct pathway *pw, struct rl_str id);
+
 /*
  * A referral's state as of "now": "expired" is not stored but derived from
  * its sent time and referral_expired's threshold, so that the stored state

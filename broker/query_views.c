@@ -9,8 +9,9 @@
  * alert id or a participant id); the client asks again after the last
  * item it got until a page comes back short.  Alerts are read through
  * their indexes, so a page costs about the alerts it returns; participants
- * are scanned from "after", so a page costs the people it passes over.  The inbox reads every referral and every open alert: its cost
- * grows with the referrals the bus holds.
+ * are scanned from "after", so a page costs the people it passes over.
+ * The inbox reads every participant's record and every open alert: its
+ * cost grows with the people the bus holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -423,7 +424,11 @@ inbox_add(struct inbox *in, bool to_me, const struct pw_referral *r,
 	it->expires_at = expires_at;
 }
 
-/* The referrals still awaiting an answer that this agent is a party to. */
+/*
+ * The referrals still awaiting an answer that this agent is a party to.
+ * They are in their participants' pathways: every record is read, and
+ * only those whose bytes hold the agent's id are decoded.
+ */
 static int
 inbox_referrals(struct broker *b, MDB_txn *txn, const struct agent *who,
     int64_t now, struct inbox *in)
@@ -431,31 +436,27 @@ inbox_referrals(struct broker *b, MDB_txn *txn, const struct agent *who,
 	static struct pathway pw;
 	const struct rule_config *rules = b->cfg->rules;
 	const struct rule_config *exp = &rules[RULE_REFERRAL_EXPIRED];
+	size_t wlen = strlen(who->id);
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, b->st.referrals, &cur)) != 0)
+	if ((rc = mdb_cursor_open(txn, b->st.participants, &cur)) != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		MDB_val pk_, pv;
 		const char *pwb;
 		size_t pwlen;
 		struct rl_error err;
 
-		pk_ = v;
-		if (mdb_get(txn, b->st.participants, &pk_, &pv) != 0 ||
-		    participants_stored(&pv, NULL, &pwb, &pwlen) == -1 ||
+		if (memmem(v.mv_data, v.mv_size, who->id, wlen) == NULL ||
+		    participants_stored(&v, NULL, &pwb, &pwlen) == -1 ||
 		    pathway_decode(pwb, pwlen, &pw, &err) != RL_OK)
 			continue;
 		for (int i = 0; i < pw.nreferrals; i++) {
 			const struct pw_referral *r = &pw.referrals[i];
 			bool to_me = strcmp(r->to, who->id) == 0;
 
-			if (k.mv_size != strlen(r->id) ||
-			    memcmp(k.mv_data, r->id, k.mv_size) != 0)
-				continue;
 			if ((to_me || strcmp(r->from, who->id) == 0) &&
 			    pathway_referral_state(r, rules, now) == PW_REF_REQUESTED)
 				inbox_add(in, to_me, r, pw.participant, exp->enabled ?

@@ -8,7 +8,6 @@
 #include <sys/statvfs.h>
 #include <sodium.h>
 
-#include "alert_index.h"
 #include "bigendian.h"
 #include "relais_proto.h"
 #include "store.h"
@@ -25,10 +24,10 @@ open_db(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi)
  * A store without one is either new (no log yet: it gets this number) or
  * was written before the number existed, by a layout this relaisd cannot
  * read; so is one with another number.  Refusing to open it is better than
- * refusing every event about its participants later.  The layout before
- * this one lacks only tables derived from the others: opened for writing,
- * it gets them in the opening transaction, so that a crash leaves either
- * the old store or the upgraded one.
+ * refusing every event about its participants later.  The two layouts
+ * before this one are upgraded when the store is opened for writing, in
+ * the opening transaction, so that a crash leaves either the old store or
+ * the upgraded one (store_upgrade.c).
  */
 static int
 check_format(struct store *st, MDB_txn *txn, const char *dir, bool read_only,
@@ -43,23 +42,20 @@ check_format(struct store *st, MDB_txn *txn, const char *dir, bool read_only,
 	if (format == STORE_FORMAT)
 		return 0;
 	/* Records of the older layout must go in before the upgrade. */
-	if (format == STORE_FORMAT - 1 && !read_only && wal_holds(dir, gen)) {
+	if (store_upgradable(format) && !read_only && wal_holds(dir, gen)) {
 		snprintf(errbuf, errlen, "the write-ahead log holds changes the "
 		    "relaisd of store format %llu acknowledged and did not "
 		    "checkpoint: start that relaisd once and stop it (it applies "
 		    "them), then this one", (unsigned long long)format);
 		return -1;
 	}
-	if (format == STORE_FORMAT - 1 && !read_only) {
-		if ((rc = alert_index_build(st, txn)) != 0)
-			return rc;
-		return store_put_u64(st, txn, st->meta, "format", 6, STORE_FORMAT);
-	}
+	if (store_upgradable(format) && !read_only)
+		return store_upgrade(st, txn, format);
 	if (format == 0 && store_count(txn, st->log) == 0)
 		return read_only ? 0 : store_put_u64(st, txn, st->meta, "format",
 		    6, STORE_FORMAT);
-	if (format == STORE_FORMAT - 1)
-		snprintf(errbuf, errlen, "the store has the layout before this "
+	if (store_upgradable(format))
+		snprintf(errbuf, errlen, "the store has a layout before this "
 		    "relaisd's (store format %llu; this one reads format %d): start "
 		    "relaisd on it once, which upgrades it, then retry",
 		    (unsigned long long)format, STORE_FORMAT);
@@ -145,8 +141,6 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 		goto fail;
 	if ((rc = open_db(txn, "meta", dbflags, &st->meta)) != 0 ||
 	    (rc = open_db(txn, "log", dbflags, &st->log)) != 0 ||
-	    (rc = open_db(txn, "dedup", dbflags, &st->dedup)) != 0 ||
-	    (rc = open_db(txn, "referrals", dbflags, &st->referrals)) != 0 ||
 	    (rc = open_db(txn, "participants", dbflags, &st->participants)) != 0 ||
 	    (rc = open_db(txn, "timeline", dbflags, &st->timeline)) != 0 ||
 	    (rc = open_db(txn, "deadlines", dbflags, &st->deadlines)) != 0 ||
@@ -159,10 +153,12 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	    (rc = open_db(txn, "indicators", dbflags, &st->indicators)) != 0 ||
 	    (rc = open_db(txn, "ind_seen", dbflags, &st->ind_seen)) != 0)
 		goto fail;
-	/* Tables a store of the layout before lacks (check_format()). */
+	/* Tables a store of a layout before lacks (check_format()). */
 	rc = open_db(txn, "alert_index", dbflags, &st->alert_index);
 	if (rc == 0)
 		rc = open_db(txn, "alert_subject", dbflags, &st->alert_subject);
+	if (rc == 0)
+		rc = open_db(txn, "event_ids", dbflags, &st->dedup);
 	if (rc != 0 && !(rc == MDB_NOTFOUND && read_only))
 		goto fail;
 	missing = rc;

@@ -6,10 +6,10 @@
  *                 "rules_fp" -> hash of the rules the deadline index was
  *                 built with
  *   log           u64be log seq                 -> event record (msgpack)
- *   dedup         sender \0 event_id            -> struct dedup_rec
- *   referrals     referral id                   -> participant id
+ *   event_ids     event_id \0 sender            -> struct dedup_rec
  *   participants  participant id                -> rupture bookkeeping, pathway
- *                                                  (participants.c)
+ *                                                  (participants.c), which
+ *                                                  holds the person's referrals
  *   timeline      participant \0 u64be log seq  -> ""
  *   deadlines     u64be due, participant         -> ""  (one per participant)
  *   alerts        u64be alert seq               -> alert record (msgpack)
@@ -29,6 +29,15 @@
  *
  * Big-endian integers in keys make LMDB's byte order the numeric order, so
  * the log, mailboxes and deadlines are read in order with a cursor.
+ *
+ * Keys are also chosen so that a commit writes few pages: the pages a
+ * commit changes are copied and written whole, and they are what a commit
+ * costs.  Deduplication records start with the event_id, which agents make
+ * grow with time (PROTOCOL.md), so a pass's new ones land together on the
+ * table's last pages whichever agents sent them; keyed by sender first,
+ * they fell on one page per sender.  A referral is kept in its
+ * participant's record, which its events rewrite anyway, rather than in a
+ * table of its own indexed by referral id, which cost a page per referral.
  *
  * The environment is opened without MDB_NOSYNC: mdb_txn_commit() returns
  * only after the data and the meta page are on disk.  That is what lets the
@@ -52,18 +61,20 @@
 #include "redo.h"
 
 /*
- * The layout described above.  store_open() upgrades a store of the
- * layout before (format 5, without the alert indexes) when it opens it
- * for writing, and refuses any other.
+ * The layout described above.  store_open() upgrades a store of the two
+ * layouts before when it opens it for writing (store_upgrade.c: format 5
+ * lacked the alert indexes; format 6 kept deduplication records under
+ * sender \0 event_id in a table "dedup", and a table "referrals" of
+ * referral id -> participant id), and refuses any other.
  */
-#define STORE_FORMAT 6
+#define STORE_FORMAT 7
 
 /* Named tables an environment may hold (those above, and room to grow). */
 #define STORE_MAX_DBS 24
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, log, dedup, referrals, participants, timeline;
+	MDB_dbi meta, log, dedup, participants, timeline;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
 	MDB_dbi indicators, ind_seen, alert_index, alert_subject;
 	/*
@@ -81,6 +92,14 @@ struct dedup_rec {
 	unsigned char hash[16];     /* SipHash-128 of the canonical event
 	                               (BLAKE2b-128 in older records): ingest.c */
 };
+
+/*
+ * Whether store_upgrade() knows the layout "format"; bring the store to
+ * this layout within txn (the store's tables of this layout are open).
+ * 0 or an LMDB error.
+ */
+bool store_upgradable(uint64_t format);
+int store_upgrade(struct store *st, MDB_txn *txn, uint64_t format);
 
 /*
  * Open (creating if needed) the store in dir with the given map size, clear

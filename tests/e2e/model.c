@@ -2,9 +2,10 @@
  * The judge of the randomized test (model.h): SPEC's and PROTOCOL.md's
  * rules, one check after the other in the order PROTOCOL.md gives them:
  * the event's own fields (§6), who may send the type at all, the event_id
- * (§4: duplicate or conflict), then the bus-wide referral checks (a
- * referral id is unique on the bus, a target must be registered, an
- * answer must name the referral's participant), the pathway (nothing but
+ * (§4: duplicate or conflict), then the referral checks (a referral id
+ * is unique among its participant's referrals, a target must be
+ * registered, an answer must name a referral of its participant), the
+ * pathway (nothing but
  * a new participant.identified after an exit), the sender's rights
  * against the state, and the type's transition.
  */
@@ -479,10 +480,11 @@ model_participant_find(const struct model *m, const char *id)
 }
 
 struct model_referral *
-model_referral_find(struct model *m, const char *id)
+model_referral_find(struct model *m, int slot, const char *id)
 {
 	for (int i = m->nreferrals - 1; i >= 0; i--)
-		if (!m->referrals[i].gone && strcmp(m->referrals[i].id, id) == 0)
+		if (!m->referrals[i].gone && m->referrals[i].participant == slot &&
+		    strcmp(m->referrals[i].id, id) == 0)
 			return &m->referrals[i];
 	return NULL;
 }
@@ -631,7 +633,7 @@ alert_event(struct model *m, int sender, const json_t *ev, bool acknowledge,
 	return MC_OK;
 }
 
-/* Referral checks across the bus, before the pathway's (PROTOCOL.md §6). */
+/* Referral checks, before the pathway's (PROTOCOL.md §6). */
 static int
 referral_checks(struct model *m, const struct type *t, int sender,
     const json_t *ev, int slot, struct model_expect *out)
@@ -641,11 +643,11 @@ referral_checks(struct model *m, const struct type *t, int sender,
 
 	if (json_object_get(ev, "referral") == NULL)
 		return MC_OK;
-	r = model_referral_find(m, id);
+	r = model_referral_find(m, slot, id);
 	if (strcmp(t->name, "referral.sent") == 0) {
 		if (r != NULL)
 			return expect_error(out, MC_REFERRAL_EXISTS,
-			    "referral %s exists on the bus", id);
+			    "referral %s exists for the participant", id);
 		int to = model_agent_find(m, str(ev, "to"));
 
 		if (to < 0)
@@ -657,10 +659,8 @@ referral_checks(struct model *m, const struct type *t, int sender,
 		return MC_OK;
 	}
 	if (r == NULL)
-		return expect_error(out, MC_UNKNOWN_REFERRAL, "no referral %s", id);
-	if (r->participant != slot)
-		return expect_error(out, MC_UNKNOWN_REFERRAL,
-		    "referral %s is about another participant", id);
+		return expect_error(out, MC_UNKNOWN_REFERRAL, "the participant has "
+		    "no referral %s", id);
 	return MC_OK;
 }
 
@@ -668,7 +668,8 @@ static int
 rights(struct model *m, const struct type *t, int sender, const json_t *ev,
     const struct model_participant *p, struct model_expect *out)
 {
-	const struct model_referral *r = model_referral_find(m, str(ev, "referral"));
+	const struct model_referral *r = model_referral_find(m,
+	    (int)(p - m->participants), str(ev, "referral"));
 	bool referent = (p->referents >> sender) & 1u;
 	bool coordinator = m->agents[sender].role == MR_COORDINATOR;
 
@@ -708,7 +709,8 @@ transition(struct model *m, const struct type *t, const json_t *ev, int64_t at,
 	const char *name = t->name;
 
 	if (strncmp(name, "referral.", 9) == 0 && strcmp(name, "referral.sent") != 0) {
-		const struct model_referral *r = model_referral_find(m, str(ev, "referral"));
+		const struct model_referral *r = model_referral_find(m,
+		    (int)(p - m->participants), str(ev, "referral"));
 
 		if (r->state != MRS_REQUESTED)
 			return expect_error(out, MC_BAD_TRANSITION,
@@ -775,11 +777,14 @@ apply(struct model *m, const struct type *t, int sender, const json_t *ev,
 		r->sent_at = at;
 		p->nreferrals++;
 	} else if (strcmp(name, "referral.accepted") == 0) {
-		model_referral_find(m, str(ev, "referral"))->state = MRS_ACCEPTED;
+		model_referral_find(m, slot, str(ev, "referral"))->state =
+		    MRS_ACCEPTED;
 	} else if (strcmp(name, "referral.declined") == 0) {
-		model_referral_find(m, str(ev, "referral"))->state = MRS_DECLINED;
+		model_referral_find(m, slot, str(ev, "referral"))->state =
+		    MRS_DECLINED;
 	} else if (strcmp(name, "referral.cancelled") == 0) {
-		model_referral_find(m, str(ev, "referral"))->state = MRS_CANCELLED;
+		model_referral_find(m, slot, str(ev, "referral"))->state =
+		    MRS_CANCELLED;
 	} else if (strcmp(name, "appointment.scheduled") == 0) {
 		if (appointment_find(p, str(ev, "appointment")) == NULL) {
 			struct model_appointment *a = &p->appointments[p->nappointments++];

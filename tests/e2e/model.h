@@ -167,8 +167,9 @@ void model_event(struct model *m, int sender, const json_t *ev,
 
 /* The participant slot of an id, or -1. */
 int model_participant_find(const struct model *m, const char *id);
-/* The referral of an id, or NULL. */
-struct model_referral *model_referral_find(struct model *m, const char *id);
+/* The referral of an id among the participant's (a slot), or NULL. */
+struct model_referral *model_referral_find(struct model *m, int slot,
+    const char *id);
 
 /* Has the referral expired at time at (SPEC §4, referral_expired)? */
 bool model_referral_expired(const struct model *m,

@@ -414,10 +414,10 @@ gen_wrong_event(struct model_gen *g, int s)
 		ev = ev_referral(g, slot, s);
 		set_str(ev, "to", "agent-nobody-knows");
 		return ev;
-	case 8:     /* a referral id already used on the bus */
+	case 8:     /* a referral id the participant already has */
 		if ((x = find_referral(g, any_referral, s)) == NULL)
 			return NULL;
-		ev = ev_referral(g, slot, s);
+		ev = ev_referral(g, x->participant, s);
 		set_str(ev, "referral", x->id);
 		return ev;
 	case 9:     /* an answer that names another participant */

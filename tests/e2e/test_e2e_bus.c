@@ -390,7 +390,8 @@ test_referral_lifecycle(void **state)
 	e2e_expect_error(res, 207, NULL);
 	json_decref(res);
 
-	/* Unknown referral, unknown target, reused referral id. */
+	/* Unknown referral, unknown target, reused referral id, another
+	 * participant's referral. */
 	res = e2e_submit1(t, e2e_ev_answer("referral.accepted", "t-4", "p-1",
 	    "r-404"));
 	e2e_expect_error(res, 204, "referral");
@@ -398,8 +399,13 @@ test_referral_lifecycle(void **state)
 	res = e2e_submit1(a, e2e_ev_referral("ev-2", "p-1", "r-2", "nobody"));
 	e2e_expect_error(res, 205, "to");
 	json_decref(res);
-	res = e2e_submit1(a, e2e_ev_referral("ev-3", "p-2", "r-1", "ml-tours"));
+	res = e2e_submit1(a, e2e_ev_referral("ev-3", "p-1", "r-1", "ml-tours"));
 	e2e_expect_error(res, 208, "referral");
+	json_decref(res);
+	/* A referral is found among its participant's: r-1 is p-1's. */
+	res = e2e_submit1(t, e2e_ev_answer("referral.accepted", "t-5", "p-2",
+	    "r-1"));
+	e2e_expect_error(res, 204, "referral");
 	json_decref(res);
 	e2e_assert_int(events, e2e_health(a, "events"), "events after refusals");
 

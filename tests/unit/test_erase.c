@@ -57,7 +57,7 @@ static void
 assert_absent(struct fixture *fx, const char *needle)
 {
 	MDB_dbi dbis[] = { fx->b.st.log, fx->b.st.participants, fx->b.st.timeline,
-	    fx->b.st.referrals, fx->b.st.deadlines, fx->b.st.alerts,
+	    fx->b.st.deadlines, fx->b.st.alerts,
 	    fx->b.st.alert_open, fx->b.st.mbox, fx->b.st.dead, fx->b.st.queued,
 	    fx->b.st.alert_index, fx->b.st.alert_subject };
 	MDB_txn *txn;

@@ -62,13 +62,13 @@ test_keys_out_of_order_are_found(void **state)
 	MDB_cursor *cur;
 	MDB_val k, v;
 
-	fixture_put_raw(fx, fx->b.st.referrals, "r-a", 3, "p", 1, false);
-	fixture_put_raw(fx, fx->b.st.referrals, "r-b", 3, "p", 1, false);
-	fixture_put_raw(fx, fx->b.st.referrals, "r-c", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.meta, "r-a", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.meta, "r-b", 3, "p", 1, false);
+	fixture_put_raw(fx, fx->b.st.meta, "r-c", 3, "p", 1, false);
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
 
 	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_cursor_open(txn, fx->b.st.referrals, &cur), 0);
+	assert_int_equal(mdb_cursor_open(txn, fx->b.st.meta, &cur), 0);
 	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_LAST), 0);
 	k.mv_size = 3;
 	k.mv_data = "r-0";
@@ -79,7 +79,7 @@ test_keys_out_of_order_are_found(void **state)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 1);
-	assert_non_null(strstr(out, "verify: referrals: 1 keys out of order"));
+	assert_non_null(strstr(out, "verify: meta: 1 keys out of order"));
 }
 
 static void
