@@ -79,6 +79,7 @@ struct config {
 	uint32_t max_backlog;       /* items one agent's mailbox may hold; 0: no bound */
 	uint32_t max_backlog_age_days; /* older unsent items are dead-lettered; 0: none */
 	uint32_t max_connections;   /* past their handshake; bounds memory (flow.h) */
+	uint32_t max_connections_per_agent; /* of those, one agent's (zap.c) */
 	uint32_t agent_silent_hours; /* an agent not collecting this long: alert */
 	uint32_t retention_days;    /* inactivity before anonymisation */
 	char log_level[8];          /* debug, info, warn, error */

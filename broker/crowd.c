@@ -29,16 +29,23 @@ crowd_init(struct crowd *c)
 	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20) ?
 	    (int)rl.rlim_cur : 1 << 20;
 	c->accepted_at = calloc((size_t)c->nfds, sizeof(*c->accepted_at));
+	c->owner = malloc((size_t)c->nfds * sizeof(*c->owner));
 	c->last_shed = 0;
 	c->shed = 0;
-	return c->accepted_at != NULL ? 0 : -1;
+	if (c->accepted_at == NULL || c->owner == NULL)
+		return -1;
+	for (int fd = 0; fd < c->nfds; fd++)
+		c->owner[fd] = -1;
+	return 0;
 }
 
 void
 crowd_free(struct crowd *c)
 {
 	free(c->accepted_at);
+	free(c->owner);
 	c->accepted_at = NULL;
+	c->owner = NULL;
 	c->nfds = 0;
 }
 
@@ -49,17 +56,64 @@ crowd_accepted(struct crowd *c, int fd, int64_t mono)
 		c->accepted_at[fd] = mono > 0 ? mono : 1;
 }
 
-void
+int32_t
 crowd_closed(struct crowd *c, int fd)
 {
-	if (fd >= 0 && fd < c->nfds)
-		c->accepted_at[fd] = 0;
+	int32_t owner;
+
+	if (fd < 0 || fd >= c->nfds)
+		return -1;
+	c->accepted_at[fd] = 0;
+	owner = c->owner[fd];
+	c->owner[fd] = -1;
+	return owner;
 }
 
 void
 crowd_heard(struct crowd *c, int fd)
 {
-	crowd_closed(c, fd);
+	if (fd >= 0 && fd < c->nfds)
+		c->accepted_at[fd] = 0;
+}
+
+int32_t
+crowd_owner(const struct crowd *c, int fd)
+{
+	return fd >= 0 && fd < c->nfds ? c->owner[fd] : -1;
+}
+
+void
+crowd_own(struct crowd *c, int fd, int32_t agent)
+{
+	if (fd >= 0 && fd < c->nfds)
+		c->owner[fd] = agent;
+}
+
+void
+crowd_remap(struct crowd *c, const int32_t *map, size_t n)
+{
+	for (int fd = 0; fd < c->nfds; fd++)
+		if (c->owner[fd] >= 0)
+			c->owner[fd] = (size_t)c->owner[fd] < n ?
+			    map[c->owner[fd]] : -1;
+}
+
+size_t
+crowd_shed_silent(struct crowd *c, int64_t mono, int64_t silent_ms)
+{
+	size_t shed = 0;
+
+	for (int fd = 0; fd < c->nfds; fd++) {
+		if (c->accepted_at[fd] == 0 ||
+		    mono - c->accepted_at[fd] < silent_ms)
+			continue;
+		/* libzmq reads a hang-up, closes, and the monitor says so. */
+		shutdown(fd, SHUT_RDWR);
+		c->accepted_at[fd] = 0;
+		shed++;
+	}
+	c->shed += shed;
+	return shed;
 }
 
 struct waiting {

@@ -37,17 +37,21 @@
  * at most FLOW_RCVHWM requests read ahead, one being received and one the
  * router has taken, each at most FLOW_FRAME_IN_MAX bytes; and
  * FLOW_SNDHWM messages plus the one being written, each at most
- * FLOW_OUT_MAX bytes.  A client keeps a few requests in flight; deeper
- * pipelining waits in TCP, on the client's side.
+ * FLOW_OUT_MAX bytes: 2.31 MiB, so that max_connections (64 by default)
+ * fit the bound.  The queues are as short as libzmq allows (with a
+ * receive queue of one message, libzmq 4.3's router never hands over a
+ * new connection's first request): a client keeps requests in flight all
+ * the same, the deeper ones wait in TCP on its side, and replies libzmq
+ * cannot take at once wait here, counted.
  */
-#define FLOW_RCVHWM         4
-#define FLOW_SNDHWM         2
+#define FLOW_RCVHWM         2
+#define FLOW_SNDHWM         1
 /* Frames up to this reach the decoder and get a precise too_large. */
-#define FLOW_FRAME_IN_MAX   (RL_MAX_FRAME_BYTES + (64 << 10))
+#define FLOW_FRAME_IN_MAX   (RL_MAX_FRAME_BYTES + (16 << 10))
 /* No message the broker sends is larger: a bigger reply is refused. */
 #define FLOW_OUT_MAX        RL_MAX_FRAME_BYTES
 #define FLOW_CONN_QUEUE_MAX (4u << 20)      /* replies waiting, per connection */
-#define FLOW_QUEUE_MAX      (32u << 20)     /* replies waiting, all connections */
+#define FLOW_QUEUE_MAX      (24u << 20)     /* replies waiting, all connections */
 /* The most libzmq holds for one connection, both ways. */
 #define FLOW_CONN_ZMQ_MAX \
 	((size_t)(FLOW_RCVHWM + 2) * FLOW_FRAME_IN_MAX + \

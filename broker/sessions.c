@@ -171,6 +171,8 @@ sessions_for(struct broker *b, const struct config *cfg)
 
 	if (ss == NULL)
 		return NULL;
+	for (size_t i = 0; i < b->peers.nsessions; i++)
+		b->peers.sessions[i].moved_to = -1;
 	for (size_t i = 0; i < cfg->nagents; i++) {
 		struct session *prev = b->cfg != NULL && b->peers.sessions != NULL ?
 		    sessions_find(b, cfg->agents[i].id) : NULL;
@@ -193,8 +195,10 @@ sessions_for(struct broker *b, const struct config *cfg)
 				ss[i].to = prev->to;
 				prev->conns = NULL;
 				prev->to = NULL;
+				prev->moved_to = (int32_t)i;
 			} else {
 				sessions_rewind(b, &ss[i]);
+				ss[i].open = ss[i].admitted = 0;
 			}
 		}
 		ss[i].agent = &cfg->agents[i];
@@ -204,9 +208,28 @@ sessions_for(struct broker *b, const struct config *cfg)
 	return ss;
 }
 
+/*
+ * The descriptors of the agents that kept their key follow them into the
+ * new table; the others' are no longer any agent's.
+ */
+static void
+remap_owners(struct broker *b)
+{
+	int32_t *map;
+
+	if (b->peers.nsessions == 0 ||
+	    (map = malloc(b->peers.nsessions * sizeof(*map))) == NULL)
+		return;
+	for (size_t i = 0; i < b->peers.nsessions; i++)
+		map[i] = b->peers.sessions[i].moved_to;
+	crowd_remap(&b->net.crowd, map, b->peers.nsessions);
+	free(map);
+}
+
 void
 sessions_install(struct broker *b, struct session *ss, size_t n)
 {
+	remap_owners(b);
 	for (size_t i = 0; i < b->peers.nsessions; i++) {
 		struct session *s = &b->peers.sessions[i];
 
@@ -234,6 +257,32 @@ sessions_free(struct broker *b)
 }
 
 /* ---- connections come and go -------------------------------------------- */
+
+void
+sessions_admitted(struct session *s, int64_t mono)
+{
+	s->admitted++;
+	s->admitted_at = mono;
+}
+
+uint32_t
+sessions_connections(struct broker *b, struct session *s, int64_t mono)
+{
+	if (s->admitted > 0 && mono - s->admitted_at >= SESSIONS_SILENT_MS) {
+		size_t shed = crowd_shed_silent(&b->net.crowd, mono,
+		    SESSIONS_SILENT_MS);
+
+		/* Whatever of them has not spoken by now is being shut down. */
+		s->admitted = 0;
+		if (shed > 0)
+			log_warn("connections.silent_closed", "count",
+			    LOG_U64(shed), "hint", LOG_STR("these connections "
+			    "sent nothing after their handshake; a client says "
+			    "hello or sends its request as soon as it connects"),
+			    NULL);
+	}
+	return s->open + s->admitted;
+}
 
 int
 sessions_monitor_start(struct broker *b)
@@ -296,8 +345,12 @@ sessions_read_monitor(struct broker *b)
 		} else if (event == ZMQ_EVENT_ACCEPT_FAILED) {
 			crowd_accept_failed(&b->net.crowd, (int)value, rl_mono_ms());
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
+			int32_t owner = crowd_closed(&b->net.crowd, (int)value);
+
 			b->peers.flow.closed++;
-			crowd_closed(&b->net.crowd, (int)value);
+			if (owner >= 0 && (size_t)owner < b->peers.nsessions &&
+			    b->peers.sessions[owner].open > 0)
+				b->peers.sessions[owner].open--;
 			forget_fd(b, (int)value);
 		} else if (event != 0) {
 			b->peers.flow.failed++;
@@ -328,17 +381,25 @@ sessions_identify(struct broker *b, zmq_msg_t *rid, zmq_msg_t *body,
 	const struct agent *a = key != NULL ? config_agent_by_key(b->cfg, key) : NULL;
 	const void *r = zmq_msg_data(rid);
 	size_t len = zmq_msg_size(rid);
+	int fd = zmq_msg_get(body, ZMQ_SRCFD);
 	struct session *s;
 	struct conn *c;
 
 	/* A message came: its handshake is over, it is no idle newcomer. */
-	crowd_heard(&b->net.crowd, zmq_msg_get(body, ZMQ_SRCFD));
+	crowd_heard(&b->net.crowd, fd);
 	if (a == NULL) {
 		forget_rid(b, r, len, "key revoked");
 		log_forbidden(key);
 		return NULL;
 	}
 	s = &b->peers.sessions[a - b->cfg->agents];
+	if (fd >= 0 && crowd_owner(&b->net.crowd, fd) < 0) {
+		/* Its first message: admitted, now open. */
+		crowd_own(&b->net.crowd, fd, (int32_t)(a - b->cfg->agents));
+		s->open++;
+		if (s->admitted > 0)
+			s->admitted--;
+	}
 	if (len > ROUTING_ID_MAX)
 		return s;               /* libzmq caps them at 255 bytes */
 	c = conn_find(s, r, len);
@@ -354,7 +415,7 @@ sessions_identify(struct broker *b, zmq_msg_t *rid, zmq_msg_t *body,
 		c->next = s->conns;
 		s->conns = c;
 	}
-	c->fd = zmq_msg_get(body, ZMQ_SRCFD);
+	c->fd = fd;
 	c->last_heard = mono;
 	return s;
 }
@@ -423,6 +484,10 @@ sessions_check_liveness(struct broker *b, int64_t mono)
 	for (size_t i = 0; i < b->peers.nsessions; i++) {
 		struct session *s = &b->peers.sessions[i];
 		struct conn *c = s->conns;
+
+		/* Admitted connections still silent are shut down. */
+		if (s->admitted > 0)
+			sessions_connections(b, s, mono);
 
 		while (c != NULL) {
 			struct conn *next = c->next;

@@ -89,6 +89,16 @@ struct session {
 	uint64_t overflowed;        /* deliveries not queued: mailbox at max_backlog */
 	int64_t last_collected;     /* broker clock: last acknowledgement (or start) */
 	bool silent;                /* agent.silent logged, until it collects again */
+	/*
+	 * Its connections, for max_connections_per_agent (zap.c): open, those
+	 * its messages came on (crowd.h's owner), until they close; admitted,
+	 * those the ZAP handler let in since that have sent nothing yet, the
+	 * latest at admitted_at (monotonic ms).  See sessions_connections().
+	 */
+	uint32_t open;
+	uint32_t admitted;
+	int64_t admitted_at;
+	int32_t moved_to;           /* sessions_for: its index in the new table */
 };
 
 /*
@@ -102,6 +112,19 @@ void sessions_install(struct broker *b, struct session *ss, size_t n);
 void sessions_free(struct broker *b);
 
 struct session *sessions_find(struct broker *b, const char *agent_id);
+
+/*
+ * A client says hello or sends its request as soon as it connects
+ * (PROTOCOL §1): once this long has passed since an agent's latest
+ * admission, its admitted connections that have sent nothing (all
+ * accepted at least this long ago) are shut down and no longer count.
+ */
+#define SESSIONS_SILENT_MS 10000
+/* s's connections: open, plus admitted and not yet heard from. */
+uint32_t sessions_connections(struct broker *b, struct session *s,
+    int64_t mono);
+/* The ZAP handler let one of s's connections in. */
+void sessions_admitted(struct session *s, int64_t mono);
 
 /* Watch the router's connections (after it is bound); 0 or -1. */
 int sessions_monitor_start(struct broker *b);

@@ -17,6 +17,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "relaisd.h"
+#include "rltime.h"
 
 #define ZAP_FRAMES 7    /* version, id, domain, address, identity, mechanism, key */
 
@@ -75,6 +76,7 @@ zap_one(struct broker *b)
 	const struct agent *a = NULL;
 	char z85[41] = "", fp[17] = "", addr[64] = "";
 	const char *why = NULL;
+	int64_t mono = rl_mono_ms();
 
 	zmq_msg_init(&f[0]);
 	if (zmq_msg_recv(&f[0], b->net.zap, ZMQ_DONTWAIT) == -1) {
@@ -114,16 +116,34 @@ zap_one(struct broker *b)
 	}
 
 	if (n >= 2) {
+		struct session *s = a != NULL ?
+		    &b->peers.sessions[a - b->cfg->agents] : NULL;
+
 		if (a != NULL && connections_full(b)) {
 			/* 300: a temporary refusal; the agent's socket retries. */
 			zap_reply(b, &f[1], "300", "too many connections", "");
 			log_warn("connection.refused", "agent", LOG_STR(a->id),
+			    "reason", LOG_STR("max_connections"),
 			    "connections", LOG_U64(flow_connections(&b->peers.flow)),
 			    "hint", LOG_STR("the broker holds max_connections "
 			    "connections; close idle ones, or raise max_connections "
-			    "(each may hold up to 9.4 MiB: README, Memory)"), NULL);
+			    "(each may hold up to 2.3 MiB: README, "
+			    "Memory)"), NULL);
+		} else if (a != NULL && sessions_connections(b, s, mono) >=
+		    b->cfg->max_connections_per_agent) {
+			/* Temporary too: one of its own must close first. */
+			zap_reply(b, &f[1], "300", "too many connections for this "
+			    "agent", "");
+			log_warn("connection.refused", "agent", LOG_STR(a->id),
+			    "reason", LOG_STR("max_connections_per_agent"),
+			    "connections", LOG_U64(sessions_connections(b, s, mono)),
+			    "hint", LOG_STR("this agent holds "
+			    "max_connections_per_agent connections; close the ones "
+			    "it no longer uses (one client, one connection), or "
+			    "raise max_connections_per_agent"), NULL);
 		} else if (a != NULL) {
 			b->peers.flow.admitted++;
+			sessions_admitted(s, mono);
 			zap_reply(b, &f[1], "200", "OK", z85);
 			log_info("auth.accepted", "agent", LOG_STR(a->id),
 			    "key", LOG_STR(fp), "address", LOG_STR(addr), NULL);

@@ -25,7 +25,7 @@ static const struct code_desc codes[] = {
 	{ RL_E_BAD_FRAME, "bad_frame",
 	  "The frame is not exactly one msgpack map with string keys; send one map per frame." },
 	{ RL_E_TOO_LARGE, "too_large",
-	  "The frame is larger than 1 MiB or holds more than 65536 msgpack values; split the events over several submits." },
+	  "The frame is larger than 384 KiB or holds more than 65536 msgpack values; split the events over several submits." },
 	{ RL_E_BAD_VERSION, "bad_version",
 	  "The message has no \"v\" or a version this broker does not speak; send \"v\": 1." },
 	{ RL_E_UNKNOWN_COMMAND, "unknown_command",

@@ -15,7 +15,7 @@
 #define RL_ZAP_DOMAIN           "relais"
 
 /* Limits the broker enforces before it looks at a message's content. */
-#define RL_MAX_FRAME_BYTES      (1024 * 1024)   /* one message */
+#define RL_MAX_FRAME_BYTES      (384 * 1024)    /* one message */
 #define RL_MAX_FRAME_VALUES     65536           /* msgpack values in one message */
 #define RL_MAX_BATCH            1000            /* events in one submit */
 #define RL_MAX_EVENT_BYTES      4096            /* one encoded event */

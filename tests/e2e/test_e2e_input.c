@@ -383,8 +383,8 @@ test_limits(void **state)
 		check_unchanged(&c, "two-frame message");
 	}
 
-	/* Just over 1 MiB: refused by the broker with too_large. */
-	bigsize = 1024 * 1024 + 16;
+	/* Just over the frame limit: refused by the broker with too_large. */
+	bigsize = RL_MAX_FRAME_BYTES + 16;
 	frame_init(&f);
 	pk_head(&f.pk, "ping", 42, 1);
 	codec_pack_str(&f.pk, "pad");
@@ -394,9 +394,9 @@ test_limits(void **state)
 	memset(big, 'x', bigsize);
 	msgpack_pack_str_body(&f.pk, big, bigsize);
 	free(big);
-	e2e_assert(f.sb.size > 1024 * 1024, "the frame is only %zu bytes",
+	e2e_assert(f.sb.size > RL_MAX_FRAME_BYTES, "the frame is only %zu bytes",
 	    f.sb.size);
-	expect_frame_error(&c, "frame of 1 MiB + 16 bytes", &f, 101, "", 0);
+	expect_frame_error(&c, "frame of the limit + 16 bytes", &f, 101, "", 0);
 
 	/*
 	 * 4 MiB: libzmq's ZMQ_MAXMSGSIZE drops the connection before the

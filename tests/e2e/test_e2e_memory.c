@@ -376,12 +376,36 @@ test_pipelined_pings_are_all_answered(void **state)
 	check_bound(b, "pings");
 }
 
+/* Agents a0, a1, ... (n of them), each with its own key. */
+static void
+add_agents(struct e2e_broker *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "a%d", i);
+		e2e_agent_add(b, id, "mediator", true);
+	}
+}
+
+/* Connection k of n over the agents add_agents() made, PER_AGENT each. */
+#define PER_AGENT 4             /* max_connections_per_agent's default */
+
+static struct e2e_raw *
+raw_open_kth(struct e2e_broker *b, int k)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "a%d", k / PER_AGENT);
+	return raw_open_not_reading(b, id);
+}
+
 /*
- * max_connections connections (the default) each pipeline submits whose
- * acks are twelve times their size (1000 events refused for a missing
- * type) and never read: libzmq's queues and the replies waiting, summed
- * over every connection, stay under the bound.  The old broker queued
- * every ack: 16 x 150 x 150 KB.
+ * 16 connections (4 agents, each at max_connections_per_agent) each
+ * pipeline submits whose acks are twelve times their size (1000 events
+ * refused for a missing type) and never read: libzmq's queues and the
+ * replies waiting, summed over every connection, stay under the bound.
+ * The old broker queued every ack: 16 x 150 x 150 KB.
  */
 static void
 test_every_connection_not_reading_stays_under_the_bound(void **state)
@@ -395,7 +419,7 @@ test_every_connection_not_reading_stays_under_the_bound(void **state)
 	int64_t until;
 
 	*state = b;
-	e2e_agent_add(b, "med", "mediator", true);
+	add_agents(b, CONNS / PER_AGENT);
 	e2e_start(b);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -408,7 +432,7 @@ test_every_connection_not_reading_stays_under_the_bound(void **state)
 		msgpack_pack_str_with_body(&pk, "a", 1);
 	}
 	for (int k = 0; k < CONNS; k++)
-		r[k] = raw_open_not_reading(b, "med");
+		r[k] = raw_open_kth(b, k);
 	for (uint32_t ref = 1; ref <= SUBMITS; ref++)
 		for (int k = 0; k < CONNS; k++)
 			send_with_ref(r[k], &sb, ref);
@@ -497,7 +521,7 @@ static void
 test_frames_of_nils_are_refused_before_decoding(void **state)
 {
 	check_frames_of_nils(state, RL_MAX_FRAME_BYTES - 64, 32, RL_E_TOO_LARGE,
-	    "32 frames of 1 MiB of nils");
+	    "32 frames of 384 KiB of nils");
 }
 
 /*
@@ -514,6 +538,27 @@ test_a_pass_is_budgeted_by_decoded_size(void **state)
 }
 
 /*
+ * A new connection of agent id is refused at its handshake: the log says
+ * connection.refused with both needles, and its ping gets no answer.
+ */
+static void
+expect_handshake_refused(struct e2e_broker *b, const char *id,
+    const char *n1, const char *n2)
+{
+	char agent[64];
+	struct e2e_raw *r = e2e_raw_open(b, id, NULL);
+	json_t *m;
+
+	snprintf(agent, sizeof(agent), "\"agent\":\"%s\"", id);
+	e2e_raw_send(r, "\x82\xa1" "v\x01\xa3" "cmd\xa4" "ping", 13);
+	e2e_log_wait(b, "\"msg\":\"connection.refused\"", agent, n1, n2);
+	m = e2e_raw_recv(r, 200);
+	e2e_assert(m == NULL, "a connection past the limit was answered: %s",
+	    e2e_json_str(m));
+	e2e_raw_close(&r);
+}
+
+/*
  * Each connection may hold up to FLOW_CONN_ZMQ_MAX bytes in libzmq, so the
  * total is bounded only with the connections: max_connections.  A
  * handshake beyond it is refused (logged), failed handshakes and closed
@@ -525,7 +570,6 @@ test_connections_beyond_max_connections_are_refused(void **state)
 	struct e2e_broker *b = e2e_broker_new("max_connections = 2\n");
 	relais_client *c1, *c2, *c;
 	struct e2e_raw *r;
-	json_t *m;
 
 	*state = b;
 	e2e_agent_add(b, "med", "mediator", true);
@@ -539,14 +583,8 @@ test_connections_beyond_max_connections_are_refused(void **state)
 
 	c1 = e2e_connect(b, "med");
 	c2 = e2e_connect(b, "ml");
-	r = e2e_raw_open(b, "med", NULL);
-	e2e_raw_send(r, "\x82\xa1" "v\x01\xa3" "cmd\xa4" "ping", 13);
-	e2e_log_wait(b, "\"msg\":\"connection.refused\"", "\"agent\":\"med\"",
+	expect_handshake_refused(b, "med", "\"reason\":\"max_connections\"",
 	    "\"connections\":2");
-	m = e2e_raw_recv(r, 200);
-	e2e_assert(m == NULL, "a third connection was answered: %s",
-	    e2e_json_str(m));
-	e2e_raw_close(&r);
 
 	/* One closes: its place is free for the next. */
 	relais_close(&c1);
@@ -554,6 +592,106 @@ test_connections_beyond_max_connections_are_refused(void **state)
 	e2e_assert(e2e_health(c, "events") == 0, "no health answer");
 	relais_close(&c);
 	relais_close(&c2);
+}
+
+/*
+ * max_connections connections (the default, 64: 16 agents at their cap),
+ * every one hostile: each sends frames of the largest sizes the broker
+ * reads (just under what the transport drops, refused as too_large
+ * unread, and exactly the frame limit, decoded and refused) as fast as it
+ * can and reads nothing until all are sent.  libzmq's queues for all of
+ * them together stay under the bound; then every frame has its answer.
+ */
+static void
+test_every_connection_sending_maximal_frames_stays_under_the_bound(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("log_level = error\n");
+	enum { CONNS = 64, FRAMES = 6 };
+	struct e2e_raw *r[CONNS];
+	msgpack_sbuffer over, at;
+	msgpack_packer pk;
+	size_t pad;
+	char *big;
+	struct peek p;
+
+	*state = b;
+	add_agents(b, CONNS / PER_AGENT);
+	e2e_start(b);
+	/* A ping padded to the limit (unknown_field) and one past it. */
+	big = malloc(FLOW_FRAME_IN_MAX);
+	e2e_assert(big != NULL, "out of memory");
+	memset(big, 'x', FLOW_FRAME_IN_MAX);
+	msgpack_sbuffer_init(&at);
+	msgpack_packer_init(&pk, &at, msgpack_sbuffer_write);
+	pack_head(&pk, "ping", 1);
+	msgpack_pack_str_with_body(&pk, "pad", 3);
+	pad = RL_MAX_FRAME_BYTES - at.size - 5;         /* str 32 header */
+	msgpack_pack_str_with_body(&pk, big, pad);
+	e2e_assert_int(RL_MAX_FRAME_BYTES, at.size, "the frame at the limit");
+	msgpack_sbuffer_init(&over);
+	msgpack_sbuffer_write(&over, at.data, at.size);
+	msgpack_sbuffer_write(&over, big, FLOW_FRAME_IN_MAX - 64 - at.size);
+	free(big);
+
+	for (int k = 0; k < CONNS; k++)
+		r[k] = raw_open_kth(b, k);
+	for (uint32_t ref = 1; ref <= FRAMES; ref++)
+		for (int k = 0; k < CONNS; k++) {
+			if (ref % 2)
+				e2e_raw_send(r[k], over.data, over.size);
+			else
+				send_with_ref(r[k], &at, ref);
+			check_bound_quietly(b, "64 connections sending");
+		}
+	for (int k = 0; k < CONNS; k++) {
+		for (uint32_t ref = 1; ref <= FRAMES; ref++) {
+			e2e_assert(raw_peek(r[k], E2E_WAIT_MS, &p), "connection "
+			    "%d: no answer to frame %u", k, ref);
+			e2e_assert_int(ref % 2 ? RL_E_TOO_LARGE : RL_E_UNKNOWN_FIELD,
+			    p.code, "the error's code");
+			check_bound_quietly(b, "64 connections sending");
+		}
+		e2e_raw_close(&r[k]);
+	}
+	msgpack_sbuffer_destroy(&over);
+	msgpack_sbuffer_destroy(&at);
+	check_bound(b, "64 connections sending maximal frames");
+}
+
+/*
+ * Observed: with max_connections in total only, one agent's key could take
+ * every place and lock the other partners out.  Past
+ * max_connections_per_agent (4 by default) an agent's handshake is
+ * refused (logged), while another agent still gets in; one of its own
+ * closing gives the place back.
+ */
+static void
+test_one_agent_cannot_take_every_connection(void **state)
+{
+	struct e2e_broker *b = e2e_broker_new("max_connections = 6\n");
+	relais_client *c[PER_AGENT], *other;
+
+	*state = b;
+	e2e_agent_add(b, "med", "mediator", true);
+	e2e_agent_add(b, "ml", "mission_locale", true);
+	e2e_start(b);
+	for (int i = 0; i < PER_AGENT; i++)
+		c[i] = e2e_connect(b, "med");
+	expect_handshake_refused(b, "med",
+	    "\"reason\":\"max_connections_per_agent\"", "\"connections\":4");
+
+	/* Another partner still connects. */
+	other = e2e_connect(b, "ml");
+	e2e_assert(e2e_health(other, "connections") == PER_AGENT + 1,
+	    "health's connections");
+	relais_close(&other);
+
+	/* One of med's closes: its place is med's again. */
+	relais_close(&c[0]);
+	c[0] = e2e_connect(b, "med");
+	e2e_assert(e2e_health(c[0], "events") == 0, "no health answer");
+	for (int i = 0; i < PER_AGENT; i++)
+		relais_close(&c[i]);
 }
 
 int
@@ -571,6 +709,10 @@ main(void)
 		cmocka_unit_test_teardown(test_a_pass_is_budgeted_by_decoded_size,
 		    e2e_teardown),
 		cmocka_unit_test_teardown(test_connections_beyond_max_connections_are_refused,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_every_connection_sending_maximal_frames_stays_under_the_bound,
+		    e2e_teardown),
+		cmocka_unit_test_teardown(test_one_agent_cannot_take_every_connection,
 		    e2e_teardown),
 	};
 

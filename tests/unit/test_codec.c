@@ -730,7 +730,7 @@ test_frame_size_limit(void **state)
 	assert_int_equal(decode_bytes(big, len), RL_E_TOO_LARGE);
 	assert_string_equal(err.field, "");
 	assert_string_equal(err.message,
-	    "the frame is 1048577 bytes; the limit is 1048576 bytes");
+	    "the frame is 393217 bytes; the limit is 393216 bytes");
 
 	/* A valid message of exactly the limit is accepted. */
 	begin_cmd("query", 2);
@@ -783,7 +783,7 @@ test_frame_values_limit(void **state)
 	expect_refused(RL_E_TOO_LARGE, "");
 	assert_non_null(strstr(err.message, "more than 65536 msgpack values"));
 
-	/* 1 MiB of nils in a submit: refused on the count alone. */
+	/* A frame of nils in a submit: refused on the count alone. */
 	begin_cmd("submit", 1);
 	key("events");
 	msgpack_pack_array(&pk, RL_MAX_FRAME_BYTES - 32);

@@ -231,6 +231,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c->listen, "tcp://127.0.0.1:7450");
 	assert_int_equal(c->map_size_mb, 1024);
 	assert_int_equal(c->max_batch, 256);
+	assert_int_equal(c->max_connections, 64);
+	assert_int_equal(c->max_connections_per_agent, 4);
 	assert_int_equal(c->default_credit, 100);
 	assert_int_equal(c->heartbeat_ms, 2000);
 	assert_int_equal(c->redeliver_ms, 1000);

@@ -109,11 +109,69 @@ test_the_oldest_handshakes_go_first(void **state)
 	crowd_free(&cr);
 }
 
+/*
+ * Connections admitted that never speak: shut down once silent_ms have
+ * passed since they were accepted, and only those.
+ */
+static void
+test_silent_connections_are_shut_down(void **state)
+{
+	struct crowd cr;
+	struct conn c[3];
+	const int64_t now = 1000000;
+
+	(void)state;
+	assert_int_equal(crowd_init(&cr), 0);
+	open_conns(c, 3);
+	crowd_accepted(&cr, c[0].broker, now - 10000);  /* silent 10 s */
+	crowd_accepted(&cr, c[1].broker, now - 9999);   /* not yet */
+	crowd_accepted(&cr, c[2].broker, now - 20000);
+	crowd_heard(&cr, c[2].broker);                  /* spoke */
+	assert_int_equal(crowd_shed_silent(&cr, now, 10000), 1);
+	assert_true(shed(&c[0]));
+	assert_false(shed(&c[1]));
+	assert_false(shed(&c[2]));
+	assert_int_equal(crowd_shed_silent(&cr, now, 10000), 0);
+	close_conns(c, 3);
+	crowd_free(&cr);
+}
+
+/*
+ * Whose a descriptor is, for max_connections_per_agent: set by its first
+ * message, given back when it closes, carried over a reload.
+ */
+static void
+test_a_descriptor_owner_follows_its_agent(void **state)
+{
+	struct crowd cr;
+	const int32_t map[3] = { 1, -1, 0 };   /* 0 -> 1, 1 gone, 2 -> 0 */
+
+	(void)state;
+	assert_int_equal(crowd_init(&cr), 0);
+	assert_int_equal(crowd_owner(&cr, 7), -1);
+	crowd_own(&cr, 7, 0);
+	crowd_own(&cr, 8, 1);
+	crowd_own(&cr, 9, 2);
+	crowd_own(&cr, 10, 5);                  /* past the old table */
+	crowd_remap(&cr, map, 3);
+	assert_int_equal(crowd_owner(&cr, 7), 1);
+	assert_int_equal(crowd_owner(&cr, 8), -1);
+	assert_int_equal(crowd_owner(&cr, 9), 0);
+	assert_int_equal(crowd_owner(&cr, 10), -1);
+	assert_int_equal(crowd_closed(&cr, 7), 1);
+	assert_int_equal(crowd_owner(&cr, 7), -1);
+	assert_int_equal(crowd_closed(&cr, 7), -1);
+	assert_int_equal(crowd_owner(&cr, -1), -1);
+	crowd_free(&cr);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_the_oldest_handshakes_go_first),
+		cmocka_unit_test(test_silent_connections_are_shut_down),
+		cmocka_unit_test(test_a_descriptor_owner_follows_its_agent),
 	};
 	FILE *devnull = fopen("/dev/null", "w");
 
