@@ -142,7 +142,7 @@ $(BINDIR)/tests/test_e2e_%: $(OBJDIR)/tests/e2e/test_e2e_%.o $(E2E_LIBOBJ) $(CLI
 test: $(PROGRAMS) $(UNIT_BIN) $(E2E_BIN) $(SHIM) $(PEER_TESTS)
 	@[ -n "$(PEER_TESTS)" ] || echo "note: hiredis is not installed (make deps):" \
 	    "redis-peer's argument test is not run"
-	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh tests/store_writes.sh \
+	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh tests/store_writes.sh tests/build_flags.sh \
 	    $(UNIT_BIN) $(E2E_BIN) $(if $(PEER_TESTS),tests/bench/redis_peer_args.sh)
 
 unit: $(UNIT_BIN)

@@ -80,7 +80,9 @@ int relais_new_event_id(char id[RELAIS_EVENT_ID_SIZE]);
  * a new one (relais_new_event_id(), written into the object, so the caller
  * can see it).
  * Unacknowledged events are resent with the same event_id until acked, so
- * a broker restart in between is harmless.  On return, results[i] is the
+ * a broker restart in between is harmless.  A batch the broker refused
+ * with not_reading (303: this client had not read its replies, PROTOCOL
+ * §8.1) was not done: it is sent again as soon as the error is read.  On return, results[i] is the
  * broker's result for events[i] (a new reference the caller decrefs):
  *   {"event_id":..., "status":"ok"|"duplicate", "seq":N, "recorded_at":ms}
  *   {"event_id":..., "status":"error", "code":N, "error":"name",
