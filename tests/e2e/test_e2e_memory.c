@@ -538,20 +538,30 @@ test_a_pass_is_budgeted_by_decoded_size(void **state)
 }
 
 /*
- * A new connection of agent id is refused at its handshake: the log says
- * connection.refused with both needles, and its ping gets no answer.
+ * A new connection of agent id is refused at its handshake: the log gets
+ * one more connection.refused line with both needles, and its ping gets
+ * no answer.
  */
 static void
 expect_handshake_refused(struct e2e_broker *b, const char *id,
     const char *n1, const char *n2)
 {
+	const char *refused = "\"msg\":\"connection.refused\"";
 	char agent[64];
-	struct e2e_raw *r = e2e_raw_open(b, id, NULL);
+	struct e2e_raw *r;
+	int64_t until = rl_mono_ms() + E2E_WAIT_MS;
+	int before;
 	json_t *m;
 
 	snprintf(agent, sizeof(agent), "\"agent\":\"%s\"", id);
+	before = e2e_log_count(b, refused, agent, n1, n2, NULL);
+	r = e2e_raw_open(b, id, NULL);
 	e2e_raw_send(r, "\x82\xa1" "v\x01\xa3" "cmd\xa4" "ping", 13);
-	e2e_log_wait(b, "\"msg\":\"connection.refused\"", agent, n1, n2);
+	while (e2e_log_count(b, refused, agent, n1, n2, NULL) == before) {
+		e2e_assert(rl_mono_ms() < until, "no new line with %s, %s and %s "
+		    "within %d ms", agent, n1, n2, E2E_WAIT_MS);
+		rl_sleep_ms(20);
+	}
 	m = e2e_raw_recv(r, 200);
 	e2e_assert(m == NULL, "a connection past the limit was answered: %s",
 	    e2e_json_str(m));
@@ -662,8 +672,8 @@ test_every_connection_sending_maximal_frames_stays_under_the_bound(void **state)
  * Observed: with max_connections in total only, one agent's key could take
  * every place and lock the other partners out.  Past
  * max_connections_per_agent (4 by default) an agent's handshake is
- * refused (logged), while another agent still gets in; one of its own
- * closing gives the place back.
+ * refused (logged), while another agent still gets in; a reload keeps
+ * the count; one of its own closing gives the place back.
  */
 static void
 test_one_agent_cannot_take_every_connection(void **state)
@@ -685,6 +695,11 @@ test_one_agent_cannot_take_every_connection(void **state)
 	e2e_assert(e2e_health(other, "connections") == PER_AGENT + 1,
 	    "health's connections");
 	relais_close(&other);
+
+	/* A reload keeps what each agent holds. */
+	e2e_reload(b);
+	expect_handshake_refused(b, "med",
+	    "\"reason\":\"max_connections_per_agent\"", "\"connections\":4");
 
 	/* One of med's closes: its place is med's again. */
 	relais_close(&c[0]);
