@@ -11,7 +11,7 @@
 #include "cli_alerts.h"
 #include "cli_view.h"
 
-#define PAGE 1000
+#define PAGE CLI_ALERTS_PAGE
 
 static const char hint[] = "other agents see the alerts that name them "
     "with `relais inbox`";

@@ -13,6 +13,14 @@
 
 #include "cli.h"
 
+/*
+ * Alerts asked for per query when listing them all: the largest alert
+ * (ids of 64 bytes, four agents, a note of 280) packs to about 1 KiB, so
+ * a page of 250 stays well inside one frame (max_frame, 384 KiB), where
+ * the broker's largest page (1000) may not.
+ */
+#define CLI_ALERTS_PAGE 250
+
 enum { CLI_OPT_SERVER_KEY = 300, CLI_OPT_KEY, CLI_OPT_JSON, CLI_OPT_OWN };
 
 /* The entries of struct option every view takes, -e/--help included. */

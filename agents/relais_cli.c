@@ -1252,7 +1252,7 @@ alerts_follow(const struct options *o)
 	if (c == NULL)
 		return EXIT_USAGE;
 	open = cli_view_all_pages(c, "alerts", json_pack("{s:s}", "status",
-	    "open"), "id", 1000, alerts_hint, &status);
+	    "open"), "id", CLI_ALERTS_PAGE, alerts_hint, &status);
 	if (open != NULL) {
 		status = cli_view_lines(open);
 		json_decref(open);

@@ -32,7 +32,7 @@ ask_broker(struct dashboard *d)
 	pthread_mutex_lock(&d->broker_mu);
 	if (d->coordinator)
 		data = cli_view_all_pages(d->broker, "alerts", json_pack("{s:s}",
-		    "status", "open"), "id", 1000, NULL, &status);
+		    "status", "open"), "id", CLI_ALERTS_PAGE, NULL, &status);
 	else
 		data = relais_query(d->broker, "inbox", NULL, 15000);
 	pthread_mutex_unlock(&d->broker_mu);
