@@ -761,6 +761,8 @@ rearm_slice(struct broker *b, int64_t now, bool *done)
 	    memcmp(k.mv_data, b->rearm.after, b->rearm.alen) == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	for (; rc == 0 && n < REARM_SLICE; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (!participants_is_record(&k))
+			continue;
 		if (k.mv_size == 0 || k.mv_size >= PW_ID_SIZE) {
 			rc = MDB_CORRUPTED;
 			break;

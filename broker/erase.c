@@ -89,7 +89,7 @@ erase_log(struct broker *b, MDB_txn *txn, const char *p, size_t plen,
 	msgpack_sbuffer sb;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, b->st.timeline, &cur)) != 0)
+	if ((rc = mdb_cursor_open(txn, b->st.participants, &cur)) != 0)
 		return rc;
 	msgpack_sbuffer_init(&sb);
 	k.mv_size = store_key_seq(key, p, plen, 0);
@@ -135,6 +135,8 @@ erase_pathway(struct broker *b, MDB_txn *txn, struct participant *pt)
 	int rc;
 
 	rc = store_del(&b->st, txn, b->st.participants, &k);
+	if (rc == 0)
+		rc = participants_count_add(&b->st, txn, -1);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 

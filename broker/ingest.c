@@ -201,7 +201,7 @@ record_event(struct broker *b, MDB_txn *txn, const struct agent *sender,
 		k.mv_data = key;
 		v.mv_size = 0;
 		v.mv_data = "";
-		if ((rc = store_put(&b->st, txn, b->st.timeline, &k, &v, 0)) != 0)
+		if ((rc = store_put(&b->st, txn, b->st.participants, &k, &v, 0)) != 0)
 			return rc;
 	}
 	for (int i = 0; fx != NULL && i < fx->ndeliver; i++) {

@@ -30,6 +30,7 @@ struct slot {
 	struct participant pt;      /* first: a slot is found from its record */
 	bool used;
 	bool dirty;                 /* changed since read: write before commit */
+	bool fresh;                 /* not in the store yet: counts when written */
 };
 
 struct ptcache {
@@ -82,6 +83,32 @@ get_header(const unsigned char *d, size_t len, struct armed *a)
 	return 0;
 }
 
+bool
+participants_is_record(const MDB_val *k)
+{
+	return memchr(k->mv_data, '\0', k->mv_size) == NULL;
+}
+
+uint64_t
+participants_count(MDB_txn *txn, struct store *st)
+{
+	uint64_t n;
+
+	return store_get_u64(txn, st->meta, "participants", 12, &n) == 0 ? n : 0;
+}
+
+int
+participants_count_add(struct store *st, MDB_txn *txn, int delta)
+{
+	uint64_t n;
+	int rc;
+
+	if ((rc = store_get_u64(txn, st->meta, "participants", 12, &n)) != 0)
+		return rc;
+	return store_put_u64(st, txn, st->meta, "participants", 12,
+	    delta < 0 && n < (uint64_t)-delta ? 0 : n + (uint64_t)(int64_t)delta);
+}
+
 int
 participants_stored(const MDB_val *v, struct armed *a, const char **pw,
     size_t *len)
@@ -117,7 +144,10 @@ write_back(struct broker *b, MDB_txn *txn, struct slot *s)
 	v.mv_data = sb->data;
 	if ((rc = store_put(&b->st, txn, b->st.participants, &k, &v, 0)) != 0)
 		return rc;
+	if (s->fresh && (rc = participants_count_add(&b->st, txn, 1)) != 0)
+		return rc;
 	s->dirty = false;
+	s->fresh = false;
 	return 0;
 }
 
@@ -190,6 +220,7 @@ participants_load(struct broker *b, MDB_txn *txn, const char *id, size_t len,
 	}
 	s->used = true;
 	s->dirty = false;
+	s->fresh = rc == MDB_NOTFOUND;
 	c->last = s;
 	*out = &s->pt;
 	return 0;

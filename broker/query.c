@@ -54,7 +54,7 @@ query_health(struct broker *b, MDB_txn *txn, const struct rl_request *req,
 	codec_pack_kv_str(pk, "status", "ok");
 	codec_pack_kv_i64(pk, "time", clock_now(&b->clock));
 	codec_pack_kv_u64(pk, "events", store_count(txn, b->st.log));
-	codec_pack_kv_u64(pk, "participants", store_count(txn, b->st.participants));
+	codec_pack_kv_u64(pk, "participants", participants_count(txn, &b->st));
 	codec_pack_kv_u64(pk, "open_alerts", store_count(txn, b->st.alert_open));
 	codec_pack_kv_u64(pk, "deadlines", store_count(txn, b->st.deadlines));
 	codec_pack_kv_u64(pk, "dead_letters", store_count(txn, b->st.dead));
@@ -229,7 +229,7 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	participant_view_pack(b, txn, &pw, clock_now(&b->clock), pk);
 	codec_pack_str(pk, "timeline");
 	/* Count first: msgpack arrays carry their length up front. */
-	if (mdb_cursor_open(txn, b->st.timeline, &cur) != 0) {
+	if (mdb_cursor_open(txn, b->st.participants, &cur) != 0) {
 		msgpack_pack_array(pk, 0);
 		return;
 	}

@@ -357,7 +357,8 @@ query_participants(struct broker *b, MDB_txn *txn, const struct agent *who,
 		size_t pwlen;
 		struct rl_error err;
 
-		if (k.mv_size == 0 || k.mv_size >= PW_ID_SIZE ||
+		if (!participants_is_record(&k) ||
+		    k.mv_size == 0 || k.mv_size >= PW_ID_SIZE ||
 		    participants_stored(&v, &armed, &pwb, &pwlen) == -1 ||
 		    pathway_decode(pwb, pwlen, &pw, &err) != RL_OK)
 			continue;
@@ -449,7 +450,8 @@ inbox_referrals(struct broker *b, MDB_txn *txn, const struct agent *who,
 		size_t pwlen;
 		struct rl_error err;
 
-		if (memmem(v.mv_data, v.mv_size, who->id, wlen) == NULL ||
+		if (!participants_is_record(&k) ||
+		    memmem(v.mv_data, v.mv_size, who->id, wlen) == NULL ||
 		    participants_stored(&v, NULL, &pwb, &pwlen) == -1 ||
 		    pathway_decode(pwb, pwlen, &pw, &err) != RL_OK)
 			continue;

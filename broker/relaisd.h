@@ -255,6 +255,14 @@ void participants_forget(struct participant *pt);
 int participants_flush(struct broker *b, MDB_txn *txn);
 void participants_clear(struct broker *b);
 /*
+ * Whether a key of the participants table is a participant's record, not
+ * one of the timeline's (participant \0 seq) that follow it (store.h).
+ */
+bool participants_is_record(const MDB_val *k);
+/* How many records there are (meta "participants"); add delta to it. */
+uint64_t participants_count(MDB_txn *txn, struct store *st);
+int participants_count_add(struct store *st, MDB_txn *txn, int delta);
+/*
  * A stored value read in place: its bookkeeping into *a (if not NULL) and
  * where its pathway's bytes are; -1 if it is not a participant record.
  */

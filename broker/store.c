@@ -142,7 +142,6 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	if ((rc = open_db(txn, "meta", dbflags, &st->meta)) != 0 ||
 	    (rc = open_db(txn, "log", dbflags, &st->log)) != 0 ||
 	    (rc = open_db(txn, "participants", dbflags, &st->participants)) != 0 ||
-	    (rc = open_db(txn, "timeline", dbflags, &st->timeline)) != 0 ||
 	    (rc = open_db(txn, "deadlines", dbflags, &st->deadlines)) != 0 ||
 	    (rc = open_db(txn, "alerts", dbflags, &st->alerts)) != 0 ||
 	    (rc = open_db(txn, "alert_open", dbflags, &st->alert_open)) != 0 ||

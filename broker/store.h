@@ -4,13 +4,14 @@
  * Tables (named databases) and their keys:
  *   meta          "format" -> u64 STORE_FORMAT; "alert_seq" -> u64;
  *                 "rules_fp" -> hash of the rules the deadline index was
- *                 built with
+ *                 built with; "participants" -> u64 records in participants
  *   log           u64be log seq                 -> event record (msgpack)
  *   event_ids     event_id \0 sender            -> struct dedup_rec
  *   participants  participant id                -> rupture bookkeeping, pathway
  *                                                  (participants.c), which
  *                                                  holds the person's referrals
- *   timeline      participant \0 u64be log seq  -> ""
+ *                 participant \0 u64be log seq  -> ""  (the timeline: right
+ *                                                  after the person's record)
  *   deadlines     u64be due, participant         -> ""  (one per participant)
  *   alerts        u64be alert seq               -> alert record (msgpack)
  *   alert_open    participant \0 rule           -> u64 alert seq
@@ -37,7 +38,11 @@
  * table's last pages whichever agents sent them; keyed by sender first,
  * they fell on one page per sender.  A referral is kept in its
  * participant's record, which its events rewrite anyway, rather than in a
- * table of its own indexed by referral id, which cost a page per referral.
+ * table of its own indexed by referral id, which cost a page per referral;
+ * and a person's timeline follows their record in the same table, on the
+ * page the event rewrites anyway, where a table of its own cost another
+ * page per person.  Code that reads participants' records with a cursor
+ * skips the timeline's keys (participants_is_record()).
  *
  * The environment is opened without MDB_NOSYNC: mdb_txn_commit() returns
  * only after the data and the meta page are on disk.  That is what lets the
@@ -61,20 +66,21 @@
 #include "redo.h"
 
 /*
- * The layout described above.  store_open() upgrades a store of the two
+ * The layout described above.  store_open() upgrades a store of the
  * layouts before when it opens it for writing (store_upgrade.c: format 5
  * lacked the alert indexes; format 6 kept deduplication records under
  * sender \0 event_id in a table "dedup", and a table "referrals" of
- * referral id -> participant id), and refuses any other.
+ * referral id -> participant id; format 7 kept the timeline in a table
+ * "timeline"), and refuses any other.
  */
-#define STORE_FORMAT 7
+#define STORE_FORMAT 8
 
 /* Named tables an environment may hold (those above, and room to grow). */
 #define STORE_MAX_DBS 24
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, log, dedup, participants, timeline;
+	MDB_dbi meta, log, dedup, participants;
 	MDB_dbi deadlines, alerts, alert_open, mbox, mbox_next, dead, queued;
 	MDB_dbi indicators, ind_seen, alert_index, alert_subject;
 	/*

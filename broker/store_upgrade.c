@@ -8,13 +8,15 @@
  *           to "event_ids" (event_id \0 sender); the table "referrals"
  *           (referral id -> participant id) goes: each referral is in its
  *           participant's pathway already
+ *   7 -> 8  the timeline's keys (participant \0 seq) move from the table
+ *           "timeline" into "participants", after each person's record,
+ *           and meta "participants" counts the records
  *
- * The move rewrites every deduplication record once, one per event in the
- * log.  It is one transaction however large the store: LMDB writes the
- * pages of a large transaction to the map before the commit when they
- * exceed what it keeps in memory, so memory stays bounded; the map needs
- * room for the old and the new table together until the commit frees the
- * old one's pages.
+ * The moves rewrite up to two records per event in the log, in one
+ * transaction however large the store: LMDB writes the pages of a large
+ * transaction to the map before the commit when they exceed what it keeps
+ * in memory, so memory stays bounded; the map needs room for the old and
+ * the new tables together until the commit frees the old ones' pages.
  *
  * No write-ahead log is open yet (check_format() refuses a store whose log
  * holds records of the older layout), so nothing here is recorded; the
@@ -29,7 +31,7 @@
 bool
 store_upgradable(uint64_t format)
 {
-	return format == 5 || format == 6;
+	return format >= 5 && format < STORE_FORMAT;
 }
 
 /* The old table "name", if the store has it: 0, MDB_NOTFOUND or an error. */
@@ -81,6 +83,57 @@ move_dedup(struct store *st, MDB_txn *txn, uint64_t *moved)
 	return mdb_drop(txn, old, 1);
 }
 
+/* The participants' records (keys without \0: participants.c). */
+static int
+count_records(struct store *st, MDB_txn *txn, uint64_t *records)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*records = 0;
+	if ((rc = mdb_cursor_open(txn, st->participants, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		*records += memchr(k.mv_data, '\0', k.mv_size) == NULL;
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	return store_put_u64(st, txn, st->meta, "participants", 12, *records);
+}
+
+/* Count the participants' records, then add the timeline among them. */
+static int
+move_timeline(struct store *st, MDB_txn *txn, uint64_t *records)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	MDB_dbi old;
+	int rc;
+
+	if ((rc = count_records(st, txn, records)) != 0)
+		return rc;
+	if ((rc = old_table(txn, "timeline", &old)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if ((rc = mdb_cursor_open(txn, old, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (memchr(k.mv_data, '\0', k.mv_size) == NULL) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if ((rc = store_put(st, txn, st->participants, &k, &v,
+		    MDB_NOOVERWRITE)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	return mdb_drop(txn, old, 1);
+}
+
 static int
 drop_referrals(MDB_txn *txn)
 {
@@ -95,18 +148,20 @@ drop_referrals(MDB_txn *txn)
 int
 store_upgrade(struct store *st, MDB_txn *txn, uint64_t format)
 {
-	uint64_t moved = 0;
+	uint64_t moved = 0, records = 0;
 	int rc;
 
 	if (format == 5 && (rc = alert_index_build(st, txn)) != 0)
 		return rc;
-	if ((rc = move_dedup(st, txn, &moved)) != 0 ||
-	    (rc = drop_referrals(txn)) != 0 ||
+	if (format <= 6 && ((rc = move_dedup(st, txn, &moved)) != 0 ||
+	    (rc = drop_referrals(txn)) != 0))
+		return rc;
+	if ((rc = move_timeline(st, txn, &records)) != 0 ||
 	    (rc = store_put_u64(st, txn, st->meta, "format", 6,
 	    STORE_FORMAT)) != 0)
 		return rc;
 	log_info("store.upgraded", "from_format", LOG_U64(format),
 	    "to_format", LOG_U64(STORE_FORMAT), "dedup_records", LOG_U64(moved),
-	    NULL);
+	    "participants", LOG_U64(records), NULL);
 	return 0;
 }

@@ -262,6 +262,24 @@ count(struct fixture *fx, MDB_dbi dbi)
 	return n;
 }
 
+uint64_t
+participant_records(struct fixture *fx)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_cursor_open(txn, fx->b.st.participants, &cur), 0);
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+		n += participants_is_record(&k);
+	mdb_cursor_close(cur);
+	assert_int_equal(participants_count(txn, &fx->b.st), n);
+	mdb_txn_abort(txn);
+	return n;
+}
+
 
 uint64_t
 mailbox_count(struct fixture *fx, const char *agent)

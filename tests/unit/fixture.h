@@ -72,6 +72,9 @@ void fixture_put_raw(struct fixture *fx, MDB_dbi dbi, const void *key,
 
 /* Entries in a table; entries of one agent's mailbox. */
 uint64_t count(struct fixture *fx, MDB_dbi dbi);
+/* Participants' records (not their timelines' keys), checked against the
+ * count health reports. */
+uint64_t participant_records(struct fixture *fx);
 uint64_t mailbox_count(struct fixture *fx, const char *agent);
 
 #endif

@@ -163,7 +163,7 @@ test_more_participants_than_slots(void **state)
 		}
 	}
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
-	assert_int_equal(count(fx, fx->b.st.participants), 40);
+	assert_int_equal(participant_records(fx), 40);
 	for (int i = 0; i < 40; i++) {
 		snprintf(p, sizeof(p), "p-%d", i);
 		assert_true(stored(fx, p, &pw));
@@ -213,7 +213,7 @@ test_erasure_in_the_same_pass_wins(void **state)
 	assert_int_equal(txn_commit(&fx->b, txn), 0);
 	assert_false(stored(fx, "p-1", &pw));
 	assert_true(stored(fx, "p-2", &pw));
-	assert_int_equal(count(fx, fx->b.st.participants), 1);
+	assert_int_equal(participant_records(fx), 1);
 }
 
 /*

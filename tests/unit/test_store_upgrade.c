@@ -1,8 +1,10 @@
 /*
- * The upgrade of a store of format 6 (broker/store_upgrade.c): a store is
- * written, rewritten in format 6's layout (deduplication records under
- * sender \0 event_id in "dedup", a "referrals" table of referral id ->
- * participant id), and opened again.  Every answer must be what it was.
+ * The upgrade of a store of format 6 or 7 (broker/store_upgrade.c): a
+ * store is written, rewritten in the older layout (format 7: the timeline
+ * in a table of its own, no count of participants in meta; format 6 also:
+ * deduplication records under sender \0 event_id in "dedup", a
+ * "referrals" table of referral id -> participant id), and opened again.
+ * Every answer must be what it was.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,19 +27,35 @@ format6_dedup_key(char *buf, const char *sender, size_t slen, const char *eid,
 	return slen + 1 + eidlen;
 }
 
-/* Rewrite the fixture's (closed afterwards) store as format 6 left it. */
+/* Format 7's timeline: its own table. */
 static void
-to_format_6(struct fixture *fx)
+timeline_apart(struct fixture *fx, MDB_txn *txn)
+{
+	MDB_dbi timeline;
+	MDB_cursor *cur;
+	MDB_val k, v, mk = { 12, "participants" };
+
+	assert_int_equal(mdb_dbi_open(txn, "timeline", MDB_CREATE, &timeline), 0);
+	assert_int_equal(mdb_cursor_open(txn, fx->b.st.participants, &cur), 0);
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		if (participants_is_record(&k))
+			continue;
+		assert_int_equal(mdb_put(txn, timeline, &k, &v, 0), 0);
+		assert_int_equal(mdb_cursor_del(cur, 0), 0);
+	}
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_del(txn, fx->b.st.meta, &mk, NULL), 0);
+}
+
+/* Format 6's deduplication records and referral index. */
+static void
+dedup_and_referrals_apart(struct fixture *fx, MDB_txn *txn)
 {
 	static struct pathway pw;
-	MDB_env *env = fx->b.st.env;
 	MDB_dbi dedup, referrals;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	MDB_txn *txn;
-	unsigned char six[8];
 
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, "dedup", MDB_CREATE, &dedup), 0);
 	assert_int_equal(mdb_dbi_open(txn, "referrals", MDB_CREATE, &referrals), 0);
 	assert_int_equal(mdb_cursor_open(txn, fx->b.st.dedup, &cur), 0);
@@ -71,11 +89,23 @@ to_format_6(struct fixture *fx)
 	}
 	mdb_cursor_close(cur);
 	assert_int_equal(mdb_drop(txn, fx->b.st.dedup, 1), 0);
-	store_put_be64(six, 6);
-	k.mv_size = 6;
-	k.mv_data = "format";
+}
+
+/* Rewrite the fixture's (closed afterwards) store as format 6 or 7 left it. */
+static void
+to_format(struct fixture *fx, uint64_t format)
+{
+	MDB_val k = { 6, "format" }, v;
+	unsigned char num[8];
+	MDB_txn *txn;
+
+	assert_int_equal(mdb_txn_begin(fx->b.st.env, NULL, 0, &txn), 0);
+	timeline_apart(fx, txn);
+	if (format == 6)
+		dedup_and_referrals_apart(fx, txn);
+	store_put_be64(num, format);
 	v.mv_size = 8;
-	v.mv_data = six;
+	v.mv_data = num;
 	assert_int_equal(mdb_put(txn, fx->b.st.meta, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	store_close(&fx->b.st);
@@ -164,9 +194,8 @@ static const struct { const char *who, *what, *p; } queries[NQUERIES] = {
 };
 
 static void
-test_a_format_6_store_upgrades_and_answers_the_same(void **state)
+upgrades_and_answers_the_same(struct fixture *fx, uint64_t from)
 {
-	struct fixture *fx = *state;
 	const char *dir = fx->b.cfg->data_dir;
 	char *before[NQUERIES], err[512], out[4096];
 	size_t blen[NQUERIES];
@@ -194,7 +223,7 @@ test_a_format_6_store_upgrades_and_answers_the_same(void **state)
 		before[i] = answer(fx, queries[i].who, queries[i].what,
 		    queries[i].p, &blen[i]);
 
-	to_format_6(fx);
+	to_format(fx, from);
 	assert_int_equal(store_open(&fx->b.st, dir, 16, true, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "start relaisd on it once"));
 	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)), 0);
@@ -204,9 +233,11 @@ test_a_format_6_store_upgrades_and_answers_the_same(void **state)
 	assert_int_equal(store_get_u64(txn, fx->b.st.meta, "format", 6, &format), 0);
 	assert_int_equal(mdb_dbi_open(txn, "dedup", 0, &gone), MDB_NOTFOUND);
 	assert_int_equal(mdb_dbi_open(txn, "referrals", 0, &gone), MDB_NOTFOUND);
+	assert_int_equal(mdb_dbi_open(txn, "timeline", 0, &gone), MDB_NOTFOUND);
 	mdb_txn_abort(txn);
 	assert_int_equal(format, STORE_FORMAT);
 	assert_int_equal(count(fx, fx->b.st.dedup), events);
+	assert_int_equal(participant_records(fx), 2);
 
 	/* The same answers, and a clean --verify. */
 	for (int i = 0; i < NQUERIES; i++) {
@@ -250,7 +281,20 @@ test_a_format_6_store_upgrades_and_answers_the_same(void **state)
 	assert_int_equal(referral(fx, "ml", "referral.accepted", "e7", "p-2",
 	    "r-2", NULL), RL_E_UNKNOWN_REFERRAL);
 	assert_int_equal(fixture_verify(fx, out, sizeof(out)), 0);
+	assert_int_equal(participant_records(fx), 1);
 	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_a_format_6_store_upgrades_and_answers_the_same(void **state)
+{
+	upgrades_and_answers_the_same(*state, 6);
+}
+
+static void
+test_a_format_7_store_upgrades_and_answers_the_same(void **state)
+{
+	upgrades_and_answers_the_same(*state, 7);
 }
 
 int
@@ -259,6 +303,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_a_format_6_store_upgrades_and_answers_the_same,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_format_7_store_upgrades_and_answers_the_same,
 		    fixture_setup, fixture_teardown),
 	};
 

@@ -299,7 +299,7 @@ static char *
 dump_in(struct store *st, MDB_txn *txn)
 {
 	MDB_dbi tables[] = { st->meta, st->log, st->dedup, st->mbox, st->queued,
-	    st->participants, st->timeline, st->deadlines, st->indicators,
+	    st->participants, st->deadlines, st->indicators,
 	    st->ind_seen };
 	char *text;
 	size_t len;
