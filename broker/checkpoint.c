@@ -14,11 +14,13 @@
  *      transaction and commits it: LMDB returns after its data and meta
  *      pages are on disk.  Only then does the log start that generation,
  *      overwriting the older records.  LMDB on disk is thus always the last
- *      checkpoint, whole (pages of the shared transaction that LMDB spills
- *      early go to pages that checkpoint does not use).  One unsynced LMDB
- *      commit per pass (MDB_NOSYNC) would not do: a commit reuses pages the
- *      synced snapshot still needs two commits later, and rewrites both
- *      meta pages, so a power cut could leave a file that is no commit.
+ *      checkpoint, whole: the shared transaction writes only pages that
+ *      checkpoint does not use (LMDB's copy on write), so whatever of them
+ *      reaches the disk early changes nothing a restart reads.  One
+ *      unsynced LMDB commit per pass (MDB_NOSYNC) would not do: a commit
+ *      reuses pages the synced snapshot still needs two commits later, and
+ *      rewrites both meta pages, so a power cut could leave a file that is
+ *      no commit.
  *   4. Recovery (start-up): the records of generation "wal_gen", in order,
  *      applied to the last checkpoint, give every acknowledged pass back,
  *      byte for byte; a crash between the checkpoint's commit and the
@@ -33,6 +35,15 @@
  *   7. A failed append may have left a record on disk: the next write
  *      first checkpoints what the log held before it, so that record's
  *      generation is never read again.
+ *   8. The pages the shared transaction changed stay out of the heap:
+ *      with durability = wal the store is opened with MDB_WRITEMAP
+ *      (store_open, server.c), so LMDB changes them in place in its map of
+ *      data.mdb, page cache that the kernel may write back (point 3 says
+ *      why that is harmless) and reclaim.  Copied into the heap, as LMDB
+ *      does without it, they would grow with every page changed until the
+ *      checkpoint, up to LMDB's limit of 512 MiB, past the broker's memory
+ *      bound (flow.h).  The map's size is reserved on the disk (store.c),
+ *      so that a full disk is a map that cannot grow, not a SIGBUS.
  */
 #include <string.h>
 #include <unistd.h>

@@ -988,7 +988,9 @@ broker_init(struct broker *b, struct config *cfg, const char *ready_file)
 		    "hint", LOG_STR("create them with: relais keygen PATH"), NULL);
 		return -1;
 	}
-	if (store_open(&b->st, cfg->data_dir, cfg->map_size_mb, false, err,
+	/* wal: the shared transaction's pages in the map, not the heap. */
+	if (store_open(&b->st, cfg->data_dir, cfg->map_size_mb,
+	    strcmp(cfg->durability, "wal") == 0 ? STORE_WRITE_MAP : 0, err,
 	    sizeof(err)) == -1) {
 		log_error("store.open_failed", "error", LOG_STR(err), NULL);
 		return -1;

@@ -2,6 +2,7 @@
  * LMDB environment and the small helpers every table uses.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,10 +107,36 @@ layout_of(struct store *st, MDB_txn *txn)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/*
+ * With MDB_WRITEMAP, LMDB writes a page by storing into its map of
+ * data.mdb, a file it extends to the map's size with ftruncate (holes, no
+ * disk blocks).  Storing into a hole when the disk is full kills the
+ * process (SIGBUS), where pwrite() would have returned ENOSPC.  So the
+ * map's whole size is reserved on the disk (fallocate) when the store
+ * opens and before the map grows: a full disk is then a map that cannot
+ * grow, refused with storage_full as without the map.  A file system that
+ * cannot reserve (EOPNOTSUPP) is used as it is.
+ */
+static int
+reserve(struct store *st, uint64_t size)
+{
+	unsigned flags;
+	int fd;
+
+	if (mdb_env_get_flags(st->env, &flags) != 0 || !(flags & MDB_WRITEMAP))
+		return 0;
+	if (mdb_env_get_fd(st->env, &fd) != 0)
+		return EINVAL;
+	if (fallocate(fd, 0, 0, (off_t)size) == 0 || errno == EOPNOTSUPP)
+		return 0;
+	return errno;
+}
+
 int
 store_open(struct store *st, const char *dir, uint64_t map_size_mb,
-    bool read_only, char *errbuf, size_t errlen)
+    unsigned how, char *errbuf, size_t errlen)
 {
+	bool read_only = how == STORE_READ_ONLY;
 	MDB_txn *txn = NULL;
 	int rc, dead = 0, missing;
 	unsigned dbflags = read_only ? 0 : MDB_CREATE;
@@ -132,10 +159,25 @@ store_open(struct store *st, const char *dir, uint64_t map_size_mb,
 	 * not threads.  No MDB_NOSYNC / MDB_NOMETASYNC: durability first.
 	 */
 	if ((rc = mdb_env_open(st->env, dir,
-	    MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0600)) != 0)
+	    MDB_NOTLS | (read_only ? MDB_RDONLY : 0) |
+	    (how == STORE_WRITE_MAP ? MDB_WRITEMAP : 0), 0600)) != 0)
 		goto fail;
 	/* A crashed broker or tool may have left reader slots behind. */
 	mdb_reader_check(st->env, &dead);
+	if (how == STORE_WRITE_MAP) {
+		MDB_envinfo info = { 0 };
+
+		if ((rc = mdb_env_info(st->env, &info)) != 0 ||
+		    (rc = reserve(st, info.me_mapsize)) != 0) {
+			snprintf(errbuf, errlen, "cannot reserve the map's %llu MiB on "
+			    "the disk of %s: %s (free some space, or lower "
+			    "map_size_mb)", (unsigned long long)(info.me_mapsize >> 20),
+			    dir, rc > 0 ? strerror(rc) : mdb_strerror(rc));
+			mdb_env_close(st->env);
+			st->env = NULL;
+			return -1;
+		}
+	}
 
 	if ((rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
@@ -232,7 +274,8 @@ store_grow(struct store *st, uint64_t max_mb, bool full, uint64_t *map_mb)
 		return 0;
 	}
 	size = size * 2 > max ? max : size * 2;
-	if ((rc = mdb_env_set_mapsize(st->env, size)) != 0)
+	if ((rc = reserve(st, size)) != 0 ||
+	    (rc = mdb_env_set_mapsize(st->env, size)) != 0)
 		return rc;
 	*map_mb = size >> 20;
 	return 1;

@@ -110,10 +110,15 @@ int store_upgrade(struct store *st, MDB_txn *txn, uint64_t format);
 /*
  * Open (creating if needed) the store in dir with the given map size, clear
  * stale reader slots left by a crashed process (mdb_reader_check).
+ * how: 0 (read-write), STORE_READ_ONLY, or STORE_WRITE_MAP: read-write,
+ * LMDB's pages changed in place in the file's map (MDB_WRITEMAP), not
+ * copied into the heap (durability = wal: checkpoint.c says why).
  * Returns 0, or -1 with a sentence in errbuf.
  */
+#define STORE_READ_ONLY 1u
+#define STORE_WRITE_MAP 2u
 int store_open(struct store *st, const char *dir, uint64_t map_size_mb,
-    bool read_only, char *errbuf, size_t errlen);
+    unsigned how, char *errbuf, size_t errlen);
 void store_close(struct store *st);
 
 /*

@@ -308,12 +308,17 @@ powercut_apply(const char *path, uint64_t seed, bool lose_all,
 	st->syncs = j.syncs;
 	st->msyncs = j.msyncs;
 	st->truncates = j.truncates;
-	for (size_t i = 0; i < j.nw; i++)
+	for (size_t i = 0; i < j.nw; i++) {
+		bool mapped = (j.w[i].r.flags & PC_MAPPED) != 0;
+
 		st->unsynced += !j.w[i].durable;
+		st->mapped += mapped;
+		st->mapped_unsynced += mapped && !j.w[i].durable;
+	}
 	if (j.msyncs > 0 || j.truncates > 0) {
-		snprintf(err, errlen, "the store synced through a map (%zu msync) or "
-		    "truncated its file (%zu ftruncate): the shim cannot see those "
-		    "writes, so it cannot model a power cut", j.msyncs, j.truncates);
+		snprintf(err, errlen, "the store synced a map the shim did not make "
+		    "private (%zu msync) or shrank its file (%zu ftruncate): the "
+		    "shim cannot model a power cut then", j.msyncs, j.truncates);
 		goto out;
 	}
 	if (undo_all(&j, err, errlen) == -1 ||

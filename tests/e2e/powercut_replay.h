@@ -23,9 +23,11 @@ struct powercut_stats {
 	size_t unsynced;        /* of which not durable at the cut */
 	size_t pages_kept;      /* unsynced page versions put back */
 	size_t pages_lost;      /* unsynced page versions lost */
+	size_t mapped;          /* writes of pages stored through a map */
+	size_t mapped_unsynced; /* of which not durable at the cut */
 	size_t syncs;
-	size_t msyncs;          /* writes through a map: cannot be modelled */
-	size_t truncates;       /* ftruncate: not modelled */
+	size_t msyncs;          /* msync of a map the shim does not model */
+	size_t truncates;       /* ftruncate shrinking a file: not modelled */
 };
 
 /*

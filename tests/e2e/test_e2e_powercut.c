@@ -2,7 +2,8 @@
  * End to end, a power cut: SIGKILL keeps the page cache, so it cannot show
  * what a disk loses.  Here relaisd runs under the power-cut shim
  * (tests/powercut/, LD_PRELOAD in this test only), which journals every
- * write and sync of data.mdb and kills the broker at a chosen write or
+ * write and sync of data.mdb (also the pages stored through its map, with
+ * durability = wal) and wal.log, and kills the broker at a chosen write or
  * sync.  The test then rebuilds the disk as a power cut at that instant
  * could leave it (powercut_replay.h: every unsynced write lost, or each
  * page keeping a random part of its unsynced history), restarts the broker
@@ -298,10 +299,12 @@ check_verify(struct e2e_broker *b)
 
 /*
  * One power cut.  Returns the writes and syncs the shim counted (all of
- * them when the run had no cut point).
+ * them when the run had no cut point); adds its writes of pages stored
+ * through a map to *mapped, and those not synced at the cut to *unsynced.
  */
 static long
-one_cut(const struct cut *c, size_t nevents, const char *extra)
+one_cut(const struct cut *c, size_t nevents, const char *extra,
+    size_t *mapped, size_t *unsynced)
 {
 	struct e2e_broker *b = e2e_broker_new(extra);
 	struct workload *w = calloc(1, sizeof(*w));
@@ -336,8 +339,11 @@ one_cut(const struct cut *c, size_t nevents, const char *extra)
 		printf("  no cut point: killed after the last ack (%ld writes and "
 		    "syncs); ", ops);
 	printf("%zu of %zu events acknowledged; %zu writes, %zu unsynced: %zu "
-	    "page versions kept, %zu lost\n", w->nacked, w->n, st.writes,
-	    st.unsynced, st.pages_kept, st.pages_lost);
+	    "page versions kept, %zu lost; %zu pages written through the map, "
+	    "%zu of them unsynced\n", w->nacked, w->n, st.writes, st.unsynced,
+	    st.pages_kept, st.pages_lost, st.mapped, st.mapped_unsynced);
+	*mapped += st.mapped;
+	*unsynced += st.mapped_unsynced;
 	check_verify(b);
 	e2e_start(b);
 	check_deliveries(b, w);
@@ -364,10 +370,19 @@ cut_of(uint64_t seed, long ops)
 	return c;
 }
 
-/* POWERCUT_RUNS cuts of brokers whose config has the lines extra. */
+/*
+ * POWERCUT_RUNS cuts of brokers whose config has the lines extra.
+ * through_map: the store writes its pages through a map of data.mdb
+ * (MDB_WRITEMAP, durability = wal), so the pages of the transaction not
+ * yet checkpointed may reach the disk before any sync, in any order: the
+ * runs must have cut some of them (the shim writes them back, unsynced,
+ * at the cut), and the store restarted on what was left must hold its
+ * last checkpoint whole all the same.
+ */
 static void
-power_cuts(const char *extra)
+power_cuts(const char *extra, bool through_map)
 {
+	size_t mapped = 0, unsynced = 0;
 	long runs = e2e_env_long("POWERCUT_RUNS", 10);
 	long nevents = e2e_env_long("POWERCUT_EVENTS", 40);
 	long replay = e2e_env_long("POWERCUT_REPLAY", -1);
@@ -381,14 +396,14 @@ power_cuts(const char *extra)
 	/* A first run without a cut point counts the writes and syncs of a
 	 * whole run; the cut points are drawn among them. */
 	printf("power cuts: a run without a cut, to count the writes and syncs\n");
-	ops = one_cut(&none, (size_t)nevents, extra);
+	ops = one_cut(&none, (size_t)nevents, extra, &mapped, &unsynced);
 	e2e_assert(ops > 0, "the shim journalled no write of data.mdb: is %s "
 	    "built and loaded?", shim_path());
 	if (replay >= 0) {
 		struct cut c = cut_of((uint64_t)replay, ops);
 
 		printf("power cut of seed %ld\n", replay);
-		one_cut(&c, (size_t)nevents, extra);
+		one_cut(&c, (size_t)nevents, extra, &mapped, &unsynced);
 		return;
 	}
 	printf("power cuts: %ld runs, seeds %" PRIu64 "..%" PRIu64 " (replay one "
@@ -397,26 +412,36 @@ power_cuts(const char *extra)
 		struct cut c = cut_of(seed + (uint64_t)i, ops);
 
 		printf("run %ld: seed %" PRIu64 "\n", i, c.seed);
-		one_cut(&c, (size_t)nevents, extra);
+		one_cut(&c, (size_t)nevents, extra, &mapped, &unsynced);
 	}
+	if (through_map)
+		e2e_assert(unsynced > 0, "no run cut a page of the transaction not "
+		    "yet checkpointed (%zu pages written through the map, all "
+		    "synced): durability = wal must write through the map", mapped);
+	else
+		e2e_assert(mapped == 0, "durability = commit wrote %zu pages "
+		    "through a map", mapped);
 }
 
 static void
 test_power_cuts(void **state)
 {
-	power_cuts(NULL);
+	power_cuts("durability = commit\n", false);
 }
 
 /*
  * With the write-ahead log: a pass is acknowledged once its record is
  * synced, LMDB syncs only at checkpoints, so the cut falls among writes of
  * both files.  A small log and frequent checkpoints put checkpoints among
- * the cut points too.
+ * the cut points too.  LMDB writes its pages through the map there, so
+ * each cut also finds pages of the transaction since the last checkpoint
+ * stored but not synced, some of which reach the disk (power_cuts()).
  */
 static void
 test_power_cuts_wal(void **state)
 {
-	power_cuts("durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 50\n");
+	power_cuts("durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 50\n",
+	    true);
 }
 
 int

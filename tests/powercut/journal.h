@@ -28,15 +28,18 @@ enum pc_kind {
 	PC_WRITE = 'W',     /* old bytes (old_len), then new bytes (len) */
 	PC_SYNC = 'S',      /* fsync/fdatasync of file returned 0 */
 	PC_DONE_SYNCED = 'D', /* write seq, on an O_DSYNC descriptor, returned */
-	PC_MSYNC = 'M',     /* msync: writes through a map are invisible here */
-	PC_TRUNCATE = 'T',  /* ftruncate of a watched file: not modelled */
+	PC_MSYNC = 'M',     /* msync of a map the shim does not model */
+	PC_TRUNCATE = 'T',  /* ftruncate shrinking a watched file: not modelled */
 };
+
+/* A write of a page stored through a map (the shim's write-back). */
+#define PC_MAPPED       1u
 
 struct pc_record {
 	uint32_t magic;
 	uint32_t kind;
 	uint32_t file;      /* index of the PC_FILE record */
-	uint32_t pad;
+	uint32_t flags;     /* PC_WRITE: PC_MAPPED */
 	uint64_t seq;       /* PC_WRITE: its number; PC_DONE_SYNCED: which */
 	uint64_t off;       /* where the write starts */
 	uint64_t len;       /* bytes written (PC_FILE: path length) */

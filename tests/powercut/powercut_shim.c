@@ -20,9 +20,21 @@
  * the data pages go through pwrite or lseek + writev on the descriptor
  * opened read-write on data.mdb, then fdatasync; the meta page through
  * pwrite on a second descriptor opened O_WRONLY | O_DSYNC.  pwrite64,
- * pwritev, open64 and openat are covered too, for other callers.  msync
- * and ftruncate of a watched file are journalled so that the test can
- * refuse a store that writes through a map (invisible to this shim).
+ * pwritev, open64 and openat are covered too, for other callers.
+ *
+ * With MDB_WRITEMAP (durability = wal) LMDB writes its pages by storing
+ * into a shared, writable map of data.mdb, invisible to a shim.  So such a
+ * map of a watched file is made private here (MAP_PRIVATE): the stores stay
+ * in the process, and reach the file only as journalled writes, the pages
+ * that differ from the file, when msync asks for them (then a sync is
+ * journalled), when the map goes, or just before the kill: there they are
+ * writes not yet synced, which is what a kernel may or may not have
+ * written back when the power goes.  Which pages differ is read from
+ * /proc/self/pagemap (a page the process wrote is anonymous).  An msync of
+ * any other map, and an ftruncate that shrinks a watched file, are
+ * journalled so that the test can refuse what it cannot model; an
+ * ftruncate that extends one (LMDB sizing the file to its map) adds only
+ * zeros, which nothing is lost from.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -46,6 +58,8 @@
 #define MAX_FDS     4096
 #define MAX_FILES   16
 #define MAX_NAMES   8
+#define MAX_MAPS    8
+#define PAGE_BYTES  4096u
 
 /* The real functions, found past this library. */
 static int (*real_open)(const char *, int, ...);
@@ -59,6 +73,16 @@ static int (*real_fdatasync)(int);
 static int (*real_fsync)(int);
 static int (*real_msync)(void *, size_t, int);
 static int (*real_ftruncate)(int, off_t);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
+
+/* A shared writable map of a watched file, made private (see above). */
+struct map {
+	char *addr;         /* NULL: slot free */
+	size_t len;
+	off_t off;          /* of the file, at addr */
+	int file;
+};
 
 struct watched_fd {
 	int file;           /* index into files[], -1: not watched */
@@ -76,6 +100,8 @@ static int nfiles;
 static struct watched_fd fds[MAX_FDS];
 static uint64_t ops, kill_at, write_seq;
 static bool kill_after;
+static struct map maps[MAX_MAPS];
+static int writers[MAX_FILES];      /* O_RDWR, for writes through a map */
 
 static void
 die(const char *what)
@@ -109,6 +135,9 @@ init(void)
 	real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
 	real_msync = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
 	real_ftruncate = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate");
+	real_mmap = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(
+	    RTLD_NEXT, "mmap");
+	real_munmap = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
 	for (int i = 0; i < MAX_FDS; i++)
 		fds[i].file = -1;
 	if (j == NULL || *j == '\0')
@@ -176,6 +205,7 @@ note_open(int fd, const char *path, int flags)
 		snprintf(files[f], sizeof(files[f]), "%s", full);
 		if ((readers[f] = real_open(full, O_RDONLY | O_CLOEXEC)) == -1)
 			die("cannot reopen a watched file");
+		writers[f] = -1;
 		nfiles++;
 		journal(&r, full, r.len, NULL, 0);
 	}
@@ -192,14 +222,48 @@ watched(int fd)
 	return fds[fd].file;
 }
 
-/* Count a write or sync; die here if it is the chosen one (before it). */
+static void flush_maps_unsynced(void);
+
+/*
+ * Count a write or sync; die here if it is the chosen one (before it),
+ * what the maps hold written first, unsynced.  Called with lock held.
+ */
 static void
 count_op(bool after)
 {
-	if (after == kill_after && kill_at != 0 && ops + (after ? 0 : 1) == kill_at)
+	if (after == kill_after && kill_at != 0 &&
+	    ops + (after ? 0 : 1) == kill_at) {
+		flush_maps_unsynced();
 		kill(getpid(), SIGKILL);
+	}
 	if (!after)
 		ops++;
+}
+
+/* Journal the write r describes (file, off, len) of buf, with the bytes it
+ * replaces, before it happens.  Called with lock held. */
+static void
+journal_write(struct pc_record *r, const void *buf)
+{
+	struct stat st;
+	char *old = NULL;
+	off_t off = (off_t)r->off;
+
+	if (fstat(readers[r->file], &st) == -1)
+		die("fstat of a watched file");
+	r->seq = ++write_seq;
+	r->old_size = (uint64_t)st.st_size;
+	r->old_len = 0;
+	if (off < st.st_size) {
+		r->old_len = (uint64_t)st.st_size - r->off < r->len ?
+		    (uint64_t)st.st_size - r->off : r->len;
+		if ((old = malloc(r->old_len)) == NULL ||
+		    pread(readers[r->file], old, r->old_len, off) !=
+		    (ssize_t)r->old_len)
+			die("cannot read the bytes a write replaces");
+	}
+	journal(r, old, r->old_len, buf, r->len);
+	free(old);
 }
 
 /*
@@ -212,25 +276,11 @@ logged_write(int fd, int f, const void *buf, size_t len, off_t off,
 {
 	struct pc_record r = { .magic = PC_MAGIC, .kind = PC_WRITE,
 	    .file = (uint32_t)f, .off = (uint64_t)off, .len = len };
-	struct stat st;
-	char *old = NULL;
 	ssize_t got;
 
 	pthread_mutex_lock(&lock);
 	count_op(false);
-	if (fstat(readers[f], &st) == -1)
-		die("fstat of a watched file");
-	r.seq = ++write_seq;
-	r.old_size = (uint64_t)st.st_size;
-	if (off < st.st_size) {
-		r.old_len = (uint64_t)st.st_size - (uint64_t)off < len ?
-		    (uint64_t)st.st_size - (uint64_t)off : len;
-		if ((old = malloc(r.old_len)) == NULL ||
-		    pread(readers[f], old, r.old_len, off) != (ssize_t)r.old_len)
-			die("cannot read the bytes a write replaces");
-	}
-	journal(&r, old, r.old_len, buf, len);
-	free(old);
+	journal_write(&r, buf);
 	got = do_write(ctx);
 	if (got > 0 && fds[fd].dsync) {
 		struct pc_record d = { .magic = PC_MAGIC, .kind = PC_DONE_SYNCED,
@@ -484,27 +534,158 @@ fsync(int fd)
 	return logged_sync(fd, real_fsync);
 }
 
+/* ------------------------------------------------------------------ */
+/* Writes through a map                                                */
+
+static struct map *
+map_at(const void *addr)
+{
+	for (int i = 0; i < MAX_MAPS; i++)
+		if (maps[i].addr != NULL && (const char *)addr >= maps[i].addr &&
+		    (const char *)addr < maps[i].addr + maps[i].len)
+			return &maps[i];
+	return NULL;
+}
+
+/*
+ * Write to m's file, journalled, each page of [from, to) the process
+ * stored into (anonymous in the private map: /proc/self/pagemap bit 61
+ * clear, present or swapped) that differs from the file.  counted: each
+ * write is a cut point.  Called with lock held.
+ */
+static void
+write_back(struct map *m, char *from, char *to, bool counted)
+{
+	static int pagemap = -1;
+	char old[PAGE_BYTES];
+
+	if (pagemap == -1 && (pagemap = real_open("/proc/self/pagemap",
+	    O_RDONLY | O_CLOEXEC)) == -1)
+		die("cannot open /proc/self/pagemap");
+	if (writers[m->file] == -1 && (writers[m->file] = real_open(
+	    files[m->file], O_RDWR | O_CLOEXEC)) == -1)
+		die("cannot reopen a watched file for writing");
+	from = m->addr + (size_t)(from - m->addr) / PAGE_BYTES * PAGE_BYTES;
+	for (char *p = from; p < to && p < m->addr + m->len; p += PAGE_BYTES) {
+		off_t at = (off_t)((uintptr_t)p / PAGE_BYTES * 8);
+		struct pc_record r = { .magic = PC_MAGIC, .kind = PC_WRITE,
+		    .file = (uint32_t)m->file, .flags = PC_MAPPED,
+		    .len = PAGE_BYTES };
+		uint64_t e;
+		ssize_t got;
+
+		if (pread(pagemap, &e, sizeof(e), at) != (ssize_t)sizeof(e))
+			die("cannot read /proc/self/pagemap");
+		if (!(e >> 62) || (e >> 61 & 1))
+			continue;
+		r.off = (uint64_t)(m->off + (p - m->addr));
+		got = pread(readers[m->file], old, PAGE_BYTES, (off_t)r.off);
+		if (got < 0)
+			die("cannot read a watched file");
+		if (got == PAGE_BYTES && memcmp(old, p, PAGE_BYTES) == 0)
+			continue;
+		if (counted)
+			count_op(false);
+		journal_write(&r, p);
+		if (real_pwrite(writers[m->file], p, PAGE_BYTES, (off_t)r.off) !=
+		    PAGE_BYTES)
+			die("cannot write a page of a map back");
+		if (counted)
+			count_op(true);
+	}
+}
+
+static void
+flush_maps_unsynced(void)
+{
+	for (int i = 0; i < MAX_MAPS; i++)
+		if (maps[i].addr != NULL)
+			write_back(&maps[i], maps[i].addr, maps[i].addr + maps[i].len,
+			    false);
+}
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int f, i;
+	void *p;
+
+	pthread_once(&once, init);
+	if ((f = watched(fd)) < 0 || !(prot & PROT_WRITE) ||
+	    (flags & MAP_TYPE) != MAP_SHARED)
+		return real_mmap(addr, len, prot, flags, fd, off);
+	p = real_mmap(addr, len, prot, (flags & ~MAP_TYPE) | MAP_PRIVATE, fd, off);
+	if (p == MAP_FAILED)
+		return p;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < MAX_MAPS && maps[i].addr != NULL; i++)
+		;
+	if (i == MAX_MAPS)
+		die("too many maps of watched files");
+	maps[i] = (struct map){ p, len, off, f };
+	pthread_mutex_unlock(&lock);
+	return p;
+}
+
+void *
+mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+int
+munmap(void *addr, size_t len)
+{
+	struct map *m;
+
+	pthread_once(&once, init);
+	pthread_mutex_lock(&lock);
+	if ((m = map_at(addr)) != NULL && m->addr == addr) {
+		/* What was stored and not synced is now the kernel's to write. */
+		write_back(m, m->addr, m->addr + m->len, false);
+		m->addr = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	return real_munmap(addr, len);
+}
+
 int
 msync(void *addr, size_t len, int flags)
 {
+	struct map *m;
+
 	pthread_once(&once, init);
-	if (journal_fd != -1 && nfiles > 0) {
+	if (journal_fd == -1 || nfiles == 0)
+		return real_msync(addr, len, flags);
+	pthread_mutex_lock(&lock);
+	if ((m = map_at(addr)) != NULL) {
+		int rc;
+
+		write_back(m, addr, (char *)addr + len, true);
+		count_op(false);
+		if ((rc = real_fdatasync(writers[m->file])) == 0)
+			note_sync(m->file);
+		count_op(true);
+		pthread_mutex_unlock(&lock);
+		return rc;
+	}
+	{
 		struct pc_record r = { .magic = PC_MAGIC, .kind = PC_MSYNC };
 
-		pthread_mutex_lock(&lock);
 		journal(&r, NULL, 0, NULL, 0);
-		pthread_mutex_unlock(&lock);
 	}
+	pthread_mutex_unlock(&lock);
 	return real_msync(addr, len, flags);
 }
 
 int
 ftruncate(int fd, off_t len)
 {
+	struct stat st;
 	int f;
 
 	pthread_once(&once, init);
-	if ((f = watched(fd)) >= 0) {
+	if ((f = watched(fd)) >= 0 && (fstat(fd, &st) == -1 || len < st.st_size)) {
 		struct pc_record r = { .magic = PC_MAGIC, .kind = PC_TRUNCATE,
 		    .file = (uint32_t)f, .off = (uint64_t)len };
 

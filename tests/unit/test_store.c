@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <zmq.h>
@@ -114,6 +115,43 @@ test_store_of_another_format_is_refused(void **state)
 	assert_non_null(strstr(err, "store format 99"));
 	set_format(dir, STORE_FORMAT);
 	assert_int_equal(store_open(&fx->b.st, dir, 16, false, err, sizeof(err)), 0);
+}
+
+/* The blocks data.mdb holds on its disk, in MiB. */
+static uint64_t
+disk_mib(const char *dir)
+{
+	char path[600];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	return (uint64_t)sb.st_blocks * 512 >> 20;
+}
+
+/*
+ * With the map written in place (durability = wal), the map's whole size
+ * is reserved on the disk when the store opens and before it grows: a
+ * page stored into a hole of a full disk would be a SIGBUS, not an error.
+ * Without it, data.mdb holds only the pages written.
+ */
+static void
+test_a_map_written_in_place_is_reserved_on_disk(void **state)
+{
+	struct fixture *fx = *state;
+	char err[256];
+	uint64_t mb;
+
+	store_close(&fx->b.st);
+	assert_int_equal(store_open(&fx->b.st, fx->dir, 16, 0, err, sizeof(err)), 0);
+	assert_true(disk_mib(fx->dir) < 16);
+	store_close(&fx->b.st);
+	assert_int_equal(store_open(&fx->b.st, fx->dir, 16, STORE_WRITE_MAP, err,
+	    sizeof(err)), 0);
+	assert_true(disk_mib(fx->dir) >= 16);
+	assert_int_equal(store_grow(&fx->b.st, 64, true, &mb), 1);
+	assert_int_equal(mb, 32);
+	assert_true(disk_mib(fx->dir) >= 32);
 }
 
 static void
@@ -489,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_be64_orders_keys),
 		cmocka_unit_test_setup_teardown(test_counters_and_prefix_counts, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_of_another_format_is_refused, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_map_written_in_place_is_reserved_on_disk, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_read_only_open_of_missing_store_fails_clearly),
 		cmocka_unit_test(test_record_from_canonical_encoding),
 		cmocka_unit_test_setup_teardown(test_event_recorded_once_and_duplicate_returns_original, fixture_setup, fixture_teardown),
