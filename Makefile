@@ -167,7 +167,7 @@ model-long: $(PROGRAMS) $(BINDIR)/tests/test_e2e_model
 	        $(BINDIR)/tests/test_e2e_model || exit 1; \
 	done
 
-# The power-cut test at length: 200 cuts (make test runs 6).
+# The power-cut test at length: 200 cuts of each durability (make test runs 10).
 POWERCUT_RUNS ?= 200
 powercut: $(PROGRAMS) $(BINDIR)/tests/test_e2e_powercut $(SHIM)
 	RELAIS_BIN=$(abspath $(BINDIR)) POWERCUT_RUNS=$(POWERCUT_RUNS) \

@@ -20,6 +20,8 @@
  *   POWERCUT_SEED    seed of the first run (default: from the clock)
  *   POWERCUT_REPLAY  run only the cut of this seed
  *   POWERCUT_EVENTS  events submitted per run (40)
+ *   POWERCUT_PAUSE_MS pause after each submit (0; 10 with wal, so that a
+ *                    run spans ticks of the broker, which checkpoint)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +41,8 @@
 
 #define MAX_EVENTS      1000
 #define SUBMIT_WAIT_MS  2000    /* a submit unanswered: the broker is gone */
+
+static long pause_ms;           /* after each submit: POWERCUT_PAUSE_MS */
 
 struct cut {
 	uint64_t seed;
@@ -186,6 +190,8 @@ submit_until_cut(struct e2e_broker *b, struct workload *w, uint64_t *rnd)
 			json_decref(results[k]);
 		}
 		i += m;
+		if (pause_ms > 0)
+			rl_sleep_ms((int)pause_ms);
 	}
 	relais_close(&c);
 }
@@ -391,6 +397,7 @@ power_cuts(const char *extra, bool through_map)
 	struct cut none = { .seed = seed };
 	long ops;
 
+	pause_ms = e2e_env_long("POWERCUT_PAUSE_MS", through_map ? 10 : 0);
 	e2e_assert(nevents >= 1 && nevents <= MAX_EVENTS, "POWERCUT_EVENTS "
 	    "must be 1..%d", MAX_EVENTS);
 	/* A first run without a cut point counts the writes and syncs of a
@@ -414,11 +421,14 @@ power_cuts(const char *extra, bool through_map)
 		printf("run %ld: seed %" PRIu64 "\n", i, c.seed);
 		one_cut(&c, (size_t)nevents, extra, &mapped, &unsynced);
 	}
-	if (through_map)
+	if (through_map) {
 		e2e_assert(unsynced > 0, "no run cut a page of the transaction not "
 		    "yet checkpointed (%zu pages written through the map, all "
 		    "synced): durability = wal must write through the map", mapped);
-	else
+		e2e_assert(mapped > unsynced, "no checkpoint synced a page written "
+		    "through the map in %ld runs (a run spans ticks of the broker: "
+		    "POWERCUT_PAUSE_MS)", runs + 1);
+	} else
 		e2e_assert(mapped == 0, "durability = commit wrote %zu pages "
 		    "through a map", mapped);
 }
@@ -440,7 +450,7 @@ test_power_cuts(void **state)
 static void
 test_power_cuts_wal(void **state)
 {
-	power_cuts("durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 50\n",
+	power_cuts("durability = wal\nwal_size_mb = 1\ncheckpoint_ms = 10\n",
 	    true);
 }
 

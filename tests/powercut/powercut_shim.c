@@ -50,7 +50,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -101,6 +103,9 @@ static struct watched_fd fds[MAX_FDS];
 static uint64_t ops, kill_at, write_seq;
 static bool kill_after;
 static struct map maps[MAX_MAPS];
+/* Set once init() is done: before, map calls come from the loader,
+ * dlsym or an allocator (init's own), and go straight to the kernel. */
+static atomic_bool ready;
 static int writers[MAX_FILES];      /* O_RDWR, for writes through a map */
 
 static void
@@ -140,8 +145,10 @@ init(void)
 	real_munmap = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
 	for (int i = 0; i < MAX_FDS; i++)
 		fds[i].file = -1;
-	if (j == NULL || *j == '\0')
+	if (j == NULL || *j == '\0') {
+		atomic_store(&ready, true);
 		return;
+	}
 	if (list == NULL || *list == '\0')
 		list = "data.mdb";
 	while (*list != '\0' && nnames < MAX_NAMES) {
@@ -155,6 +162,7 @@ init(void)
 	journal_fd = real_open(j, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (journal_fd == -1)
 		die("cannot open POWERCUT_JOURNAL");
+	atomic_store(&ready, true);
 }
 
 static void
@@ -610,7 +618,8 @@ mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	int f, i;
 	void *p;
 
-	pthread_once(&once, init);
+	if (!atomic_load(&ready))
+		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if ((f = watched(fd)) < 0 || !(prot & PROT_WRITE) ||
 	    (flags & MAP_TYPE) != MAP_SHARED)
 		return real_mmap(addr, len, prot, flags, fd, off);
@@ -638,7 +647,8 @@ munmap(void *addr, size_t len)
 {
 	struct map *m;
 
-	pthread_once(&once, init);
+	if (!atomic_load(&ready))
+		return (int)syscall(SYS_munmap, addr, len);
 	pthread_mutex_lock(&lock);
 	if ((m = map_at(addr)) != NULL && m->addr == addr) {
 		/* What was stored and not synced is now the kernel's to write. */
