@@ -764,7 +764,7 @@ touch_participants(struct e2e_broker *b, relais_client *c, long n, long m,
  * Observed (durability = wal): the shared write transaction kept every
  * page it changed in the heap until the checkpoint, so events about many
  * participants spread over a big store took the broker's anonymous memory
- * past the bound (288 MiB here with 300 000 participants; up to LMDB's
+ * past the bound (287 MiB here with 300 000 participants; up to LMDB's
  * limit of dirty pages, 512 MiB) before checkpoint_ms or a half-full log
  * checkpointed it.  Now those pages are changed in the store file's map
  * (page cache, which the kernel writes back and reclaims), and the heap
