@@ -787,8 +787,9 @@ test_a_big_transaction_stays_under_the_bound(void **state)
 	relais_client *c;
 	long peak = 0;
 
-	/* It sets durability = wal itself: make test-commit would repeat it. */
-	if (d != NULL && strcmp(d, "commit") == 0)
+	/* It sets durability = wal itself: a run of every test with one
+	 * durability (E2E_DURABILITY, make test-wal) would only repeat it. */
+	if (d != NULL && *d != '\0')
 		skip();
 	b = e2e_broker_new("durability = wal\nwal_size_mb = 256\n"
 	    "map_size_mb = 2048\nlog_level = warn\n");
