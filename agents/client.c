@@ -818,25 +818,81 @@ await_result(relais_client *c, const msgpack_sbuffer *sb, uint64_t ref,
 	}
 }
 
-json_t *
-relais_query(relais_client *c, const char *what, json_t *args, int timeout_ms)
+static json_t *
+query_once(relais_client *c, const char *what, json_t *args, int timeout_ms)
 {
 	msgpack_sbuffer sb;
 	json_t *data = NULL;
 	uint64_t ref = client_next_ref(c);
+
+	msgpack_sbuffer_init(&sb);
+	if (pack_query(c, &sb, ref, what, args) == 0)
+		data = await_result(c, &sb, ref, what,
+		    timeout_ms > 0 ? timeout_ms : c->timeout_ms);
+	msgpack_sbuffer_destroy(&sb);
+	return data;
+}
+
+/*
+ * A participant's whole file: the broker answers a timeline in pages that
+ * fit a frame ("more"), each asked after the last record's log_seq.
+ * Returns the first page's data with every page's records in its
+ * "timeline" and "more" false, or NULL as relais_query().
+ */
+static json_t *
+query_whole_file(relais_client *c, json_t *args, int timeout_ms)
+{
+	json_t *data = query_once(c, "participant", args, timeout_ms);
+	json_t *timeline = data != NULL ? json_object_get(data, "timeline") : NULL;
+
+	while (json_is_array(timeline) && json_is_true(json_object_get(data, "more"))) {
+		json_t *last = json_array_get(timeline, json_array_size(timeline) - 1);
+		json_t *seq = json_object_get(last, "log_seq");
+		json_t *next_args, *next;
+
+		if (!json_is_integer(seq)) {
+			client_fail(c, RL_E_BAD_FIELD, "the broker's page of a "
+			    "timeline ends without a log_seq to go on from");
+			json_decref(data);
+			data = NULL;
+			break;
+		}
+		next_args = json_deep_copy(args);
+		json_object_set(next_args, "after", seq);
+		next = query_once(c, "participant", next_args, timeout_ms);
+		json_decref(next_args);
+		if (next == NULL) {
+			json_decref(data);
+			data = NULL;
+			break;
+		}
+		json_array_extend(timeline, json_object_get(next, "timeline"));
+		json_object_set(data, "more", json_object_get(next, "more"));
+		json_decref(next);
+	}
+	return data;
+}
+
+json_t *
+relais_query(relais_client *c, const char *what, json_t *args, int timeout_ms)
+{
+	json_t *data;
 
 	if (what == NULL || what[0] == '\0') {
 		client_fail(c, RL_E_MISSING_FIELD, "a query needs a name, such as "
 		    "\"health\"");
 		return NULL;
 	}
-	msgpack_sbuffer_init(&sb);
-	if (pack_query(c, &sb, ref, what, args) == 0)
-		data = await_result(c, &sb, ref, what,
-		    timeout_ms > 0 ? timeout_ms : c->timeout_ms);
-	msgpack_sbuffer_destroy(&sb);
+	if (strcmp(what, "participant") != 0)
+		return query_once(c, what, args, timeout_ms);
+	/* Without after or limit, the caller wants the whole file. */
+	if (json_is_object(args) && json_object_get(args, "after") == NULL &&
+	    json_object_get(args, "limit") == NULL)
+		data = query_whole_file(c, args, timeout_ms);
+	else
+		data = query_once(c, what, args, timeout_ms);
 	/* The broker gives a sealed contact to the referral's target only. */
-	if (data != NULL && strcmp(what, "participant") == 0) {
+	if (data != NULL) {
 		size_t i;
 		json_t *ev;
 

@@ -155,7 +155,11 @@ int relais_ack(relais_client *c, uint64_t seq);
  * Read-only query ("alerts", "participant", "health", ...).  Returns the
  * "data" of the broker's result as a new reference, or NULL with errmsg
  * set (for a refused query, errmsg holds the broker's message and
- * relais_last_code() its code).
+ * relais_last_code() its code).  A "participant" query without "after" or
+ * "limit" returns the person's whole file: the broker answers a long
+ * timeline in pages that fit a frame, and this asks for each in turn;
+ * with either, it returns the one page the broker sent ("more" says
+ * whether the timeline goes on).
  */
 json_t *relais_query(relais_client *c, const char *what, json_t *args,
     int timeout_ms);

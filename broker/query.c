@@ -17,13 +17,16 @@
 
 #include "access.h"
 #include "alert.h"
+#include "flow.h"
 #include "log.h"
 #include "participant_view.h"
 #include "query_views.h"
 #include "record.h"
 #include "relaisd.h"
 
-#define TIMELINE_MAX 1000
+#define TIMELINE_MAX 1000          /* records in one page of a timeline */
+/* A result's envelope (ref, what, data) and the participant's keys. */
+#define REPLY_HEAD_MAX 128
 
 static void
 begin_result(msgpack_packer *pk, const struct rl_request *req, const char *what)
@@ -169,22 +172,90 @@ arg_str(const struct rl_request *req, const char *key, struct rl_str *out)
 	return true;
 }
 
+/* An optional uint argument; false (and *out untouched) if absent. */
+static bool
+arg_uint(const struct rl_request *req, const char *key, uint64_t *out,
+    bool *bad)
+{
+	const msgpack_object *o = req->args != NULL ?
+	    codec_map_get(req->args, key) : NULL;
+
+	*bad = o != NULL && o->type != MSGPACK_OBJECT_POSITIVE_INTEGER;
+	if (o == NULL || *bad)
+		return false;
+	*out = o->via.u64;
+	return true;
+}
+
+/*
+ * One page of a person's timeline into sb, as msgpack records (a damaged
+ * one as nil): those after log seq `after`, at most `limit`, and no more
+ * than fit in `budget` bytes.  *n is how many; *more whether the timeline
+ * goes on after them.
+ */
+static int
+timeline_page(struct broker *b, MDB_txn *txn, const struct agent *who,
+    const struct rl_str *p, uint64_t after, uint64_t limit, size_t budget,
+    msgpack_sbuffer *sb, uint32_t *n, bool *more)
+{
+	char key[RL_MAX_ID_BYTES + 9];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*n = 0;
+	*more = false;
+	if (after == UINT64_MAX)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, b->st.participants, &cur)) != 0)
+		return rc;
+	k.mv_size = store_key_seq(key, p->p, p->len, after + 1);
+	k.mv_data = key;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val lk = { 8, (char *)k.mv_data + p->len + 1 }, lv;
+		size_t before = sb->size;
+
+		if (k.mv_size != p->len + 9 || memcmp(k.mv_data, p->p, p->len) != 0 ||
+		    ((char *)k.mv_data)[p->len] != '\0')
+			break;
+		if (*n == limit) {
+			*more = true;
+			break;
+		}
+		/* A sealed contact goes to the referral's target only. */
+		if (mdb_get(txn, b->st.log, &lk, &lv) != 0 ||
+		    record_write_for(sb, lv.mv_data, lv.mv_size, who->id) != 0)
+			msgpack_sbuffer_write(sb, "\xc0", 1);     /* nil */
+		if (sb->size > budget && *n > 0) {
+			sb->size = before;
+			*more = true;
+			break;
+		}
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static void
 query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
     const struct rl_request *req, msgpack_packer *pk)
 {
+	msgpack_sbuffer state, page;
+	msgpack_packer sp;
 	struct rl_str p;
-	char key[RL_MAX_ID_BYTES + 9];
 	MDB_val k, v;
-	MDB_cursor *cur;
 	const char *pwb;
 	size_t pwlen;
-	uint32_t n = 0;
-	bool found;
+	uint64_t after = 0, limit = TIMELINE_MAX;
+	uint32_t n;
+	bool found, bad, more;
 	static struct pathway pw;   /* large: not on the loop's stack */
 	struct rl_error err;
 
-	if (!args_known(req, pk, (const char *const[]){ "id", NULL }))
+	if (!args_known(req, pk, (const char *const[]){ "id", "after", "limit",
+	    NULL }))
 		return;
 	if (req->args == NULL || codec_map_get(req->args, "id") == NULL) {
 		refuse(pk, req, RL_E_MISSING_FIELD, "id",
@@ -194,6 +265,17 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 	if (!arg_str(req, "id", &p)) {
 		refuse(pk, req, RL_E_BAD_FIELD, "id", "args.id is a participant "
 		    "id: a string of 1 to 64 bytes");
+		return;
+	}
+	if (!arg_uint(req, "after", &after, &bad) && bad) {
+		refuse(pk, req, RL_E_BAD_FIELD, "after", "args.after is the "
+		    "log_seq of the last timeline record you have: a whole number");
+		return;
+	}
+	if ((arg_uint(req, "limit", &limit, &bad) &&
+	    (limit < 1 || limit > TIMELINE_MAX)) || bad) {
+		refuse(pk, req, RL_E_BAD_FIELD, "limit",
+		    "limit must be from 1 to 1000");
 		return;
 	}
 	k.mv_size = p.len;
@@ -223,38 +305,38 @@ query_participant(struct broker *b, MDB_txn *txn, const struct agent *who,
 		    "no pathway exists for this participant");
 		return;
 	}
-	begin_result(pk, req, "participant");
-	msgpack_pack_map(pk, 2);
-	codec_pack_str(pk, "state");
-	participant_view_pack(b, txn, &pw, clock_now(&b->clock), pk);
-	codec_pack_str(pk, "timeline");
-	/* Count first: msgpack arrays carry their length up front. */
-	if (mdb_cursor_open(txn, b->st.participants, &cur) != 0) {
-		msgpack_pack_array(pk, 0);
-		return;
+	/*
+	 * The page fills what the frame leaves after the state (less room for
+	 * the reply's envelope, the array's head and "more"), so a file of
+	 * any size is read, page by page.
+	 */
+	msgpack_sbuffer_init(&state);
+	msgpack_sbuffer_init(&page);
+	msgpack_packer_init(&sp, &state, msgpack_sbuffer_write);
+	participant_view_pack(b, txn, &pw, clock_now(&b->clock), &sp);
+	if (timeline_page(b, txn, who, &p, after, limit,
+	    state.size + REPLY_HEAD_MAX < FLOW_OUT_MAX ?
+	    FLOW_OUT_MAX - state.size - REPLY_HEAD_MAX : 0,
+	    &page, &n, &more) != 0) {
+		refuse(pk, req, RL_E_STORAGE, "id", "this participant's timeline "
+		    "cannot be read; retry later, or ask the operator to run "
+		    "relaisd --verify");
+	} else {
+		begin_result(pk, req, "participant");
+		msgpack_pack_map(pk, 3);
+		codec_pack_str(pk, "state");
+		msgpack_sbuffer_write(pk->data, state.data, state.size);
+		codec_pack_str(pk, "timeline");
+		msgpack_pack_array(pk, n);
+		msgpack_sbuffer_write(pk->data, page.data, page.size);
+		codec_pack_str(pk, "more");
+		if (more)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
 	}
-	k.mv_size = store_key_seq(key, p.p, p.len, 0);
-	k.mv_data = key;
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	    rc == 0 && n < TIMELINE_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != p.len + 9 || memcmp(k.mv_data, p.p, p.len) != 0 ||
-		    ((char *)k.mv_data)[p.len] != '\0')
-			break;
-		n++;
-	}
-	msgpack_pack_array(pk, n);
-	k.mv_size = store_key_seq(key, p.p, p.len, 0);
-	k.mv_data = key;
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	    rc == 0 && n > 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n--) {
-		MDB_val lk = { 8, (char *)k.mv_data + p.len + 1 }, lv;
-
-		/* A sealed contact goes to the referral's target only. */
-		if (mdb_get(txn, b->st.log, &lk, &lv) != 0 ||
-		    record_write_for(pk->data, lv.mv_data, lv.mv_size, who->id) != 0)
-			msgpack_pack_nil(pk);
-	}
-	mdb_cursor_close(cur);
+	msgpack_sbuffer_destroy(&state);
+	msgpack_sbuffer_destroy(&page);
 }
 
 static void

@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "alert_index.h"
+#include "flow.h"
 #include "participant_view.h"
 #include "query_views.h"
 #include "relaisd.h"
@@ -470,19 +471,67 @@ inbox_referrals(struct broker *b, MDB_txn *txn, const struct agent *who,
 }
 
 static void
+pack_inbox_item(msgpack_packer *pk, const struct inbox_item *it,
+    const char *other)
+{
+	msgpack_pack_map(pk, 5);
+	codec_pack_kv_str(pk, "referral", it->referral);
+	codec_pack_kv_str(pk, "participant", it->participant);
+	codec_pack_kv_str(pk, other, it->other);
+	codec_pack_kv_i64(pk, "sent_at", it->sent_at);
+	codec_pack_kv_i64(pk, "expires_at", it->expires_at);
+}
+
+/*
+ * The inbox answers in one frame: each of its three lists may fill a third
+ * of it.  A list cut there sets "truncated", as one cut at PAGE_MAX does.
+ */
+#define INBOX_LIST_BYTES ((FLOW_OUT_MAX - 1024) / 3)
+
+/* How many of the first n referrals fit in INBOX_LIST_BYTES once packed. */
+static size_t
+inbox_items_that_fit(const struct inbox_item *list, size_t n,
+    const char *other, msgpack_sbuffer *scratch)
+{
+	msgpack_packer pk;
+	size_t i;
+
+	msgpack_packer_init(&pk, scratch, msgpack_sbuffer_write);
+	scratch->size = 0;
+	for (i = 0; i < n; i++) {
+		pack_inbox_item(&pk, &list[i], other);
+		if (scratch->size > INBOX_LIST_BYTES)
+			break;
+	}
+	return i;
+}
+
+/* How many of the first n alerts fit in INBOX_LIST_BYTES once packed. */
+static size_t
+inbox_alerts_that_fit(const struct alert *alerts, size_t n,
+    msgpack_sbuffer *scratch)
+{
+	msgpack_packer pk;
+	size_t i;
+
+	msgpack_packer_init(&pk, scratch, msgpack_sbuffer_write);
+	scratch->size = 0;
+	for (i = 0; i < n; i++) {
+		alert_pack(&pk, &alerts[i], NULL);
+		if (scratch->size > INBOX_LIST_BYTES)
+			break;
+	}
+	return i;
+}
+
+static void
 pack_inbox_items(msgpack_packer *pk, const char *name,
     const struct inbox_item *list, size_t n, const char *other)
 {
 	codec_pack_str(pk, name);
 	msgpack_pack_array(pk, n);
-	for (size_t i = 0; i < n; i++) {
-		msgpack_pack_map(pk, 5);
-		codec_pack_kv_str(pk, "referral", list[i].referral);
-		codec_pack_kv_str(pk, "participant", list[i].participant);
-		codec_pack_kv_str(pk, other, list[i].other);
-		codec_pack_kv_i64(pk, "sent_at", list[i].sent_at);
-		codec_pack_kv_i64(pk, "expires_at", list[i].expires_at);
-	}
+	for (size_t i = 0; i < n; i++)
+		pack_inbox_item(pk, &list[i], other);
 }
 
 static bool
@@ -503,7 +552,8 @@ query_inbox(struct broker *b, MDB_txn *txn, const struct agent *who,
 	static struct alert alerts[PAGE_MAX];
 	struct view_args a;
 	int64_t now = clock_now(&b->clock);
-	size_t nalerts = 0;
+	size_t nalerts = 0, nto_answer, nsent, nfit;
+	msgpack_sbuffer scratch;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
@@ -535,17 +585,27 @@ query_inbox(struct broker *b, MDB_txn *txn, const struct agent *who,
 			nalerts++;
 	}
 	mdb_cursor_close(cur);
+	if (nalerts == PAGE_MAX)
+		in.truncated = true;
+	msgpack_sbuffer_init(&scratch);
+	nto_answer = inbox_items_that_fit(in.to_answer, in.nto_answer, "from",
+	    &scratch);
+	nsent = inbox_items_that_fit(in.sent, in.nsent, "to", &scratch);
+	nfit = inbox_alerts_that_fit(alerts, nalerts, &scratch);
+	msgpack_sbuffer_destroy(&scratch);
+	if (nto_answer < in.nto_answer || nsent < in.nsent || nfit < nalerts)
+		in.truncated = true;
 	query_begin_result(pk, req, "inbox");
 	msgpack_pack_map(pk, 5);
 	codec_pack_kv_i64(pk, "now", now);
-	pack_inbox_items(pk, "to_answer", in.to_answer, in.nto_answer, "from");
-	pack_inbox_items(pk, "sent", in.sent, in.nsent, "to");
+	pack_inbox_items(pk, "to_answer", in.to_answer, nto_answer, "from");
+	pack_inbox_items(pk, "sent", in.sent, nsent, "to");
 	codec_pack_str(pk, "alerts");
-	msgpack_pack_array(pk, nalerts);
-	for (size_t i = 0; i < nalerts; i++)
+	msgpack_pack_array(pk, nfit);
+	for (size_t i = 0; i < nfit; i++)
 		alert_pack(pk, &alerts[i], NULL);
 	codec_pack_str(pk, "truncated");
-	if (in.truncated || nalerts == PAGE_MAX)
+	if (in.truncated)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
