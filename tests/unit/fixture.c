@@ -323,3 +323,21 @@ fixture_put_raw(struct fixture *fx, MDB_dbi dbi, const void *key, size_t klen,
 		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 }
+
+void
+fixture_queue_referrals(struct fixture *fx, int from, int n)
+{
+	MDB_txn *txn;
+
+	assert_int_equal(txn_begin(&fx->b, &txn), 0);
+	for (int i = from; i < from + n; i++) {
+		char eid[16], p[16], r[16];
+
+		snprintf(eid, sizeof(eid), "e-%d", i);
+		snprintf(p, sizeof(p), "p-%d", i);
+		snprintf(r, sizeof(r), "r-%d", i);
+		assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
+		    eid, p, r, "ml"), RL_OK);
+	}
+	assert_int_equal(txn_commit(&fx->b, txn), 0);
+}

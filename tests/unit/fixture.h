@@ -49,6 +49,11 @@ int ingest_contact_in(struct fixture *fx, MDB_txn *txn, const char *eid,
 int ingest_referral_in(struct fixture *fx, MDB_txn *txn, const char *sender,
     const char *type, const char *eid, const char *p, const char *r,
     const char *to);
+/*
+ * Referrals from med to ml numbered from .. from + n - 1 (events e-N,
+ * participants p-N, referrals r-N), committed: n items for ml.
+ */
+void fixture_queue_referrals(struct fixture *fx, int from, int n);
 
 /* relaisd --verify on the fixture's store, closed meanwhile: its status,
  * its output in out. */

@@ -18,25 +18,6 @@
 
 #define DAY     INT64_C(86400000)
 
-/* n referrals from med to ml, recorded at FIXTURE_NOW: n items for ml. */
-static void
-queue_referrals(struct fixture *fx, int from, int n)
-{
-	MDB_txn *txn;
-
-	assert_int_equal(txn_begin(&fx->b, &txn), 0);
-	for (int i = from; i < from + n; i++) {
-		char eid[16], p[16], r[16];
-
-		snprintf(eid, sizeof(eid), "e-%d", i);
-		snprintf(p, sizeof(p), "p-%d", i);
-		snprintf(r, sizeof(r), "r-%d", i);
-		assert_int_equal(ingest_referral_in(fx, txn, "med", "referral.sent",
-		    eid, p, r, "ml"), RL_OK);
-	}
-	assert_int_equal(txn_commit(&fx->b, txn), 0);
-}
-
 /* One referral to ml recorded at FIXTURE_NOW + days. */
 static void
 queue_referral_at(struct fixture *fx, const char *eid, int64_t days)
@@ -68,7 +49,7 @@ test_items_older_than_the_limit_are_dead_lettered(void **state)
 	uint64_t dead = fx->b.counters.dead_lettered;
 
 	fx->b.cfg->max_backlog_age_days = 30;
-	queue_referrals(fx, 0, 5);
+	fixture_queue_referrals(fx, 0, 5);
 	assert_int_equal(mailbox_count(fx, "ml"), 5);
 
 	clock_at(fx, 29);
@@ -97,7 +78,7 @@ test_items_in_flight_stay(void **state)
 	struct session *s = sessions_find(&fx->b, "ml");
 
 	fx->b.cfg->max_backlog_age_days = 30;
-	queue_referrals(fx, 0, 4);
+	fixture_queue_referrals(fx, 0, 4);
 	s->sent = 2;                /* items 1 and 2 were sent */
 	s->inflight = 2;
 	clock_at(fx, 40);
@@ -112,7 +93,7 @@ test_no_limit_keeps_every_item(void **state)
 	struct fixture *fx = *state;
 
 	fx->b.cfg->max_backlog_age_days = 0;
-	queue_referrals(fx, 0, 4);
+	fixture_queue_referrals(fx, 0, 4);
 	clock_at(fx, 3650);
 	mailbox_expire(&fx->b);
 	assert_int_equal(mailbox_count(fx, "ml"), 4);
