@@ -8,11 +8,14 @@
 #   ROUNDS           interleaved rounds (default 5)
 #   RUN_SECONDS      length of each run (default 5)
 #   SHAPES           "SENDERSxINFLIGHT ..." (default "4x100 50x1 1x1 4x400")
+#   DURABILITIES     relaisd's durability settings to measure, each as a
+#                    system of its own (default "commit wal")
 #   REDIS_SERVER     the redis-server binary (default: redis-server on PATH)
 #
 # For every round and shape it runs, one after the other, relais
-# (relais-bench), Redis with XADD and Redis with one Lua script per event
-# (redis-peer), rotating their order from round to round, so that the load
+# (relais-bench, once per durability setting), Redis with XADD and Redis
+# with one Lua script per event (redis-peer), rotating their order from
+# round to round, so that the load
 # of a shared machine falls on all three alike.  Each Redis run gets a fresh
 # server in a temporary folder, listening only on a Unix socket there (no
 # TCP port), with appendonly yes and appendfsync always: a reply means the
@@ -28,6 +31,7 @@ bin=${RELAIS_BIN:?set RELAIS_BIN to the folder of relaisd, relais-bench and redi
 rounds=${ROUNDS:-5}
 secs=${RUN_SECONDS:-5}
 shapes=${SHAPES:-"4x100 50x1 1x1 4x400"}
+durabilities=${DURABILITIES:-"commit wal"}
 redis_server=${REDIS_SERVER:-redis-server}
 
 for tool in "$bin/relais-bench" "$bin/redis-peer" "$bin/relaisd"; do
@@ -80,8 +84,9 @@ run() {
 	local round=$1 shape=$2 sys=$3 n=${2%x*} k=${2#*x} out rc line
 	out=$work/run.out
 	case $sys in
-	relais)
+	relais-*)
 		"$bin/relais-bench" --senders "$n" --inflight "$k" \
+		    --durability "${sys#relais-}" \
 		    --seconds "$secs" --events 100000000 >"$out" 2>&1
 		rc=$?
 		;;
@@ -104,7 +109,7 @@ run() {
 	# "result events_per_s=X ack_p50_ms=Y ack_p99_ms=Z" -> "X Y Z"
 	set -- $(echo "$line" | sed 's/[a-z0-9_]*=//g; s/^result //')
 	printf '%s %s %s %s %s %s\n' "$round" "$shape" "$sys" "$1" "$2" "$3" >>"$results"
-	printf '  round %d  %-6s %-6s %9.0f events/s   ack p50 %6.2f ms   p99 %6.2f ms\n' \
+	printf '  round %d  %-6s %-13s %9.0f events/s   ack p50 %6.2f ms   p99 %6.2f ms\n' \
 	    "$round" "$shape" "$sys" "$1" "$2" "$3"
 }
 
@@ -117,11 +122,16 @@ echo "redis        $("$redis_server" --version | sed 's/ sha=.*//')"
 echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min load average at the start)"
 echo
 
-systems=(relais xadd lua)
+systems=()
+for d in $durabilities; do
+	systems+=("relais-$d")
+done
+systems+=(xadd lua)
+nsys=${#systems[@]}
 for round in $(seq 1 "$rounds"); do
 	for shape in $shapes; do
-		for i in 0 1 2; do
-			sys=${systems[$(( (i + round - 1) % 3 ))]}
+		for i in $(seq 0 $((nsys - 1))); do
+			sys=${systems[$(( (i + round - 1) % nsys ))]}
 			run "$round" "$shape" "$sys" || exit 1
 		done
 	done
@@ -131,7 +141,7 @@ echo
 echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (at the end)"
 echo
 # The table: medians over rounds, ratios within a round (median, min-max).
-awk -v shapes="$shapes" '
+awk -v shapes="$shapes" -v durabilities="$durabilities" '
 function sort(a, n,    i, j, x) {
 	for (i = 2; i <= n; i++)
 		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
@@ -171,20 +181,27 @@ END {
 	print "| shape | relais | Redis XADD, appendfsync always | relais / XADD | Redis Lua per event, appendfsync always | relais / Lua |"
 	print "|---|---|---|---|---|---|"
 	ns = split(shapes, sh, " ")
+	nd = split(durabilities, dur, " ")
 	for (i = 1; i <= ns; i++) {
 		split(sh[i], nk, "x")
-		printf "| %s senders × %s in flight, events/s | %s | %s | %s | %s | %s |\n", \
-		    nk[1], nk[2], k(med(sh[i], "relais", 4)), k(med(sh[i], "xadd", 4)), \
-		    ratio(sh[i], "relais", "xadd", 4), k(med(sh[i], "lua", 4)), \
-		    ratio(sh[i], "relais", "lua", 4)
+		for (j = 1; j <= nd; j++) {
+			rs = "relais-" dur[j]
+			printf "| %s senders × %s in flight, events/s, durability = %s | %s | %s | %s | %s | %s |\n", \
+			    nk[1], nk[2], dur[j], k(med(sh[i], rs, 4)), k(med(sh[i], "xadd", 4)), \
+			    ratio(sh[i], rs, "xadd", 4), k(med(sh[i], "lua", 4)), \
+			    ratio(sh[i], rs, "lua", 4)
+		}
 		if (sh[i] != "1x1")
 			continue
-		printf "| 1 × 1, ack p50 (ratio: time of relais / time of the peer) | %.2f ms | %.2f ms | %s | %.2f ms | %s |\n", \
-		    med(sh[i], "relais", 5), med(sh[i], "xadd", 5), ratio(sh[i], "relais", "xadd", 5), \
-		    med(sh[i], "lua", 5), ratio(sh[i], "relais", "lua", 5)
-		printf "| 1 × 1, ack p99 | %.2f ms | %.2f ms | %s | %.2f ms | %s |\n", \
-		    med(sh[i], "relais", 6), med(sh[i], "xadd", 6), ratio(sh[i], "relais", "xadd", 6), \
-		    med(sh[i], "lua", 6), ratio(sh[i], "relais", "lua", 6)
+		for (j = 1; j <= nd; j++) {
+			rs = "relais-" dur[j]
+			printf "| 1 × 1, ack p50, durability = %s (ratio: time of relais / time of the peer) | %.2f ms | %.2f ms | %s | %.2f ms | %s |\n", \
+			    dur[j], med(sh[i], rs, 5), med(sh[i], "xadd", 5), ratio(sh[i], rs, "xadd", 5), \
+			    med(sh[i], "lua", 5), ratio(sh[i], rs, "lua", 5)
+			printf "| 1 × 1, ack p99, durability = %s | %.2f ms | %.2f ms | %s | %.2f ms | %s |\n", \
+			    dur[j], med(sh[i], rs, 6), med(sh[i], "xadd", 6), ratio(sh[i], rs, "xadd", 6), \
+			    med(sh[i], "lua", 6), ratio(sh[i], rs, "lua", 6)
+		}
 	}
 	printf "\nFigures: medians of %d rounds; ratios: median (min–max) of the ratios within each round.\n", R
 }' "$results"
