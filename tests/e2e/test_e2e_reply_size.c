@@ -144,6 +144,7 @@ test_a_file_larger_than_a_frame_is_read_in_pages(void **state)
 		    "record %zu is %s", i, jstr(x, "event_id"));
 		prev = jint(x, "log_seq");
 	}
+	json_decref(r);
 	r = page(ml, participant, prev, EVENTS);
 	e2e_assert_int(0, (long long)json_array_size(json_object_get(r,
 	    "timeline")), "records after the last");
