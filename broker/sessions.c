@@ -496,10 +496,15 @@ sessions_check_liveness(struct broker *b, int64_t mono)
 				/*
 				 * A consumer is kept, so that any message
 				 * brings it back; a silent sender is
-				 * simply forgotten.
+				 * simply forgotten, unless replies wait for
+				 * it: a client that has stopped reading
+				 * gets them, and the refusals' notice,
+				 * when it reads again (its connection
+				 * closing forgets it: the monitor).
 				 */
 				c->live = false;
-				if (!c->consumer)
+				if (!c->consumer && flow_peek(&c->flow) == NULL &&
+				    !flow_refusing(&c->flow))
 					conn_forget(b, s, c, "silent");
 				else if (s->to == c) {
 					log_info("agent.gone", "agent",
@@ -617,6 +622,11 @@ sessions_reply(struct broker *b, struct session *s, zmq_msg_t *rid,
 /*
  * What waits for c, to libzmq in order while it takes it, then the
  * notice of c's refusals; -1 if c was found gone (and freed).
+ *
+ * libzmq taking a reply that waited means the client read the ones before
+ * it: it is alive, as if it had sent something.  A client reading a long
+ * run of replies sends nothing meanwhile, and must not be forgotten as
+ * silent (sessions_check_liveness) with the rest of its replies.
  */
 static int
 flush_conn(struct broker *b, struct session *s, struct conn *c,
@@ -624,13 +634,20 @@ flush_conn(struct broker *b, struct session *s, struct conn *c,
 {
 	const struct flow_msg *m;
 	uint64_t refused = c->flow.refused;
+	bool taken = false;
 
 	while ((m = flow_peek(&c->flow)) != NULL) {
-		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1)
+		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1) {
+			if (taken)
+				c->last_heard = rl_mono_ms();
 			goto failed;
+		}
 		flow_dequeue(&b->peers.flow, &c->flow);
 		b->peers.flow.sent++;
+		taken = true;
 	}
+	if (taken)
+		c->last_heard = rl_mono_ms();
 	if (!flow_refusing(&c->flow))
 		return 0;
 	flow_pack_notice(&c->flow, notice);

@@ -294,8 +294,13 @@ account_replies(struct e2e_raw *r, uint32_t n, const char *reply_cmd,
 static void
 test_a_client_that_never_reads_its_acks_is_refused(void **state)
 {
-	/* At info, each duplicate would be a log line. */
-	struct e2e_broker *b = e2e_broker_new("log_level = warn\n");
+	/*
+	 * At info, each duplicate would be a log line.  The client sends
+	 * nothing while it does not read: the replies waiting for it are
+	 * kept however long that lasts, here many times 3 heartbeats.
+	 */
+	struct e2e_broker *b = e2e_broker_new("log_level = warn\n"
+	    "heartbeat_ms = 100\n");
 	uint32_t n = (uint32_t)e2e_env_long("E2E_MEMORY_SUBMITS", 4000);
 	msgpack_sbuffer sb;
 	struct e2e_raw *r;
@@ -312,6 +317,8 @@ test_a_client_that_never_reads_its_acks_is_refused(void **state)
 		send_with_ref(r, &sb, ref);
 	wait_within_bound(b, "\"msg\":\"connection.not_reading\"",
 	    "\"agent\":\"med\"", "submits never read");
+	/* Silent for ten heartbeats: what waits for it stays. */
+	rl_sleep_ms(1000);
 	/* Health shows what waits for it, from another connection. */
 	c = e2e_connect(b, "med");
 	e2e_assert_int(2, e2e_health(c, "connections"), "health's connections");
@@ -352,7 +359,12 @@ test_a_client_that_never_reads_its_acks_is_refused(void **state)
 static void
 test_pipelined_pings_are_all_answered(void **state)
 {
-	struct e2e_broker *b = e2e_broker_new(NULL);
+	/*
+	 * The client sends nothing while it reads: a connection whose
+	 * replies are taken is alive however long the reading lasts, here
+	 * many times 3 heartbeats.
+	 */
+	struct e2e_broker *b = e2e_broker_new("heartbeat_ms = 100\n");
 	uint32_t n = (uint32_t)e2e_env_long("E2E_MEMORY_PINGS", 100000);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
