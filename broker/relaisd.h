@@ -122,6 +122,7 @@ struct broker {
 		struct passlog *passlog;    /* the records it logged */
 		uint64_t log_seq;       /* the log's last seq */
 		bool counters_dirty;
+		bool counters_stale;    /* their reload failed: not to be used */
 		struct {                /* health counters as it began */
 			uint64_t alerts_opened, alerts_resolved;
 		} at_begin;

@@ -45,6 +45,13 @@ txn_begin(struct broker *b, MDB_txn **txn)
 {
 	int rc;
 
+	/*
+	 * Counters that could not be reloaded (the store could not be read)
+	 * would number the next event as the log's first: read them again,
+	 * or write nothing.
+	 */
+	if (b->tx.counters_stale && (rc = broker_load_counters(b)) != 0)
+		return rc;
 	if (b->durable.wal.open)
 		rc = begin_pass(b, txn);
 	else
@@ -174,6 +181,7 @@ broker_load_counters(struct broker *b)
 		b->peers.sessions[i].next_dirty = false;
 	}
 	b->tx.counters_dirty = false;
+	b->tx.counters_stale = true;
 	b->tx.log_seq = 0;
 	if ((rc = txn_read_begin(b, &txn)) != 0)
 		return rc;
@@ -188,6 +196,7 @@ broker_load_counters(struct broker *b)
 		log_error("store.read_failed", "error", LOG_STR(mdb_strerror(rc)), NULL);
 		return rc;
 	}
+	b->tx.counters_stale = false;
 	return 0;
 }
 
