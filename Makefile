@@ -2,7 +2,7 @@
 #
 #   make                      binaries in bin/
 #   make test                 unit and end-to-end tests
-#   make test-wal             the end-to-end tests with durability = wal
+#   make test-commit          the end-to-end tests with durability = commit
 #   make model-long           the randomized model-based test, 20 seeds x 20000 events
 #   make SANITIZE=address,undefined test
 #   make demo | bench | bench-peers | fuzz | deps
@@ -75,7 +75,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BINDIR)/tests/%,$(UNIT_SRC))
 E2E_BIN    := $(patsubst tests/e2e/%.c,$(BINDIR)/tests/%,$(E2E_SRC))
 PROGRAMS   := $(BINDIR)/relaisd $(BINDIR)/relais $(BINDIR)/relais-bench
 
-.PHONY: all test test-wal unit e2e model-long demo bench bench-peers powercut fuzz fuzz-run deps clean
+.PHONY: all test test-commit unit e2e model-long demo bench bench-peers powercut fuzz fuzz-run deps clean
 # Objects reached through pattern rules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(PROGRAMS)
@@ -151,10 +151,10 @@ unit: $(UNIT_BIN)
 e2e: $(PROGRAMS) $(E2E_BIN) $(SHIM)
 	RELAIS_BIN=$(abspath $(BINDIR)) tests/run.sh $(E2E_BIN)
 
-# Every end-to-end test again with durability = wal (the write-ahead log)
-# in each broker's config, unless the test chooses its durability itself.
-test-wal: $(PROGRAMS) $(E2E_BIN) $(SHIM)
-	RELAIS_BIN=$(abspath $(BINDIR)) E2E_DURABILITY=wal tests/run.sh $(E2E_BIN)
+# Every end-to-end test again with durability = commit (one LMDB commit per
+# pass) in each broker's config, unless the test chooses its durability.
+test-commit: $(PROGRAMS) $(E2E_BIN) $(SHIM)
+	RELAIS_BIN=$(abspath $(BINDIR)) E2E_DURABILITY=commit tests/run.sh $(E2E_BIN)
 
 # The randomized model-based test, long: MODEL_SEEDS seeds (1, 2, ...) of
 # MODEL_LONG_EVENTS events each; stops at the first failing seed.

@@ -329,8 +329,8 @@ static const struct option options[] = {
 	{ "map_size_mb", OPT_U64, FIELD(map_size_mb), 16, 1048576, "1024", NULL, RESTART },
 	/* 0: the larger of map_size_mb and MAP_SIZE_MAX_DEFAULT (check_broker). */
 	{ "map_size_max_mb", OPT_U64, FIELD(map_size_max_mb), 0, 1048576, "0", NULL, RELOADS },
-	{ "durability", OPT_TEXT, FIELD(durability), 0, 0, "commit", check_durability, RESTART },
-	{ "wal_size_mb", OPT_U32, FIELD(wal_size_mb), 1, 65536, "256", NULL, RESTART },
+	{ "durability", OPT_TEXT, FIELD(durability), 0, 0, "wal", check_durability, RESTART },
+	{ "wal_size_mb", OPT_U32, FIELD(wal_size_mb), 1, 65536, "64", NULL, RESTART },
 	{ "checkpoint_ms", OPT_U32, FIELD(checkpoint_ms), 10, 600000, "1000", NULL, RELOADS },
 	/* The loop reads these from the running config each time it needs them. */
 	{ "max_batch", OPT_U32, FIELD(max_batch), 1, 10000, "256", NULL, RELOADS },

@@ -2123,7 +2123,7 @@ usage(FILE *out)
 	    "                    the report query of that year\n"
 	    "  --per-person K    with --report: events per participant "
 	    "(default 20)\n"
-	    "  --durability D    the broker's durability: commit (default) or wal\n"
+	    "  --durability D    the broker's durability: wal (default) or commit\n"
 	    "  --keep            keep the temporary folder (config, keys, store, "
 	    "log)\n",
 	    DEFAULT_SENDERS, DEFAULT_INFLIGHT, DEFAULT_EVENTS, DEFAULT_SECONDS,
@@ -2196,7 +2196,7 @@ main(int argc, char **argv)
 	b.events = DEFAULT_EVENTS;
 	b.seconds = DEFAULT_SECONDS;
 	b.due = DEFAULT_DUE;
-	b.durability = "commit";
+	b.durability = "wal";
 	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
 		switch (c) {
 		case 's':

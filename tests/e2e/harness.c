@@ -235,20 +235,25 @@ e2e_agent(struct e2e_broker *b, const char *id)
 }
 
 /*
- * E2E_DURABILITY=wal runs every test's broker with the write-ahead log
- * (make test-wal), unless the test chooses its durability in extra.  The
- * log is kept small so that tests go through checkpoints when it fills.
+ * E2E_DURABILITY=commit runs every test's broker with one LMDB commit per
+ * pass (make test-commit), E2E_DURABILITY=wal with the write-ahead log (the
+ * default), unless the test chooses its durability in extra.  The log is
+ * kept small: its file is written whole when created, and tests go
+ * through checkpoints when it fills.
  */
 static const char *
 durability_line(const struct e2e_broker *b)
 {
 	const char *d = getenv("E2E_DURABILITY");
+	bool sized = strstr(b->extra, "wal_size_mb") != NULL;
 
 	if (strstr(b->extra, "durability") != NULL || d == NULL)
-		return "";
+		return sized ? "" : "wal_size_mb = 4\n";
+	if (strcmp(d, "commit") == 0)
+		return "durability = commit\n";
 	if (strcmp(d, "wal") == 0)
-		return "durability = wal\nwal_size_mb = 4\n";
-	return strcmp(d, "commit") == 0 ? "durability = commit\n" : "";
+		return sized ? "durability = wal\n" : "durability = wal\nwal_size_mb = 4\n";
+	return sized ? "" : "wal_size_mb = 4\n";
 }
 
 static void

@@ -712,7 +712,7 @@ kill9_mid_stream(const char *extra)
 static void
 test_kill9_mid_stream(void **state)
 {
-	kill9_mid_stream("");
+	kill9_mid_stream("durability = commit\n");
 }
 
 /*

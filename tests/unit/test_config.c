@@ -241,8 +241,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->retention_days, 730);
 	assert_string_equal(c->log_level, "info");
 	assert_false(c->manual_clock);
-	assert_string_equal(c->durability, "commit");
-	assert_int_equal(c->wal_size_mb, 256);
+	assert_string_equal(c->durability, "wal");
+	assert_int_equal(c->wal_size_mb, 64);
 	assert_int_equal(c->checkpoint_ms, 1000);
 	assert_int_equal(c->nagents, 0);
 	assert_null(config_agent_by_id(c, "ml-tours"));
