@@ -800,7 +800,7 @@ test_a_big_transaction_stays_under_the_bound(void **state)
 	long peak = 0;
 
 	/* It sets durability = wal itself: a run of every test with one
-	 * durability (E2E_DURABILITY, make test-wal) would only repeat it. */
+	 * durability (E2E_DURABILITY, make test-commit) would only repeat it. */
 	if (d != NULL && *d != '\0')
 		skip();
 	b = e2e_broker_new("durability = wal\nwal_size_mb = 256\n"
