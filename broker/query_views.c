@@ -488,27 +488,25 @@ pack_inbox_item(msgpack_packer *pk, const struct inbox_item *it,
  */
 #define INBOX_LIST_BYTES ((FLOW_OUT_MAX - 1024) / 3)
 
-/* How many of the first n referrals fit in INBOX_LIST_BYTES once packed. */
-static size_t
-inbox_items_that_fit(const struct inbox_item *list, size_t n,
-    const char *other, msgpack_sbuffer *scratch)
-{
-	msgpack_packer pk;
-	size_t i;
+/* Pack item i of a list (pack_referral, pack_alert). */
+typedef void pack_nth(msgpack_packer *pk, const void *list, size_t i,
+    const char *other);
 
-	msgpack_packer_init(&pk, scratch, msgpack_sbuffer_write);
-	scratch->size = 0;
-	for (i = 0; i < n; i++) {
-		pack_inbox_item(&pk, &list[i], other);
-		if (scratch->size > INBOX_LIST_BYTES)
-			break;
-	}
-	return i;
+static void
+pack_referral(msgpack_packer *pk, const void *list, size_t i, const char *other)
+{
+	pack_inbox_item(pk, &((const struct inbox_item *)list)[i], other);
 }
 
-/* How many of the first n alerts fit in INBOX_LIST_BYTES once packed. */
+static void
+pack_alert(msgpack_packer *pk, const void *list, size_t i, const char *other)
+{
+	alert_pack(pk, &((const struct alert *)list)[i], NULL);
+}
+
+/* How many of a list's first n items fit in INBOX_LIST_BYTES once packed. */
 static size_t
-inbox_alerts_that_fit(const struct alert *alerts, size_t n,
+inbox_fit(const void *list, size_t n, pack_nth *pack, const char *other,
     msgpack_sbuffer *scratch)
 {
 	msgpack_packer pk;
@@ -517,7 +515,7 @@ inbox_alerts_that_fit(const struct alert *alerts, size_t n,
 	msgpack_packer_init(&pk, scratch, msgpack_sbuffer_write);
 	scratch->size = 0;
 	for (i = 0; i < n; i++) {
-		alert_pack(&pk, &alerts[i], NULL);
+		pack(&pk, list, i, other);
 		if (scratch->size > INBOX_LIST_BYTES)
 			break;
 	}
@@ -588,10 +586,10 @@ query_inbox(struct broker *b, MDB_txn *txn, const struct agent *who,
 	if (nalerts == PAGE_MAX)
 		in.truncated = true;
 	msgpack_sbuffer_init(&scratch);
-	nto_answer = inbox_items_that_fit(in.to_answer, in.nto_answer, "from",
+	nto_answer = inbox_fit(in.to_answer, in.nto_answer, pack_referral, "from",
 	    &scratch);
-	nsent = inbox_items_that_fit(in.sent, in.nsent, "to", &scratch);
-	nfit = inbox_alerts_that_fit(alerts, nalerts, &scratch);
+	nsent = inbox_fit(in.sent, in.nsent, pack_referral, "to", &scratch);
+	nfit = inbox_fit(alerts, nalerts, pack_alert, NULL, &scratch);
 	msgpack_sbuffer_destroy(&scratch);
 	if (nto_answer < in.nto_answer || nsent < in.nsent || nfit < nalerts)
 		in.truncated = true;
