@@ -634,20 +634,14 @@ flush_conn(struct broker *b, struct session *s, struct conn *c,
 {
 	const struct flow_msg *m;
 	uint64_t refused = c->flow.refused;
-	bool taken = false;
 
 	while ((m = flow_peek(&c->flow)) != NULL) {
-		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1) {
-			if (taken)
-				c->last_heard = rl_mono_ms();
+		if (send_to(b, c->rid, c->rid_len, m->data, m->len) == -1)
 			goto failed;
-		}
 		flow_dequeue(&b->peers.flow, &c->flow);
 		b->peers.flow.sent++;
-		taken = true;
-	}
-	if (taken)
 		c->last_heard = rl_mono_ms();
+	}
 	if (!flow_refusing(&c->flow))
 		return 0;
 	flow_pack_notice(&c->flow, notice);

@@ -169,6 +169,22 @@ test_a_file_larger_than_a_frame_is_read_in_pages(void **state)
 	relais_close(&ml);
 }
 
+/* The inbox's list holds some of REFERRALS items, and says it was cut. */
+static void
+expect_inbox_cut(relais_client *c, const char *list)
+{
+	json_t *r = relais_query(c, "inbox", NULL, E2E_WAIT_MS);
+	size_t listed;
+
+	e2e_assert(r != NULL, "inbox: %s", relais_errmsg(c));
+	listed = json_array_size(json_object_get(r, list));
+	e2e_assert(listed > 0 && listed < REFERRALS, "%zu of %d in the inbox's %s",
+	    listed, REFERRALS, list);
+	e2e_assert(json_is_true(json_object_get(r, "truncated")),
+	    "the cut list %s is not said truncated", list);
+	json_decref(r);
+}
+
 /* Every alert the coordinator sees, read in pages of 250 that fit. */
 static json_t *
 all_alerts(relais_client *coord)
@@ -211,7 +227,6 @@ test_long_lists_fit_a_frame_or_are_refused(void **state)
 	relais_client *sender, *target, *coord, *op;
 	char note[RL_MAX_TEXT_BYTES + 1];
 	json_t *alerts;
-	size_t listed;
 
 	*state = b;
 	long_id(from, RL_MAX_AGENT_ID_BYTES, "ml-", 0);
@@ -236,14 +251,7 @@ test_long_lists_fit_a_frame_or_are_refused(void **state)
 	}
 	submit_all(sender, events, REFERRALS);
 
-	r = relais_query(target, "inbox", NULL, E2E_WAIT_MS);
-	e2e_assert(r != NULL, "inbox: %s", relais_errmsg(target));
-	listed = json_array_size(json_object_get(r, "to_answer"));
-	e2e_assert(listed > 0 && listed < REFERRALS,
-	    "%zu of %d referrals listed", listed, REFERRALS);
-	e2e_assert(json_is_true(json_object_get(r, "truncated")),
-	    "a cut list is not said truncated");
-	json_decref(r);
+	expect_inbox_cut(target, "to_answer");
 
 	/*
 	 * Ten days on, each referral is a referral_unanswered alert; the
@@ -274,14 +282,7 @@ test_long_lists_fit_a_frame_or_are_refused(void **state)
 	}
 	json_decref(alerts);
 	submit_all(coord, events, REFERRALS);
-	r = relais_query(target, "inbox", NULL, E2E_WAIT_MS);
-	e2e_assert(r != NULL, "inbox with the alerts: %s", relais_errmsg(target));
-	listed = json_array_size(json_object_get(r, "alerts"));
-	e2e_assert(listed > 0 && listed < REFERRALS,
-	    "%zu of %d alerts listed in the inbox", listed, REFERRALS);
-	e2e_assert(json_is_true(json_object_get(r, "truncated")),
-	    "a cut list of alerts is not said truncated");
-	json_decref(r);
+	expect_inbox_cut(target, "alerts");
 
 	args = json_pack("{s:s, s:i}", "status", "all", "limit", 1000);
 	r = relais_query(coord, "alerts", args, E2E_WAIT_MS);
